@@ -1,0 +1,53 @@
+"""Flow / reliability file-name patterns with ``[fmt]`` (start frame) and ``{fmt}`` (target frame).
+
+Same idea as the reference's ``getFormatedFlowFileName`` (fast_artistic_video.lua): the printf format inside
+square brackets is filled with the frame the flow *starts at*, the one inside braces with the frame it *points to*.
+``backward_[%d]_{%d}.flo`` for frame 5 (flow 5 -> 4) is ``backward_5_4.flo``. Any other ``%`` text (for example a
+face id ``%d`` left for the caller) is not touched.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fav_core.errors import ConfigError
+
+# printf integer conversion: flags, width, precision, conversion letter.
+_INT_FMT = r"%[-+ 0#]*\d*(?:\.\d+)?[diuoxX]"
+_START_RE = re.compile(r"\[(" + _INT_FMT + r")\]")
+_TARGET_RE = re.compile(r"\{(" + _INT_FMT + r")\}")
+
+
+def check_pattern(pattern: str) -> None:
+    """Raise ConfigError unless ``pattern`` has both a ``[fmt]`` and a ``{fmt}`` placeholder."""
+    if not _START_RE.search(pattern) or not _TARGET_RE.search(pattern):
+        raise ConfigError(
+            f"flow pattern {pattern!r} needs both a [%d] (start frame) and a {{%d}} (target frame) placeholder, "
+            "e.g. backward_[%d]_{%d}.flo"
+        )
+
+
+def format_pattern(pattern: str, start: int, target: int) -> str:
+    """Fill a flow file-name pattern.
+
+    Args:
+        pattern: text with at least one ``[fmt]`` and one ``{fmt}`` (fmt = printf integer format such as
+            ``%d`` or ``%05d``); every occurrence is replaced.
+        start: the frame the flow starts at (goes into ``[fmt]``).
+        target: the frame the flow points to (goes into ``{fmt}``).
+
+    Returns:
+        The file name.
+
+    Raises:
+        ConfigError: a placeholder is missing.
+
+    Example:
+        >>> format_pattern("flow/backward_[%d]_{%d}.flo", 5, 4)
+        'flow/backward_5_4.flo'
+        >>> format_pattern("reliable_[%05d]_{%05d}_face%d.pgm", 12, 11)
+        'reliable_00012_00011_face%d.pgm'
+    """
+    check_pattern(pattern)
+    filled = _START_RE.sub(lambda m: m.group(1) % int(start), pattern)
+    return _TARGET_RE.sub(lambda m: m.group(1) % int(target), filled)
