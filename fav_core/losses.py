@@ -96,7 +96,7 @@ def content_loss(
     ws = _weights(weights, layers, "content_weights")
     total = _zero(features)
     metrics: dict[str, float] = {}
-    for name, w in zip(layers, ws):
+    for name, w in zip(layers, ws, strict=True):
         y, c = features[name], targets[name].detach()
         if y.shape != c.shape:
             raise ConfigError(f"content layer {name}: output {tuple(y.shape)} vs target {tuple(c.shape)}")
@@ -142,7 +142,7 @@ def style_loss(
     ws = _weights(weights, layers, "style_weights")
     total = _zero(features)
     metrics: dict[str, float] = {}
-    for name, w in zip(layers, ws):
+    for name, w in zip(layers, ws, strict=True):
         g = stat(features[name])
         t = targets[name].detach().to(dtype=g.dtype)
         if t.shape[1:] != g.shape[1:]:
