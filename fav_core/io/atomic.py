@@ -1,0 +1,74 @@
+"""Atomic file writes: write a hidden temp file in the target folder, then ``os.replace`` it into place.
+
+A process killed at any moment leaves either the previous file or the whole new one, never a partial file
+(plus, at worst, a hidden ``.<name>.tmp-*`` file that readers ignore because it starts with a dot).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from fav_core.errors import OutputError
+
+log = logging.getLogger(__name__)
+
+TEMP_MARKER = ".tmp-"
+
+
+def _describe_oserror(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "disk full (no space left on device)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "folder is not writable"
+    return exc.strerror or str(exc)
+
+
+@contextlib.contextmanager
+def temp_path_for(final: str | Path) -> Iterator[Path]:
+    """Yield a fresh temp path next to ``final`` (same folder, same extension); remove it afterwards if left.
+
+    The temp name keeps ``final``'s extension so that writers choosing a format by extension (OpenImageIO,
+    FFmpeg) pick the right one. The caller moves it into place itself (see :func:`atomic_write`).
+
+    Raises:
+        OutputError: the folder does not exist or cannot be written (names the path).
+    """
+    final = Path(final)
+    folder = final.parent if str(final.parent) else Path(".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}{TEMP_MARKER}", suffix=final.suffix, dir=folder)
+    except OSError as exc:
+        raise OutputError(final, f"cannot create a file in {folder}: {_describe_oserror(exc)}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write(final: str | Path, write: Callable[[Path], None]) -> None:
+    """Write ``final`` atomically: ``write(tmp)`` fills a temp file, which then replaces ``final``.
+
+    Args:
+        final: the destination file.
+        write: callable writing the complete file to the path it is given. It may raise OSError (disk full,
+            permissions) or OutputError; either way the temp file is removed.
+
+    Raises:
+        OutputError: the folder is unwritable, the disk is full or ``write`` failed (names ``final``).
+    """
+    final = Path(final)
+    with temp_path_for(final) as tmp:
+        try:
+            write(tmp)
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise OutputError(final, f"cannot write: {_describe_oserror(exc)}") from exc

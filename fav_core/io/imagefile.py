@@ -1,0 +1,189 @@
+"""Reading one still image (PNG/JPEG/TIFF/EXR/...) into a Frame: colour decoding, alpha, host vectors.
+
+Colour rule (``colorspace="auto"``): integer images (8/16-bit PNG, JPEG, TIFF) are sRGB-encoded and pass
+through; EXR and float TIFF/HDR are scene-linear and are encoded with the sRGB curve for the network.
+``"linear"`` / ``"srgb"`` force the interpretation. Frames always come out unpremultiplied.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from fav_core.errors import ConfigError, InputError, ShapeError
+from fav_core.io.color import linear_to_srgb, unpremultiply
+from fav_core.io.exr import find_rgba, read_exr_channels
+from fav_core.io.source import COLORSPACES
+from fav_core.types import Frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(
+    {"png", "jpg", "jpeg", "tif", "tiff", "exr", "bmp", "ppm", "pgm", "pnm", "tga", "webp", "hdr", "dpx"}
+)
+
+_FLOAT_TYPES = {oiio.BASETYPE.HALF: "half", oiio.BASETYPE.FLOAT: "float", oiio.BASETYPE.DOUBLE: "float"}
+_INT_TYPES = {
+    oiio.BASETYPE.UINT8: "uint8",
+    oiio.BASETYPE.INT8: "uint8",
+    oiio.BASETYPE.UINT16: "uint16",
+    oiio.BASETYPE.INT16: "uint16",
+}
+# Channel-name hints of host motion vectors (Blender ``<layer>.Vector.X``; Nuke ``forward.u`` / ``backward.u``).
+_VECTOR_PREFIXES = ("forward.", "backward.", "motion.")
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What a header says about an image, without decoding pixels.
+
+    Attributes:
+        size: (H, W) of the display window.
+        pixel_format: "uint8", "uint16", "half" or "float".
+        is_exr: the file is OpenEXR (scene-linear, premultiplied by convention).
+    """
+
+    size: tuple[int, int]
+    pixel_format: str
+    is_exr: bool
+
+    @property
+    def is_float(self) -> bool:
+        return self.pixel_format in ("half", "float")
+
+
+def _unassociated_config() -> oiio.ImageSpec:
+    """Ask OIIO to hand out PNG/TIFF alpha as stored (unassociated) instead of premultiplying it."""
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    return config
+
+
+def read_header(path: str | Path) -> ImageHeader:
+    """Read an image header (cheap: no pixel decoding).
+
+    Raises:
+        InputError: missing or unreadable file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "no such file")
+    inp = oiio.ImageInput.open(str(p))
+    if inp is None:
+        raise InputError(p, f"cannot read image: {oiio.geterror() or 'unknown format'}")
+    try:
+        spec = inp.spec()
+        fmt_name = inp.format_name()
+    finally:
+        inp.close()
+    base = spec.format.basetype
+    pixel_format = _FLOAT_TYPES.get(base) or _INT_TYPES.get(base) or "float"
+    return ImageHeader((int(spec.full_height), int(spec.full_width)), pixel_format, fmt_name == "openexr")
+
+
+def is_linear(header: ImageHeader, colorspace: str) -> bool:
+    """Whether the stored values are scene-linear under the colour rule (see module docstring)."""
+    if colorspace not in COLORSPACES:
+        raise ConfigError(f"colorspace must be one of {', '.join(COLORSPACES)}, got {colorspace!r}")
+    if colorspace == "auto":
+        return header.is_exr or header.is_float
+    return colorspace == "linear"
+
+
+def has_vector_channels(names: list[str]) -> bool:
+    """True when EXR channel names include host motion vectors (Blender Vector pass or Nuke forward/backward)."""
+    return any(".Vector." in f".{n}" or n.startswith(_VECTOR_PREFIXES) for n in names)
+
+
+def _read_plain(p: Path) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Pixels of a non-EXR image: (rgb (H,W,3) float32 as stored, alpha or None, alpha_is_associated)."""
+    inp = oiio.ImageInput.open(str(p), _unassociated_config())
+    if inp is None:
+        raise InputError(p, f"cannot read image: {oiio.geterror() or 'unknown format'}")
+    try:
+        spec = inp.spec()
+        nch = int(spec.nchannels)
+        pixels = inp.read_image(0, 0, 0, nch, "float")
+        err = inp.geterror()
+    finally:
+        inp.close()
+    if pixels is None:
+        raise InputError(p, f"cannot decode image: {err or 'no pixels'}")
+    px = np.asarray(pixels, dtype=np.float32).reshape(int(spec.height), int(spec.width), nch)
+    alpha_ch = int(spec.alpha_channel)
+    if nch == 1:
+        rgb, alpha = np.repeat(px, 3, axis=2), None
+    elif nch == 2:
+        rgb, alpha = np.repeat(px[..., :1], 3, axis=2), px[..., 1].copy()
+    else:
+        rgb = np.ascontiguousarray(px[..., :3])
+        alpha = px[..., 3].copy() if nch >= 4 and alpha_ch in (-1, 3) else None
+    associated = alpha is not None and not bool(spec.get_int_attribute("oiio:UnassociatedAlpha", 0))
+    return rgb, alpha, associated
+
+
+def _fill_vectors(frame: Frame, channels: dict[str, np.ndarray], p: Path, required: bool) -> None:
+    """Convert host vector channels into the frame's backward/forward flow (fav_core.flow.vectors)."""
+    from fav_core.flow.vectors import vectors_from_channels  # lazy: only EXRs with vectors need it
+
+    try:
+        vectors = vectors_from_channels(channels)
+    except (ConfigError, ShapeError) as exc:
+        raise InputError(p, f"motion vectors: {exc}") from exc
+    if vectors is None:
+        if required:
+            raise InputError(p, "motion-vector channels are incomplete or have no direction")
+        return
+    frame.flow_to_prev = vectors.flow_to_prev
+    frame.flow_to_next = vectors.flow_to_next
+    frame.flow_valid = vectors.valid
+
+
+def read_image_frame(
+    path: str | Path, index: int, *, colorspace: str = "auto", vectors: bool | None = None
+) -> Frame:
+    """Read one image file as a Frame (sRGB-encoded, unpremultiplied rgb; alpha; host vectors for EXR).
+
+    Args:
+        path: the image file.
+        index: the frame number to put in the Frame.
+        colorspace: "auto" (by format), "linear" or "srgb" (see module docstring).
+        vectors: None = read host vectors when the EXR has them; True = require them; False = ignore them.
+
+    Returns:
+        Frame(index, rgb (H, W, 3) float32, alpha (H, W) float32 or None, host flows for EXR with vectors).
+
+    Raises:
+        InputError: unreadable file, no RGB channels, NaN/Inf pixels, or required vectors missing.
+    """
+    p = Path(path)
+    header = read_header(p)
+    linear = is_linear(header, colorspace)
+    channels: dict[str, np.ndarray] | None = None
+    if header.is_exr:
+        channels = read_exr_channels(p)
+        rgb, alpha = find_rgba(channels, p)
+        associated = alpha is not None
+    else:
+        rgb, alpha, associated = _read_plain(p)
+        if header.is_float:
+            bad = int((~np.isfinite(rgb).all(axis=-1)).sum())
+            if bad:
+                raise InputError(p, f"{bad} pixel(s) have NaN or Inf colour values")
+    if associated and alpha is not None:
+        rgb = unpremultiply(rgb, alpha)
+    if linear:
+        rgb = linear_to_srgb(rgb)
+    frame = Frame(index=index, rgb=rgb.astype(np.float32, copy=False), alpha=alpha, source=str(p))
+    if vectors is not False:
+        if channels is not None and has_vector_channels(list(channels)):
+            _fill_vectors(frame, channels, p, bool(vectors))
+        elif vectors:
+            raise InputError(
+                p, "no motion-vector channels (expected <layer>.Vector.X/Y/Z/W or forward/backward.u/v)"
+            )
+    return frame
