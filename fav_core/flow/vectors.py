@@ -27,7 +27,7 @@ CYCLES_WORLD_DEPTH = 1e9
 """Depth at or above which a pixel is Cycles' world background (written as 1e10, with no motion)."""
 
 _BLENDER_RE = re.compile(r"^(?P<prefix>(?:.*\.)?)Vector\.(?P<chan>[XYZW])$")
-_BLENDER_DEPTH_RE = re.compile(r"^(?P<prefix>(?:.*\.)?)Depth\.Z$")
+_BLENDER_DEPTH_RE = re.compile(r"^(?P<prefix>(?:.*\.)?)Depth\.(?P<chan>Z)$")
 _NUKE_RE = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<dir>forward|backward)\.(?P<chan>[uv])$")
 
 
