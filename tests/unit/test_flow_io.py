@@ -112,7 +112,9 @@ class TestFormatPattern:
     def test_other_percent_left_alone(self) -> None:
         assert format_pattern("face%d/backward_[%d]_{%d}.flo", 3, 2) == "face%d/backward_3_2.flo"
 
-    @pytest.mark.parametrize("bad", ["backward_%d_%d.flo", "backward_[%d].flo", "b_{%d}.flo", "b_[x]_{y}.flo"])
+    @pytest.mark.parametrize(
+        "bad", ["backward_%d_%d.flo", "backward_[%d].flo", "b_{%d}.flo", "b_[x]_{y}.flo"]
+    )
     def test_exception(self, bad: str) -> None:
         with pytest.raises(ConfigError, match="placeholder"):
             format_pattern(bad, 2, 1)
