@@ -1,0 +1,1 @@
+"""The ``fav`` command line: one module per sub-command, each with ``add_parser(subparsers)``."""

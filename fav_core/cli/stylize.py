@@ -1,0 +1,262 @@
+"""``fav stylize INPUT -o OUTPUT``: the main job — a temporally consistent stylization of a clip."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fav_core.errors import Cancelled, ConfigError, FavError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VIDEO_MODEL = "stained-glass-video"
+DEFAULT_IMAGE_MODEL = "stained-glass-image"
+FLOW_CHOICES = ("dis", "deepflow", "raft", "files", "pass")
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stylize",
+        help="stylize a clip with temporal consistency",
+        description="Stylize a video or image sequence: frame 1 with the image model (or the video model "
+        "itself), every later frame with the video model fed the warped previous output.",
+    )
+    p.add_argument("input", help="video file, printf pattern (frame_%%04d.png, ####) or folder of numbered images")
+    p.add_argument("-o", "--output", required=True, help="video file (.mp4/.mov/.mkv), printf pattern or folder")
+    p.add_argument("--model", default=DEFAULT_VIDEO_MODEL, help="video model name or .safetensors path "
+                   f"(default {DEFAULT_VIDEO_MODEL})")
+    p.add_argument("--image-model", default=None,
+                   help=f"first-frame model name/path, or 'self' (default {DEFAULT_IMAGE_MODEL} when --model is "
+                   "the default, else self)")
+    p.add_argument("--flow", choices=FLOW_CHOICES, default="dis",
+                   help="flow source: computed (dis, deepflow, raft), precomputed files, or host render-pass "
+                   "vectors in EXR inputs (pass) (default dis)")
+    p.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default="medium",
+                   help="DIS preset (default medium)")
+    p.add_argument("--raft-weights", default=None, help="local RAFT weights file (needed for --flow raft)")
+    p.add_argument("--vectors", choices=("auto", "blender", "nuke"), default="auto",
+                   help="host motion-vector convention for --flow pass (default auto)")
+    p.add_argument("--flow-pattern", help="with --flow files: e.g. flow/backward_[%%d]_{%%d}.flo")
+    p.add_argument("--occlusions-pattern", help="with --flow files: e.g. flow/reliable_[%%d]_{%%d}.pgm")
+    p.add_argument("--invert-occlusion", action="store_true", help="reliability maps are white = occluded")
+    p.add_argument("--fix-occlusions", action="store_true", help="also mark flow leaving the frame unreliable")
+    p.add_argument("--min-filter", type=int, default=7, help="erosion of the reliability map, k×k (default 7)")
+    p.add_argument("--median-filter", type=int, default=3, help="median on the output, k×k (default 3; 1 = off)")
+    p.add_argument("--fill", choices=("vgg-mean", "uniform-random"), default=None,
+                   help="fill of unreliable prior pixels (default: the model's training fill)")
+    p.add_argument("--backward", action="store_true", help="process from the last frame to the first")
+    p.add_argument("--continue-with", type=int, default=None, metavar="N",
+                   help="start at frame N, reloading frame N-1's saved prior from the output folder")
+    p.add_argument("--num-frames", type=int, default=None, metavar="N", help="process only the first N frames")
+    p.add_argument("--per-frame", action="store_true",
+                   help="stylize every frame independently (the flickering baseline)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto",
+                   help="encoding of the input pixels (default auto: EXR/float = scene-linear)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the uniform-random fill")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over even if OUTPUT already holds frames of an earlier run")
+    p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                   help="progress on stderr (bar) or JSON lines on stdout for hosts (json)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fav_core.cli.progress import make_reporter
+
+    reporter = make_reporter(args.progress) if args.progress != "none" else None
+    try:
+        return _run(args, reporter)
+    except Cancelled as exc:
+        if reporter is not None:
+            reporter.event("cancelled", message=str(exc))
+        raise
+    except FavError as exc:
+        if reporter is not None:
+            reporter.event("error", message=str(exc), kind=type(exc).__name__)
+        raise
+    finally:
+        if reporter is not None:
+            reporter.close()
+
+
+def _run(args: argparse.Namespace, reporter: Any) -> int:
+    from fav_core.io import make_sink, open_frames
+    from fav_core.runstate import RunState
+    from fav_core.stylizer import Stylizer, StylizedFrame, StylizerConfig
+    from fav_core.types import CancelToken, Frame
+
+    config = config_from_args(args)
+    source = open_frames(args.input, colorspace=args.colorspace)
+    indices = sorted(source.indices)
+    if args.num_frames is not None:
+        if args.num_frames < 1:
+            raise ConfigError(f"--num-frames must be >= 1, got {args.num_frames}")
+        indices = indices[: args.num_frames]
+    motion = None if config.per_frame else build_motion(args)
+    stylizer = Stylizer(config, motion)  # loads and checks the models before anything is written
+    order = stylizer.order(indices)
+
+    start = 0
+    if args.continue_with is not None:
+        if args.continue_with not in order:
+            raise ConfigError(f"--continue-with {args.continue_with}: no such frame in {args.input}")
+        start = order.index(args.continue_with)
+
+    is_video = Path(args.output).suffix.lower() in VIDEO_EXTS
+    state = None if is_video else RunState(output_folder(args.output))
+    sink = make_sink(args.output, like=source)
+    resume = not args.no_resume and not is_video
+    if state is not None:
+        if not resume:
+            state.clear()
+        state.check_settings(settings_record(args, config), resume=resume)
+        if resume and args.continue_with is None:
+            start = max(start, resume_position(order, sink, state))
+    elif args.continue_with is not None:
+        raise ConfigError("--continue-with needs an image-sequence output (a video file cannot be continued)")
+
+    prior = None
+    if start > 0 and not config.per_frame:
+        prev = order[start - 1]
+        if state is None or not state.has_prior(prev):
+            raise ConfigError(
+                f"cannot continue at frame {order[start]}: the saved prior of frame {prev} is missing in "
+                f"{state.dir if state else args.output} (run the earlier frames first, or --no-resume)"
+            )
+        raw = state.load_prior(prev, source.size)
+        prior = StylizedFrame(prev, raw, raw)
+    todo = order[start:]
+    if start > 0:
+        log.warning("resuming at frame %d (%d of %d frames already done)", order[start], start, len(order))
+
+    cancel = CancelToken()
+    if reporter is not None:
+        reporter.start(len(todo), first=todo[0] if todo else None, last=todo[-1] if todo else None,
+                       resumed_from=order[start] if start else None, output=str(args.output))
+    written = 0
+    last_saved = order[start - 1] if start > 0 else None
+    with _cancel_on_signals(cancel):
+        try:
+            for out in stylizer.run(source, indices=todo, prior=prior, cancel=cancel):
+                path = sink.write(Frame(out.index, out.rgb, out.alpha, source=out.source))
+                if state is not None:
+                    state.save_prior(out.index, out.raw, drop=last_saved)
+                    last_saved = out.index
+                written += 1
+                if reporter is not None:
+                    reporter.frame(written, len(todo), out.index, str(path) if path else None)
+        except BaseException:
+            _abort(sink)
+            raise
+    sink.close()
+    if reporter is not None:
+        reporter.event("done", written=written, output=str(args.output))
+    return 0
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The one mapping from CLI options to :class:`StylizerConfig`."""
+    from fav_core.stylizer import StylizerConfig
+
+    image_model = args.image_model
+    if image_model is None:
+        image_model = DEFAULT_IMAGE_MODEL if args.model == DEFAULT_VIDEO_MODEL else "self"
+    return StylizerConfig(
+        model=args.model,
+        image_model=image_model,
+        device=args.device,
+        precision=args.precision,
+        min_filter=args.min_filter,
+        median_filter=args.median_filter,
+        fill=args.fill,
+        direction="backward" if args.backward else "forward",
+        per_frame=args.per_frame,
+        invert_occlusion=args.invert_occlusion,
+        fix_occlusions=args.fix_occlusions,
+        seed=args.seed,
+    )
+
+
+def build_motion(args: argparse.Namespace) -> Any:
+    """The motion source (flow + reliability for each frame pair) named by ``--flow``."""
+    from fav_core.flow import make_provider
+    from fav_core.motion import ComputedMotion, FileMotion, PassMotion
+
+    if args.flow == "files":
+        if not args.flow_pattern or not args.occlusions_pattern:
+            raise ConfigError("--flow files needs --flow-pattern and --occlusions-pattern")
+        return FileMotion(args.flow_pattern, args.occlusions_pattern)
+    if args.flow_pattern or args.occlusions_pattern:
+        raise ConfigError("--flow-pattern/--occlusions-pattern need --flow files")
+    if args.flow == "raft":
+        if not args.raft_weights:
+            raise ConfigError("--flow raft needs --raft-weights PATH (weights are never downloaded)")
+        return ComputedMotion(make_provider("raft", weights_path=args.raft_weights))
+    if args.flow == "pass":
+        return PassMotion(fallback=ComputedMotion(make_provider("dis", preset=args.flow_preset)))
+    if args.flow == "dis":
+        return ComputedMotion(make_provider("dis", preset=args.flow_preset))
+    return ComputedMotion(make_provider(args.flow))
+
+
+def output_folder(output: str) -> Path:
+    """The folder an image-sequence output goes to (a pattern's parent, or the folder itself)."""
+    p = Path(output)
+    if "%" in p.name or "#" in p.name or p.suffix:
+        return p.parent
+    return p
+
+
+def resume_position(order: list[int], sink: Any, state: Any) -> int:
+    """Position in ``order`` to resume at: after the last frame whose output and saved prior both exist,
+    with every earlier output present too."""
+    pos = 0
+    for n, index in enumerate(order):
+        if not sink.exists(index):
+            break
+        if state.has_prior(index):
+            pos = n + 1
+    return pos
+
+
+def settings_record(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """What must not change between a run and its resumption (anything that changes the pixels)."""
+    rec = {k: v for k, v in vars(config).items() if k not in ("device",)}
+    rec.update(input=str(Path(args.input).resolve()), flow=args.flow, flow_preset=args.flow_preset,
+               flow_pattern=args.flow_pattern, occlusions_pattern=args.occlusions_pattern,
+               num_frames=args.num_frames)
+    return rec
+
+
+def _abort(sink: Any) -> None:
+    abort = getattr(sink, "abort", None)
+    if callable(abort):
+        abort()
+
+
+@contextmanager
+def _cancel_on_signals(cancel: Any) -> Iterator[None]:
+    """SIGINT/SIGTERM set the cancel token: the current frame finishes (or is dropped) whole."""
+    def handler(signum: int, frame: object) -> None:
+        if cancel.cancelled:  # second Ctrl-C: stop now (writes are atomic anyway)
+            raise KeyboardInterrupt
+        cancel.cancel()
+
+    old = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread (e.g. called from a host's worker thread)
+        old = {}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)

@@ -1,0 +1,112 @@
+"""Resume state of a stylization run: the unclamped prior of the last whole frame, and the settings.
+
+The delivered frames are clamped (PNG) and median filtered, so they cannot serve as the next frame's prior.
+After each output frame is written, the run saves the raw network output of that frame as
+``<state_dir>/prior_<index>.npy`` (plain float32 array, loaded with ``allow_pickle=False``) and removes the
+previous one. A resumed or ``continue_with`` run reloads it, so split runs equal one run.
+
+Layout: ``<output folder>/.fav-state/{settings.json, prior_<index>.npy}``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fav_core.errors import ConfigError, InputError, OutputError
+
+log = logging.getLogger(__name__)
+
+STATE_DIRNAME = ".fav-state"
+
+
+class RunState:
+    """Prior + settings persisted next to an image-sequence output.
+
+    Args:
+        folder: the output folder (the state lives in ``folder/.fav-state``).
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.dir = Path(folder) / STATE_DIRNAME
+
+    # settings ------------------------------------------------------------------------------
+    def check_settings(self, settings: dict[str, Any], *, resume: bool) -> None:
+        """Record the run's settings; on resume, refuse settings that change the look of the frames.
+
+        Raises:
+            ConfigError: resuming with different settings (names the first differing key).
+        """
+        path = self.dir / "settings.json"
+        if resume and path.exists():
+            try:
+                old = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise InputError(path, f"cannot read the saved run settings ({exc}); use --no-resume") from exc
+            for key in sorted(set(old) | set(settings)):
+                if old.get(key) != settings.get(key):
+                    raise ConfigError(
+                        f"{path}: the existing frames were made with {key}={old.get(key)!r}, this run asks for "
+                        f"{settings.get(key)!r}; use --no-resume to start over or another output folder"
+                    )
+            return
+        self._write_bytes(path, json.dumps(settings, indent=1, sort_keys=True).encode())
+
+    # priors --------------------------------------------------------------------------------
+    def prior_path(self, index: int) -> Path:
+        return self.dir / f"prior_{index:06d}.npy"
+
+    def save_prior(self, index: int, raw: np.ndarray, *, drop: int | None = None) -> None:
+        """Atomically save the raw (H, W, 3) float32 output of frame ``index``; then delete frame ``drop``'s."""
+        buf = _npy_bytes(np.ascontiguousarray(raw, dtype=np.float32))
+        self._write_bytes(self.prior_path(index), buf)
+        if drop is not None and drop != index:
+            self.prior_path(drop).unlink(missing_ok=True)
+
+    def has_prior(self, index: int) -> bool:
+        return self.prior_path(index).is_file()
+
+    def load_prior(self, index: int, size: tuple[int, int]) -> np.ndarray:
+        """Load frame ``index``'s saved prior and check it is (H, W, 3) for ``size`` = (H, W)."""
+        path = self.prior_path(index)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(path, f"cannot read the saved prior ({exc})") from exc
+        if arr.dtype != np.float32 or arr.shape != (size[0], size[1], 3):
+            raise InputError(path, f"saved prior is {arr.dtype} {arr.shape}, expected float32 ({size[0]}, {size[1]}, 3)")
+        return arr
+
+    def clear(self) -> None:
+        """Forget priors and settings (a fresh run, ``--no-resume``)."""
+        if self.dir.is_dir():
+            for p in self.dir.iterdir():
+                if p.suffix in (".npy", ".json"):
+                    p.unlink(missing_ok=True)
+
+    def _write_bytes(self, path: Path, data: bytes) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=path.suffix)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise OutputError(path, f"cannot write run state ({exc.strerror or exc})") from exc
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    bio = io.BytesIO()
+    np.save(bio, arr, allow_pickle=False)
+    return bio.getvalue()

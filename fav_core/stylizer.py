@@ -1,0 +1,298 @@
+"""The recursive video stylization loop (algorithm.md §6), with the reference's bugs fixed.
+
+Frame 1 (in processing order) is stylized on its own: with the image model, or with the video model fed an
+"everything occluded" prior (``image_model="self"``). Every later frame t gets the previous *unclamped* output
+warped into t with the flow t → prev, masked by the reliability map (after the min filter), filled where
+unreliable, and the video net sees ``[frame, masked prior + fill, mask]`` (7 channels, pre-space).
+
+Fixed against the reference: ``direction="backward"`` processes the last frame first with the flow t → t+1;
+``continue_with`` resumes from a saved prior; the median filter is applied to the delivered output only (never to
+the prior), as in the reference's VR script and fast-neural-style.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from fav_core.errors import Cancelled, ConfigError, ShapeError
+from fav_core.median import median_filter
+from fav_core.modelfile import StyleModel, load_model
+from fav_core.motion import Motion, MotionSource
+from fav_core.nets.preprocess import deprocess, preprocess
+from fav_core.occlusion import fix_occlusions, invert, min_filter
+from fav_core.types import CancelToken, Frame, Progress
+from fav_core.warp import warp_backward
+
+log = logging.getLogger(__name__)
+
+FILLS = ("vgg-mean", "uniform-random")
+DIRECTIONS = ("forward", "backward")
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class StylizerConfig:
+    """Everything that decides what the stylized frames look like (validated on construction).
+
+    Attributes:
+        model: video model (name or path of a ``.safetensors`` model file, 7-channel input).
+        image_model: model for the first frame (3-channel), or ``"self"`` for the video model with an empty prior.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        precision: ``"fp32"``; ``"fp16"``/``"bf16"`` run the nets under autocast (fp16 needs CUDA).
+        min_filter: k of the k×k erosion of the reliability map (reference 7; 1 = off).
+        median_filter: k of the k×k median on the delivered output (reference 3; 1 = off).
+        fill: how unreliable prior pixels are filled; None = the video model's own training fill.
+        direction: ``"forward"`` (first to last) or ``"backward"`` (last to first, flow t → t+1).
+        per_frame: stylize every frame independently with the image model (the reference's
+            ``create_inconsistent`` baseline).
+        invert_occlusion: the reliability maps are white = occluded (e.g. Sintel ground truth).
+        fix_occlusions: also mark pixels whose flow leaves the frame unreliable (§5.3).
+        seed: seed of the ``uniform-random`` fill (per frame: ``(seed, frame index)``, so split runs agree).
+    """
+
+    model: str
+    image_model: str = "self"
+    device: str = "auto"
+    precision: str = "fp32"
+    min_filter: int = 7
+    median_filter: int = 3
+    fill: str | None = None
+    direction: str = "forward"
+    per_frame: bool = False
+    invert_occlusion: bool = False
+    fix_occlusions: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not str(self.model):
+            raise ConfigError("model: a video model name or path is required")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.direction not in DIRECTIONS:
+            raise ConfigError(f"direction must be forward or backward, got {self.direction!r}")
+        if self.fill is not None and self.fill not in FILLS:
+            raise ConfigError(f"fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
+        for name in ("min_filter", "median_filter"):
+            k = getattr(self, name)
+            if not isinstance(k, int) or k < 1 or k > 31 or k % 2 == 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be an odd integer in 1..31, got {k!r}")
+        if self.per_frame and self.image_model == "self":
+            log.debug("per-frame mode with image_model=self: frames use the video net with an empty prior")
+        resolve_device(self.device)  # raises ConfigError for an unknown device
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map ``auto|cpu|cuda|cuda:N|mps`` to a torch device, with a clear error when it is not there."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but this torch build sees no CUDA GPU (use --device cpu)")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)")
+    return dev
+
+
+@dataclass
+class StylizedFrame:
+    """One output frame.
+
+    Attributes:
+        index: the input frame's number.
+        rgb: (H, W, 3) float32, delivered image (median filtered), unclamped, network encoding.
+        raw: (H, W, 3) float32, the unclamped, unfiltered network output: the prior of the next frame and the
+            state saved for ``continue_with`` / resume.
+        alpha: the input's alpha, passed through.
+        reliable: (H, W) float32 mask actually used (after min filter), None for a first frame.
+    """
+
+    index: int
+    rgb: np.ndarray
+    raw: np.ndarray
+    alpha: np.ndarray | None = None
+    reliable: np.ndarray | None = None
+    source: str = ""
+
+
+@dataclass
+class _Nets:
+    video: StyleModel
+    image: StyleModel | None  # None = "self"
+
+
+@dataclass
+class Stylizer:
+    """Runs the recursive loop over a frame source.
+
+    Args:
+        config: the frozen settings.
+        motion: where flow + reliability for (cur, prev) come from; may be None only for ``per_frame``.
+        models: already-loaded models (video, image-or-None) — tests and hosts that cache models pass them;
+            default loads ``config.model`` / ``config.image_model``.
+    """
+
+    config: StylizerConfig
+    motion: MotionSource | None = None
+    models: tuple[StyleModel, StyleModel | None] | None = None
+    _nets: _Nets = field(init=False, repr=False)
+    _device: torch.device = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self._device = resolve_device(cfg.device)
+        if cfg.precision == "fp16" and self._device.type != "cuda":
+            raise ConfigError("precision fp16 needs a CUDA device; use fp32 (or bf16) on the CPU")
+        if self.models is None:
+            video = load_model(cfg.model, device=str(self._device))
+            image = None if cfg.image_model == "self" else load_model(cfg.image_model, device=str(self._device))
+        else:
+            video, image = self.models
+            video.net.to(self._device)
+            if image is not None:
+                image.net.to(self._device)
+        if video.meta.in_channels != 7:
+            raise ConfigError(
+                f"{video.path}: model has {video.meta.in_channels} input channels; the video model needs 7 "
+                "(pass 3-channel image models as --image-model)"
+            )
+        if image is not None and image.meta.in_channels != 3:
+            raise ConfigError(
+                f"{image.path}: image model has {image.meta.in_channels} input channels, expected 3"
+            )
+        if self.motion is None and not cfg.per_frame:
+            raise ConfigError("a motion source (flow) is needed unless per_frame is set")
+        self._nets = _Nets(video, image)
+
+    @property
+    def fill(self) -> str:
+        """The fill actually used: the config's, else the video model's training fill."""
+        return self.config.fill or self._nets.video.meta.fill
+
+    def order(self, indices: Sequence[int]) -> list[int]:
+        """Processing order of the given frame numbers (ascending for forward, descending for backward)."""
+        ordered = sorted(indices)
+        return ordered[::-1] if self.config.direction == "backward" else ordered
+
+    # ------------------------------------------------------------------ the loop
+    def run(
+        self,
+        source: object,
+        *,
+        indices: Sequence[int] | None = None,
+        prior: StylizedFrame | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[StylizedFrame]:
+        """Stylize frames in processing order; yields one output per frame.
+
+        Args:
+            source: anything with ``indices: list[int]`` and ``read(index) -> Frame`` (fav_core.io.FrameSource).
+            indices: the frames to process, already in processing order (default: all, ordered by direction).
+            prior: the output of the frame processed just before ``indices[0]`` (continue_with / resume); when
+                None, ``indices[0]`` is treated as a first frame.
+            on_progress: called after every frame.
+            cancel: checked before every frame; raises :class:`Cancelled` when set.
+        """
+        order = list(indices) if indices is not None else self.order(source.indices)  # type: ignore[attr-defined]
+        prev_out = prior
+        prev_in: Frame | None = None
+        if prior is not None and not self.config.per_frame:
+            prev_in = source.read(prior.index)  # type: ignore[attr-defined]
+        for n, index in enumerate(order):
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled(f"cancelled after {n} of {len(order)} frames")
+            frame = source.read(index)  # type: ignore[attr-defined]
+            if self.config.per_frame or prev_out is None or prev_in is None:
+                out = self.stylize_first(frame)
+            else:
+                out = self.stylize_next(frame, prev_in, prev_out)
+            prev_in, prev_out = frame, out
+            if on_progress is not None:
+                on_progress(Progress(done=n + 1, total=len(order), frame=index))
+            yield out
+
+    # ------------------------------------------------------------------ single steps
+    def stylize_first(self, frame: Frame) -> StylizedFrame:
+        """Frame with no prior (§6.2): image model, or the video model with an all-occluded prior."""
+        h, w = frame.size
+        x = self._to_tensor(frame.rgb)
+        image = self._nets.image
+        if image is not None:
+            kind = image.meta.preprocessing
+            out = self._forward(image, preprocess(x, kind))
+            raw = deprocess(out, kind)
+        else:
+            video = self._nets.video
+            kind = video.meta.preprocessing
+            mask = torch.zeros(1, 1, h, w, device=self._device)
+            fill = self._fill(frame.index, mask, kind)
+            out = self._forward(video, torch.cat([preprocess(x, kind), fill, mask], dim=1))
+            raw = deprocess(out, kind)
+        return self._finish(frame, raw, None)
+
+    def stylize_next(self, frame: Frame, prev_in: Frame, prev_out: StylizedFrame) -> StylizedFrame:
+        """Frame t with the prior from the previous output (§6.3)."""
+        if prev_out.raw.shape[:2] != frame.rgb.shape[:2]:
+            raise ShapeError(
+                f"{frame.source or frame.index}: frame is {frame.size[1]}x{frame.size[0]} but the previous output "
+                f"is {prev_out.raw.shape[1]}x{prev_out.raw.shape[0]}"
+            )
+        assert self.motion is not None
+        motion: Motion = self.motion.motion(frame, prev_in)
+        mask_np = self.prepare_mask(motion)
+        video = self._nets.video
+        kind = video.meta.preprocessing
+        x = self._to_tensor(frame.rgb)
+        prev = self._to_tensor(prev_out.raw)
+        flow = torch.from_numpy(np.ascontiguousarray(motion.flow.transpose(2, 0, 1)))[None].to(self._device)
+        mask = torch.from_numpy(mask_np)[None, None].to(self._device)
+        warped = warp_backward(prev, flow)  # rgb01: outside the image → 0 (black), as the reference
+        prior = preprocess(warped, kind) * mask + self._fill(frame.index, mask, kind)
+        out = self._forward(video, torch.cat([preprocess(x, kind), prior, mask], dim=1))
+        return self._finish(frame, deprocess(out, kind), mask_np)
+
+    def prepare_mask(self, motion: Motion) -> np.ndarray:
+        """Reliability map as the net sees it: optional invert / fix, then the k×k min filter. (H, W) float32."""
+        mask = motion.reliable.astype(np.float32)
+        if self.config.invert_occlusion:
+            mask = invert(mask)
+        if self.config.fix_occlusions:
+            mask = fix_occlusions(mask, motion.flow)
+        return min_filter(mask, self.config.min_filter)
+
+    # ------------------------------------------------------------------ helpers
+    def _fill(self, index: int, mask: torch.Tensor, kind: str) -> torch.Tensor:
+        """Fill for unreliable pixels, in pre-space: 0 (= VGG mean colour) or preprocessed U[0,1]³ noise · (1 − m)."""
+        _, _, h, w = mask.shape
+        if self.fill == "vgg-mean":  # 0 in pre-space is the mean colour
+            return torch.zeros(1, 3, h, w, device=self._device)
+        rng = np.random.default_rng([self.config.seed, index & 0xFFFFFFFF])
+        noise = torch.from_numpy(rng.random((1, 3, h, w), dtype=np.float32)).to(self._device)
+        return preprocess(noise, kind) * (1.0 - mask)
+
+    def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32))[None].to(
+            self._device
+        )
+
+    def _forward(self, model: StyleModel, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            if self.config.precision == "fp32":
+                return model.net(x)
+            dtype = torch.float16 if self.config.precision == "fp16" else torch.bfloat16
+            with torch.autocast(self._device.type, dtype=dtype):
+                return model.net(x).float()
+
+    def _finish(self, frame: Frame, raw_t: torch.Tensor, mask: np.ndarray | None) -> StylizedFrame:
+        raw = raw_t[0].permute(1, 2, 0).float().cpu().numpy()
+        raw = np.ascontiguousarray(raw)
+        rgb = median_filter(raw, self.config.median_filter) if self.config.median_filter > 1 else raw
+        return StylizedFrame(frame.index, rgb, raw, frame.alpha, mask, frame.source)
+
