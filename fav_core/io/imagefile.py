@@ -107,13 +107,20 @@ def _read_plain(p: Path) -> tuple[np.ndarray, np.ndarray | None, bool]:
     try:
         spec = inp.spec()
         nch = int(spec.nchannels)
-        pixels = inp.read_image(0, 0, 0, nch, "float")
+        base = spec.format.basetype
+        native = base in (oiio.BASETYPE.UINT8, oiio.BASETYPE.UINT16)
+        # Integers are read natively and divided here, so that code k becomes exactly k/255 (or k/65535).
+        pixels = inp.read_image(0, 0, 0, nch, spec.format if native else "float")
         err = inp.geterror()
     finally:
         inp.close()
     if pixels is None:
         raise InputError(p, f"cannot decode image: {err or 'no pixels'}")
-    px = np.asarray(pixels, dtype=np.float32).reshape(int(spec.height), int(spec.width), nch)
+    px = np.asarray(pixels).reshape(int(spec.height), int(spec.width), nch)
+    if native:
+        px = px.astype(np.float32) / np.float32(255.0 if base == oiio.BASETYPE.UINT8 else 65535.0)
+    else:
+        px = px.astype(np.float32, copy=False)
     alpha_ch = int(spec.alpha_channel)
     if nch == 1:
         rgb, alpha = np.repeat(px, 3, axis=2), None
