@@ -41,34 +41,49 @@ def read_exr_channels(path: str | Path) -> dict[str, np.ndarray]:
     inp = oiio.ImageInput.open(str(p))
     if inp is None:
         raise InputError(p, f"cannot read EXR: {oiio.geterror() or 'unknown OpenImageIO error'}")
-    nsub = 0
-    try:
-        while inp.seek_subimage(nsub, 0):
-            nsub += 1
-    finally:
-        inp.close()
     channels: dict[str, np.ndarray] = {}
     size: tuple[int, int] | None = None
-    for sub in range(nsub):
-        buf = oiio.ImageBuf(str(p), sub, 0)
-        spec = buf.spec()
-        roi = buf.roi_full
-        pixels = buf.get_pixels(oiio.FLOAT, roi)
-        if buf.has_error or pixels is None:
-            raise InputError(p, f"cannot read EXR part {sub}: {buf.geterror() or 'no pixels'}")
-        pixels = np.asarray(pixels, dtype=np.float32).reshape(roi.height, roi.width, -1)
-        if size is None:
-            size = (roi.height, roi.width)
-        elif size != (roi.height, roi.width):
-            raise InputError(p, f"part {sub} is {roi.width}x{roi.height}, part 0 is {size[1]}x{size[0]}")
-        for c, name in enumerate(spec.channelnames):
-            if name in channels:
-                log.warning("%s: channel %s appears in more than one part; keeping the first", p, name)
-                continue
-            channels[name] = np.ascontiguousarray(pixels[..., c])
+    try:
+        sub = 0
+        while inp.seek_subimage(sub, 0):  # one subimage per part (Blender 5.0: one part per pass)
+            spec = inp.spec()
+            full = (int(spec.full_height), int(spec.full_width))
+            if size is None:
+                size = full
+            elif size != full:
+                raise InputError(p, f"part {sub} is {full[1]}x{full[0]}, part 0 is {size[1]}x{size[0]}")
+            data = inp.read_image(sub, 0, 0, int(spec.nchannels), "float")
+            if data is None:
+                raise InputError(p, f"cannot read EXR part {sub}: {inp.geterror() or 'no pixels'}")
+            pixels = _to_display_window(np.asarray(data, dtype=np.float32), spec)
+            for c, name in enumerate(spec.channelnames):
+                if name in channels:
+                    log.warning("%s: channel %s appears in more than one part; keeping the first", p, name)
+                    continue
+                channels[name] = np.ascontiguousarray(pixels[..., c])
+            sub += 1
+    finally:
+        inp.close()
     if not channels:
         raise InputError(p, "EXR file has no channels")
     return channels
+
+
+def _to_display_window(data: np.ndarray, spec: oiio.ImageSpec) -> np.ndarray:
+    """Place a part's data window into its display window (zeros outside the data window)."""
+    h, w, nch = int(spec.height), int(spec.width), int(spec.nchannels)
+    data = data.reshape(h, w, nch)
+    fx, fy, fw, fh = int(spec.full_x), int(spec.full_y), int(spec.full_width), int(spec.full_height)
+    if (int(spec.x), int(spec.y), w, h) == (fx, fy, fw, fh):
+        return data
+    out = np.zeros((fh, fw, nch), np.float32)
+    x0, y0 = int(spec.x) - fx, int(spec.y) - fy
+    sx0, sy0 = max(0, -x0), max(0, -y0)
+    dx0, dy0 = max(0, x0), max(0, y0)
+    cw, ch = min(w - sx0, fw - dx0), min(h - sy0, fh - dy0)
+    if cw > 0 and ch > 0:
+        out[dy0 : dy0 + ch, dx0 : dx0 + cw] = data[sy0 : sy0 + ch, sx0 : sx0 + cw]
+    return out
 
 
 def _rgba_names(names: list[str]) -> tuple[list[str], str | None] | None:

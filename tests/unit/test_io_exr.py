@@ -141,3 +141,21 @@ def test_write_exr_into_missing_folder_is_output_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(OutputError, match="file"):
         write_exr(blocker / "out.exr", np.zeros((2, 2, 3), np.float32))
+
+
+def test_data_window_is_placed_in_display_window(tmp_path: Path) -> None:
+    p = tmp_path / "crop.exr"
+    spec = oiio.ImageSpec(10, 5, 3, oiio.FLOAT)
+    spec.channelnames = ("R", "G", "B")
+    spec.x, spec.y = 2, 3
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, W, H
+    data = np.ones((5, 10, 3), np.float32)
+    out = oiio.ImageOutput.create(str(p))
+    assert out.open(str(p), spec)
+    assert out.write_image(data)
+    out.close()
+    ch = read_exr_channels(p)
+    assert ch["R"].shape == (H, W)
+    want = np.zeros((H, W), np.float32)
+    want[3:8, 2:12] = 1.0
+    np.testing.assert_array_equal(ch["G"], want)
