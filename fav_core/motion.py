@@ -1,0 +1,199 @@
+"""Where the motion between two frames comes from: computed flow, flow/reliability files, or host vectors.
+
+Each source returns a :class:`Motion` for a pair (cur, prev): the backward flow cur -> prev and the reliability
+map of cur *before* the min filter (the stylizer applies ``occlusion.min_filter`` itself, algorithm.md §6.3).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from fav_core.errors import FlowFormatError, InputError, check_shape
+from fav_core.flow.io import read_flo
+from fav_core.flow.patterns import check_pattern, format_pattern
+from fav_core.flow.providers import FlowProvider
+from fav_core.occlusion import consistency_check, fix_occlusions, invert
+from fav_core.pgm import read_pgm
+from fav_core.types import Frame
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Motion of frame ``cur`` relative to ``prev``.
+
+    Attributes:
+        flow: :math:`(H, W, 2)` float32 backward flow cur -> prev (dx, dy): pixel (x, y) of cur is at
+            (x + dx, y + dy) in prev; warping prev with it gives cur.
+        reliable: :math:`(H, W)` float32 in [0, 1], 1 = reliable, *before* the min filter.
+        source: where it came from, for logs (``"computed:dis-medium"``, ``"file:flow/backward_5_4.flo"``, ...).
+    """
+
+    flow: np.ndarray
+    reliable: np.ndarray
+    source: str
+
+
+@runtime_checkable
+class MotionSource(Protocol):
+    """Gives the motion between a frame and its predecessor."""
+
+    def motion(self, cur: Frame, prev: Frame) -> Motion:
+        """Backward flow cur -> prev and the reliability map of cur (before min filter)."""
+        ...
+
+
+def _check_pair(cur: Frame, prev: Frame) -> tuple[int, int]:
+    if cur.size != prev.size:
+        (h, w), (ph, pw) = cur.size, prev.size
+        raise InputError(cur.source or f"frame {cur.index}", f"frame is {w}x{h}, previous frame is {pw}x{ph}")
+    return cur.size
+
+
+class ComputedMotion:
+    """Flow computed with a :class:`~fav_core.flow.FlowProvider` in both directions, then the reference check.
+
+    Args:
+        provider: the flow back-end.
+        structure_term: pass frame cur (0..255) to :func:`~fav_core.occlusion.consistency_check` (as the
+            reference inference pipeline does); False = the training-set variant without it.
+    """
+
+    def __init__(self, provider: FlowProvider, structure_term: bool = True) -> None:
+        self.provider = provider
+        self.structure_term = structure_term
+
+    def flow_pair(self, cur: Frame, prev: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """(flow cur -> prev, flow prev -> cur), each (H, W, 2) float32."""
+        _check_pair(cur, prev)
+        return self.provider.compute(cur.rgb, prev.rgb), self.provider.compute(prev.rgb, cur.rgb)
+
+    def motion(self, cur: Frame, prev: Frame) -> Motion:
+        """See :class:`MotionSource`."""
+        flow_bwd, flow_fwd = self.flow_pair(cur, prev)
+        image = np.asarray(cur.rgb, dtype=np.float32) * 255.0 if self.structure_term else None
+        reliable = consistency_check(flow_bwd, flow_fwd, image=image)
+        return Motion(flow=flow_bwd, reliable=reliable, source=f"computed:{self.provider.name}")
+
+
+class FileMotion:
+    """Flow and reliability maps read from files named by patterns (``[%d]`` = cur, ``{%d}`` = prev).
+
+    Args:
+        flow_pattern: e.g. ``flow/backward_[%d]_{%d}.flo``.
+        occlusions_pattern: e.g. ``flow/reliable_[%d]_{%d}.pgm``.
+        invert: the maps mark occluded pixels white (e.g. Sintel ground truth): use ``1 - m``.
+        fix: also zero pixels whose flow leaves the frame (reference ``-fix_occlusions``).
+
+    Raises:
+        ConfigError: a pattern lacks a placeholder (at construction).
+    """
+
+    def __init__(
+        self, flow_pattern: str, occlusions_pattern: str, invert: bool = False, fix: bool = False
+    ) -> None:
+        check_pattern(flow_pattern)
+        check_pattern(occlusions_pattern)
+        self.flow_pattern = flow_pattern
+        self.occlusions_pattern = occlusions_pattern
+        self.invert = invert
+        self.fix = fix
+
+    def flow_pair(self, cur: Frame, prev: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """(flow cur -> prev, flow prev -> cur) read with the flow pattern in both directions."""
+        return self._read_flow(cur, prev), self._read_flow(prev, cur)
+
+    def _read_flow(self, cur: Frame, prev: Frame) -> np.ndarray:
+        height, width = _check_pair(cur, prev)
+        path = format_pattern(self.flow_pattern, cur.index, prev.index)
+        flow = read_flo(path)
+        if flow.shape[:2] != (height, width):
+            raise FlowFormatError(path, f"flow is {flow.shape[1]}x{flow.shape[0]}, frame is {width}x{height}")
+        return flow
+
+    def motion(self, cur: Frame, prev: Frame) -> Motion:
+        """See :class:`MotionSource`.
+
+        Raises:
+            InputError: a file is missing (the message names it).
+            FlowFormatError: a file is malformed or its size differs from the frame's.
+        """
+        flow = self._read_flow(cur, prev)
+        flow_path = format_pattern(self.flow_pattern, cur.index, prev.index)
+        pgm_path = format_pattern(self.occlusions_pattern, cur.index, prev.index)
+        reliable = read_pgm(pgm_path, expect_size=cur.size)
+        if self.invert:
+            reliable = invert(reliable)
+        if self.fix:
+            reliable = fix_occlusions(reliable, flow)
+        return Motion(flow=flow, reliable=reliable, source=f"file:{flow_path}")
+
+
+def _fallback_pair(fallback: MotionSource, cur: Frame, prev: Frame) -> tuple[np.ndarray, np.ndarray]:
+    """(cur -> prev, prev -> cur) from any MotionSource; one provider call pair when it offers ``flow_pair``."""
+    pair = getattr(fallback, "flow_pair", None)
+    if callable(pair):
+        bwd, fwd = pair(cur, prev)
+        return bwd, fwd
+    # A MotionSource gives the flow from its first frame to its second, so swapping the frames gives forward.
+    return fallback.motion(cur, prev).flow, fallback.motion(prev, cur).flow
+
+
+class PassMotion:
+    """Host motion vectors (``Frame.flow_to_prev`` / ``flow_to_next``) with computed flow where they fail.
+
+    Uses ``cur.flow_to_prev`` (backward flow of cur) and ``prev.flow_to_next`` (forward flow of prev) for the
+    reference consistency check, which always runs (host vectors do not encode occlusion, hosts.md §A2). Where
+    ``cur.flow_valid`` / ``prev.flow_valid`` is False, the vectors are non-finite, or a frame has no vectors,
+    the fallback's flow is used instead; the fallback is only run when at least one pixel needs it.
+
+    Args:
+        fallback: source for the missing / invalid pixels (usually a :class:`ComputedMotion`).
+        structure_term: pass frame cur (0..255) to the consistency check.
+    """
+
+    def __init__(self, fallback: MotionSource, structure_term: bool = True) -> None:
+        self.fallback = fallback
+        self.structure_term = structure_term
+
+    @staticmethod
+    def _usable(
+        flow: np.ndarray | None, valid: np.ndarray | None, size: tuple[int, int], name: str
+    ) -> np.ndarray:
+        """(H, W) bool: where this host flow can be used."""
+        if flow is None:
+            return np.zeros(size, dtype=bool)
+        check_shape(flow, f"{size[0]} {size[1]} 2", name)
+        ok = np.isfinite(flow).all(axis=2)
+        if valid is not None:
+            check_shape(valid, f"{size[0]} {size[1]}", f"{name} valid")
+            ok &= np.asarray(valid, dtype=bool)
+        return ok
+
+    def motion(self, cur: Frame, prev: Frame) -> Motion:
+        """See :class:`MotionSource`."""
+        size = _check_pair(cur, prev)
+        ok_bwd = self._usable(cur.flow_to_prev, cur.flow_valid, size, "cur.flow_to_prev")
+        ok_fwd = self._usable(prev.flow_to_next, prev.flow_valid, size, "prev.flow_to_next")
+        flow_bwd = np.zeros((*size, 2), np.float32) if cur.flow_to_prev is None else cur.flow_to_prev
+        flow_fwd = np.zeros((*size, 2), np.float32) if prev.flow_to_next is None else prev.flow_to_next
+        flow_bwd = np.asarray(flow_bwd, dtype=np.float32)
+        flow_fwd = np.asarray(flow_fwd, dtype=np.float32)
+        source = "pass"
+        if not (ok_bwd.all() and ok_fwd.all()):
+            fb_bwd, fb_fwd = _fallback_pair(self.fallback, cur, prev)
+            flow_bwd = np.where(ok_bwd[..., None], flow_bwd, fb_bwd).astype(np.float32)
+            flow_fwd = np.where(ok_fwd[..., None], flow_fwd, fb_fwd).astype(np.float32)
+            share = 1.0 - (ok_bwd.mean() + ok_fwd.mean()) / 2.0
+            logger.debug(
+                "frame %d: %.1f%% of the host vectors replaced by the fallback", cur.index, 100 * share
+            )
+            source = "pass+fallback"
+        image = np.asarray(cur.rgb, dtype=np.float32) * 255.0 if self.structure_term else None
+        reliable = consistency_check(flow_bwd, flow_fwd, image=image)
+        return Motion(flow=flow_bwd, reliable=reliable, source=source)
