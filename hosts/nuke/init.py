@@ -11,7 +11,8 @@ import traceback
 try:
     import fav_nuke
 
-    _root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(fav_nuke.__file__))))
+    _pkg = os.path.dirname(os.path.abspath(fav_nuke.__file__))  # <root>/hosts/nuke/fav_nuke
+    _root = os.path.dirname(os.path.dirname(os.path.dirname(_pkg)))
     if os.path.isfile(os.path.join(_root, "fav_core", "errors.py")) and _root not in sys.path:
         sys.path.append(_root)
 except Exception:  # noqa: BLE001 - start-up must survive anything

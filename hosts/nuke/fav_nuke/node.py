@@ -64,7 +64,7 @@ def create_node() -> nuke.Node:
         The new Group node.
     """
     group = nuke.createNode("Group", inpanel=False)
-    group.setName(NODE_NAME)
+    group.setName(NODE_NAME, uniquify=True)
     for spec in KNOBS:
         group.addKnob(make_knob(spec))
     build_internals(group)
