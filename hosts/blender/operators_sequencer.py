@@ -1,0 +1,230 @@
+"""Sequencer: "Stylize Sequence" on the active movie or image strip.
+
+The strip's frames go to the core (computed flow: footage has no Vector pass); the stylized frames come back
+as a new image strip on the first free channel above, aligned in time with the visible part of the source.
+
+- Image strip: the visible elements are linked (copied where links are not allowed) into
+  ``<job>/input/frame_%05d.<ext>`` so that the core sees one numbered sequence 1..N, whatever the file names;
+  the result strip starts at the source's first visible frame.
+- Movie strip: the core reads the movie itself (frames 1..N), up to the last visible frame; the result strip
+  starts where the movie starts and gets the same start trim, so frame k of the movie lines up with its
+  stylized frame.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from . import compat, jobs
+from .errors import HostError
+from .paths import job_name, output_root
+from .preferences import get_prefs
+from .session import JobOperator, Plan
+
+log = logging.getLogger(__name__)
+
+MAX_CHANNEL = 128
+INPUT_PATTERN = "frame_%05d"
+OUTPUT_PATTERN = "stylized_%05d"
+_LINEAR_EXTS = frozenset({".exr", ".hdr"})
+
+
+@dataclass(frozen=True)
+class StripInput:
+    """What the core reads for a strip and where the result goes on the timeline.
+
+    Attributes:
+        input: path or printf pattern given to ``fav stylize``.
+        frames: number of frames the core should produce (numbered 1..frames).
+        out_ext: extension of the stylized frames (".png" for footage, ".exr" for float sequences).
+        frame_start: timeline frame of result frame 1.
+        offset_start: start trim of the result strip (movie strips keep the source's trim).
+    """
+
+    input: str
+    frames: int
+    out_ext: str
+    frame_start: int
+    offset_start: int
+
+
+def source_strip(scene: Any) -> Any:
+    """The active strip, if it is a movie or image strip.
+
+    Raises:
+        HostError: no sequence editor / no active strip, or a strip of another kind (sound, effect ...).
+    """
+    se = scene.sequence_editor
+    strip = se.active_strip if se is not None else None
+    if strip is None:
+        raise HostError("no active strip: select a movie or image strip in the Sequencer")
+    if strip.type == "SOUND":
+        raise HostError(f"strip '{strip.name}' is a sound strip: select a movie or image strip")
+    if strip.type not in {"MOVIE", "IMAGE"}:
+        raise HostError(f"strip '{strip.name}' is a {strip.type.lower()} strip: select a movie or image strip")
+    return strip
+
+
+def strip_input(strip: Any, job_dir: Path) -> StripInput:
+    """Prepare the core's input for ``strip`` (links image elements into ``job_dir/input``).
+
+    Raises:
+        HostError: the movie / image files are missing, a single still image, or mixed file types.
+    """
+    offset = max(0, int(strip.frame_offset_start))
+    visible = int(strip.frame_final_duration)
+    if strip.type == "MOVIE":
+        movie = Path(bpy.path.abspath(strip.filepath))
+        if not movie.is_file():
+            raise HostError(f"{movie}: movie file of strip '{strip.name}' not found")
+        return StripInput(str(movie), offset + visible, ".png", int(round(strip.frame_start)), offset)
+    folder = Path(bpy.path.abspath(strip.directory))
+    names = [e.filename for e in strip.elements]
+    if len(names) < 2:
+        raise HostError(f"strip '{strip.name}' holds a single image: Stylize Sequence needs a movie or an "
+                        "image sequence")
+    names = names[offset:offset + visible]
+    exts = {Path(n).suffix.lower() for n in names}
+    if len(exts) != 1:
+        raise HostError(f"strip '{strip.name}' mixes file types ({', '.join(sorted(exts))}); use one type")
+    ext = exts.pop()
+    in_dir = job_dir / "input"
+    if in_dir.exists():
+        shutil.rmtree(in_dir)
+    in_dir.mkdir(parents=True)
+    for i, name in enumerate(names, start=1):
+        src = folder / name
+        if not src.is_file():
+            raise HostError(f"{src}: image {i} of strip '{strip.name}' not found")
+        _link_or_copy(src, in_dir / f"{INPUT_PATTERN % i}{ext}")
+    out_ext = ".exr" if ext in _LINEAR_EXTS else ".png"
+    return StripInput(str(in_dir / f"{INPUT_PATTERN}{ext}"), len(names), out_ext,
+                      int(strip.frame_final_start), 0)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.symlink(src.resolve(), dst)
+    except OSError:  # no symlink privilege (Windows) or a file system without links
+        shutil.copy2(src, dst)
+
+
+def free_channel_above(sequence_editor: Any, strip: Any, start: int, end: int) -> int:
+    """The lowest channel above ``strip.channel`` with no strip overlapping frames ``[start, end)``.
+
+    Raises:
+        HostError: every channel above is taken in that range.
+    """
+    taken = {
+        s.channel
+        for s in compat.strips(sequence_editor)
+        if s.frame_final_start < end and s.frame_final_end > start
+    }
+    for channel in range(strip.channel + 1, MAX_CHANNEL + 1):
+        if channel not in taken:
+            return channel
+    raise HostError(f"no free channel above strip '{strip.name}' for frames {start}-{end - 1}")
+
+
+def stylized_files(folder: Path, ext: str) -> list[Path]:
+    """The stylized frames ``stylized_00001<ext>`` ... in ``folder``, numbered 1..n without a gap.
+
+    Raises:
+        HostError: none found, or a gap in the numbering.
+    """
+    rx = re.compile(r"^stylized_(\d+)" + re.escape(ext) + "$")
+    found = {int(m.group(1)): p for p in folder.glob(f"stylized_*{ext}") if (m := rx.match(p.name))}
+    if not found:
+        raise HostError(f"{folder}: the core wrote no stylized frames")
+    indices = sorted(found)
+    if indices != list(range(1, len(indices) + 1)):
+        missing = next(i for i in range(1, indices[-1] + 1) if i not in found)
+        raise HostError(f"{folder / (OUTPUT_PATTERN % missing + ext)}: stylized frame missing")
+    return [found[i] for i in indices]
+
+
+def add_result_strip(scene: Any, source: Any, files: list[Path], frame_start: int, offset_start: int) -> Any:
+    """Add ``files`` as one image strip on the first free channel above ``source``.
+
+    Args:
+        scene: the scene whose sequence editor gets the strip.
+        source: the stylized strip (gives the channel to start above and the name).
+        files: the frames, in order, all in one folder.
+        frame_start: timeline frame of the first file.
+        offset_start: start trim (frames hidden at the head).
+    """
+    se = scene.sequence_editor
+    start = frame_start + offset_start
+    end = frame_start + len(files)
+    channel = free_channel_above(se, source, start, end)
+    strip = compat.strips(se).new_image(f"{source.name} stylized", str(files[0]), channel, frame_start)
+    for path in files[1:]:
+        strip.elements.append(path.name)
+    if offset_start:
+        strip.frame_offset_start = offset_start
+    return strip
+
+
+class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
+    """Stylize the active movie or image strip and add the result as a new strip above it"""
+
+    bl_idname = "fav.stylize_strip"
+    bl_label = "Stylize Sequence"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return context.scene is not None
+
+    def make_plan(self, context: Any) -> Plan:
+        scene = context.scene
+        settings = scene.fav_settings
+        prefs = get_prefs(context)
+        strip = source_strip(scene)
+        notes: list[str] = []
+        flow = None
+        if settings.flow == "PASS":
+            flow = "dis"
+            notes.append("footage has no Vector pass: using computed DIS flow")
+        options = settings.to_config(prefs, flow=flow)
+        job_dir = output_root(settings) / job_name(scene.name, strip.name, options.model)
+        plan_input = strip_input(strip, job_dir)
+        if strip.type == "MOVIE":
+            options = replace(options, num_frames=plan_input.frames)
+        out_dir = job_dir / "stylized"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        spec = jobs.JobSpec(
+            input=plan_input.input,
+            output=str(out_dir / f"{OUTPUT_PATTERN}{plan_input.out_ext}"),
+            options=options,
+            python=prefs.python_executable(),
+            in_process=prefs.use_in_process(),
+            core_path=prefs.core_path,
+            log_path=job_dir / "fav.log",
+        )
+        scene_name, strip_name = scene.name, strip.name
+
+        def finish(result: jobs.JobResult) -> str:
+            target = bpy.data.scenes.get(scene_name)
+            se = target.sequence_editor if target is not None else None
+            source = compat.all_strips(se).get(strip_name) if se is not None else None
+            if source is None:
+                raise HostError(f"strip '{strip_name}' is gone; stylized frames are in {out_dir}")
+            files = stylized_files(out_dir, plan_input.out_ext)
+            if len(files) > plan_input.frames:
+                files = files[: plan_input.frames]  # frames left from an earlier, longer run
+            new = add_result_strip(target, source, files, plan_input.frame_start, plan_input.offset_start)
+            short = "" if len(files) == plan_input.frames else f" (expected {plan_input.frames})"
+            return f"added strip '{new.name}' on channel {new.channel}: {len(files)} frames{short}"
+
+        return Plan(scene.name, spec, finish, notes=tuple(notes))
+
+
+CLASSES = (FAV_OT_stylize_strip,)

@@ -1,0 +1,184 @@
+"""Render a scene's frames to multilayer EXR with the Vector pass, for the core's ``--flow pass``.
+
+The user's render settings are changed only for the duration of :func:`exr_output` and restored afterwards
+(output path, file format, Vector pass, compositing). Compositing is switched off while rendering so that a
+stylized sequence already wired into the compositor never feeds back into the renders.
+
+Vector pass facts (shared/reference/hosts.md §A2): Cycles and EEVEE write it, Workbench does not; with motion
+blur on, Blender still writes Vector channels but they carry no usable motion, so the host falls back to
+computed flow. The conversion of the vectors to our flow convention happens in the core
+(``fav_core.flow.convert``), never here.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from . import compat
+from .errors import HostError
+
+log = logging.getLogger(__name__)
+
+#: printf pattern of the rendered frames inside the render folder (what ``fav stylize`` reads).
+RENDER_PATTERN = "render_%04d.exr"
+
+
+def render_path(folder: Path, frame: int) -> Path:
+    """The EXR file of ``frame`` in ``folder``."""
+    return folder / (RENDER_PATTERN % frame)
+
+
+def vector_pass_problem(scene: Any) -> str:
+    """Why this scene cannot give usable render-pass flow ("" when it can).
+
+    Covers the engine (Workbench writes no Vector pass) and motion blur (vectors carry no motion then).
+    """
+    engine = scene.render.engine
+    if engine not in compat.VECTOR_PASS_ENGINES:
+        return f"render engine {engine} writes no Vector pass (use Cycles or EEVEE)"
+    if scene.render.use_motion_blur:
+        return "motion blur is on, so the Vector pass holds no usable motion"
+    return ""
+
+
+def working_space_note() -> str:
+    """A warning when the scene-linear working space is not Linear Rec.709 ("" otherwise).
+
+    The core decodes EXR frames as Linear Rec.709 (Blender's default and the only 4.x working space).
+    """
+    colorspace = getattr(bpy.data, "colorspace", None)
+    interop = getattr(colorspace, "working_space_interop_id", "lin_rec709_scene") if colorspace else ""
+    if interop and interop != "lin_rec709_scene":
+        return f"working space is {interop}; the core assumes Linear Rec.709, colours may shift"
+    return ""
+
+
+@contextmanager
+def exr_output(scene: Any, *, vector_pass: bool) -> Iterator[None]:
+    """Temporarily set ``scene`` to write 32-bit multilayer EXR (+ Vector pass), compositing off."""
+    rd = scene.render
+    ims = rd.image_settings
+    saved_render = {k: getattr(rd, k) for k in ("filepath", "use_file_extension", "use_compositing")}
+    saved_media = getattr(ims, "media_type", None)
+    saved_image = {k: getattr(ims, k) for k in ("file_format", "color_depth", "exr_codec", "color_mode")}
+    saved_layers = {vl.name: vl.use_pass_vector for vl in scene.view_layers}
+    try:
+        compat.set_multilayer_exr(ims)
+        rd.use_file_extension = True
+        rd.use_compositing = False
+        if vector_pass:
+            for vl in scene.view_layers:
+                vl.use_pass_vector = True
+        yield
+    finally:
+        for name, value in saved_layers.items():
+            if name in scene.view_layers:
+                scene.view_layers[name].use_pass_vector = value
+        if saved_media is not None:
+            ims.media_type = saved_media
+        for key, value in saved_image.items():
+            _try_set(ims, key, value)
+        for key, value in saved_render.items():
+            setattr(rd, key, value)
+
+
+def _try_set(obj: Any, key: str, value: Any) -> None:
+    """Restore a setting whose valid values depend on another one (file_format after media_type)."""
+    try:
+        setattr(obj, key, value)
+    except (TypeError, AttributeError):
+        log.debug("could not restore %s = %r", key, value)
+
+
+def render_frame(scene: Any, frame: int, folder: Path) -> Path:
+    """Render ``frame`` of ``scene`` into ``folder`` (inside :func:`exr_output`); returns the file.
+
+    Raises:
+        HostError: Blender did not write the file (render failed or was cancelled).
+    """
+    path = render_path(folder, frame)
+    folder.mkdir(parents=True, exist_ok=True)
+    scene.frame_set(frame)
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True, scene=scene.name)
+    if not path.is_file():
+        raise HostError(f"{path}: Blender did not write the rendered frame {frame}")
+    return path
+
+
+def render_frames(
+    scene: Any,
+    frames: range,
+    folder: Path,
+    *,
+    on_frame: Callable[[int, Path], bool] | None = None,
+) -> list[Path]:
+    """Render ``frames`` to ``folder`` as multilayer EXR with the Vector pass (blocking).
+
+    Args:
+        scene: the scene to render (its camera, engine and samples as set by the user).
+        frames: frame numbers, e.g. ``range(scene.frame_start, scene.frame_end + 1)``.
+        folder: output folder; files are ``render_%04d.exr``.
+        on_frame: called after each frame with (frame, path); returning False stops early.
+
+    Returns:
+        The files written, in frame order.
+    """
+    problem = vector_pass_problem(scene)
+    if problem and problem.startswith("render engine"):
+        log.warning("%s; rendering without motion vectors", problem)
+    written: list[Path] = []
+    current = scene.frame_current
+    try:
+        with exr_output(scene, vector_pass=True):
+            for frame in frames:
+                written.append(render_frame(scene, frame, folder))
+                if on_frame is not None and on_frame(frame, written[-1]) is False:
+                    break
+    finally:
+        scene.frame_set(current)
+    return written
+
+
+def check_vector_channels(path: Path) -> None:
+    """Make sure a rendered EXR carries a Vector pass (for ``--flow pass`` on reused renders).
+
+    Reads the file with ``fav_core.io`` when the core is importable in this Python (batch runs, the bpy
+    module); inside a Blender without the core the check is left to the core itself.
+
+    Raises:
+        HostError: the file has no ``.Vector.`` channels or cannot be read.
+    """
+    try:
+        from fav_core.errors import FavError
+        from fav_core.io import read_exr_channels
+        from fav_core.io.imagefile import has_vector_channels
+    except ImportError:
+        log.debug("fav_core not importable here; the core checks %s itself", path)
+        return
+    try:
+        names = list(read_exr_channels(path))
+    except FavError as exc:
+        raise HostError(str(exc)) from exc
+    if not has_vector_channels(names):
+        raise HostError(f"{path}: rendered without the Vector pass; render again (the pass is enabled "
+                        "automatically) or choose DIS flow")
+
+
+def existing_renders(folder: Path, frames: range) -> list[Path]:
+    """The rendered files for ``frames`` in ``folder``.
+
+    Raises:
+        HostError: a frame is missing (names the first missing file).
+    """
+    paths = [render_path(folder, f) for f in frames]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise HostError(f"{missing[0]}: rendered frame missing ({len(missing)} of {len(paths)} missing); "
+                        "render again or turn off Reuse Renders")
+    return paths
