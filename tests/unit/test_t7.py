@@ -515,3 +515,21 @@ def test_vgg16_from_t7(tmp_path: Path) -> None:
     (tmp_path / "bad.t7").write_bytes(t7_bytes(bad))
     with pytest.raises(ModelLoadError, match="expected ReLU"):
         make_loss_network("vgg16-t7", weights=tmp_path / "bad.t7", content_layers=(4,), style_layers=())
+
+
+def test_cli_import_t7(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from fav_core.cli import import_t7 as cli
+    from fav_core.modelfile import read_meta
+
+    ckpt = _checkpoint("c3s1-4,R4,c3s1-3", 3, "zero", "batch", 0, False)
+    src = tmp_path / "checkpoint-scream-image.t7"
+    src.write_bytes(t7_bytes(ckpt))
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["import-t7", str(src), "-o", str(tmp_path / "scream-image"), "--kind", "image"])
+    assert args.func(args) == 0
+    meta = read_meta(tmp_path / "scream-image.safetensors")
+    assert (meta.kind, meta.style_name, meta.norm, meta.padding) == ("image", "scream", "batch", "zero")
+    assert "scream-image.safetensors" in capsys.readouterr().out
