@@ -17,10 +17,36 @@ forward = (-Z, +W); Nuke ``backward.u/v`` -> (u, -v) (shared/reference/hosts.md 
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from fav_core.flow.io import read_flo, write_flo
 from fav_core.flow.patterns import check_pattern, format_pattern
-from fav_core.flow.providers import PROVIDERS, DeepFlow, DISFlow, FlowProvider, RAFTFlow, make_provider
-from fav_core.flow.vectors import HostVectors, vectors_from_channels
+
+if TYPE_CHECKING:
+    from fav_core.flow.providers import PROVIDERS, DeepFlow, DISFlow, FlowProvider, RAFTFlow, make_provider
+    from fav_core.flow.vectors import HostVectors, vectors_from_channels
+
+# Names whose modules import OpenCV are re-exported lazily, so that hosts can import the pure-numpy
+# ``fav_core.flow.convert`` (and io/patterns) in a Python without cv2.
+_LAZY = {
+    "PROVIDERS": "fav_core.flow.providers",
+    "DISFlow": "fav_core.flow.providers",
+    "DeepFlow": "fav_core.flow.providers",
+    "FlowProvider": "fav_core.flow.providers",
+    "RAFTFlow": "fav_core.flow.providers",
+    "make_provider": "fav_core.flow.providers",
+    "HostVectors": "fav_core.flow.vectors",
+    "vectors_from_channels": "fav_core.flow.vectors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fav_core.flow' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "PROVIDERS",
