@@ -1,0 +1,191 @@
+"""Command line of the training package: `python -m training {image,video,build-images,build-video,export}`.
+
+`add_parser(subparsers)` registers the same commands as `fav train ...`. Every `TrainConfig` option is a kebab-case
+flag (`--style-weights`, `--num-frame-steps`, ...); booleans take 0/1 like the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from fav_core.errors import ConfigError, FavError
+from training.config import TrainConfig
+
+LOG = logging.getLogger(__name__)
+
+#: Help texts of the main options (the others are self-describing reference options, algorithm.md §10.1).
+HELP = {
+    "style_image": "style image file (required)",
+    "output_dir": "run folder: checkpoints, debug images, loss curve (default runs/train)",
+    "h5_file": "image HDF5 (build-images) for image training and the synthetic sources",
+    "h5_file_video": "video HDF5 (build-video) for the 'video' source",
+    "val_h5_file": "image HDF5 whose val2014 split is used for validation (default: --h5-file)",
+    "arch": "architecture string, e.g. c9s1-16,d32,d64,R64,R64,R64,U2,c3s1-32,U2,c3s1-16,c9s1-3",
+    "image_model": "video mode: image model file for first frames, or 'self'",
+    "data_mix": "weighted sources, e.g. shift:1,zoom_out:1,single_image:2,video:3",
+    "num_frame_steps": "recursion schedule ITER:K,... (K applies after ITER, strictly)",
+    "image_size": "training size H:W for the synthetic sources (multiples of 4)",
+    "crop_size": "0 = use stored images; N = random square crops resized to N (augmentation)",
+    "loss_network": "vgg16 | vgg16-t7:PATH | random-multiscale",
+    "loss_seed": "seed of the random loss network",
+    "content_layers": "content layers (VGG: 1-based indices; empty = the network's defaults)",
+    "style_layers": "style layers (VGG: 1-based indices; empty = the network's defaults)",
+    "style_image_size": "longer side of the style image in pixels",
+    "learning_rate": "RATE or RATE,ITER:RATE,... (switch after ITER)",
+    "device": "cpu or cuda (autocast bf16 on cuda)",
+}
+
+
+def _add_config_options(parser: argparse.ArgumentParser, mode: str) -> None:
+    parser.add_argument("--resume", metavar="RUN_DIR", nargs="?", const="", default=None,
+                        help="resume from the checkpoint in RUN_DIR (default: --output-dir)")
+    for item in fields(TrainConfig):
+        if item.name == "mode":
+            continue
+        default = item.default if item.default is not MISSING else None
+        flag = "--" + item.name.replace("_", "-")
+        kind = type(default)
+        if kind is bool:
+            parser.add_argument(flag, type=int, choices=(0, 1), default=int(default), help=HELP.get(item.name))
+        else:
+            parser.add_argument(flag, type=kind, default=default,
+                                help=f"{HELP.get(item.name, '')} (default {default!r})".strip())
+    parser.set_defaults(func=_run_training, mode=mode)
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {}
+    for item in fields(TrainConfig):
+        value = getattr(args, item.name)
+        values[item.name] = bool(value) if isinstance(item.default, bool) else value
+    return TrainConfig(**values)
+
+
+def _run_training(args: argparse.Namespace) -> int:
+    from training.loop import Trainer
+
+    config = _config_from_args(args)
+    trainer = Trainer(config, show_progress=True)
+    if args.resume is not None:
+        trainer.resume(args.resume or None)
+    state = trainer.run()
+    model_path, _ = trainer.checkpoint_paths()
+    print(f"trained {state.iteration} iterations in {state.elapsed_s / 60:.1f} min -> {model_path}")
+    return 0
+
+
+def _build_images(args: argparse.Namespace) -> int:
+    from training.datasets import (
+        SKIMAGE_TRAIN,
+        SKIMAGE_VAL,
+        build_image_hdf5,
+        read_image_folder,
+        skimage_photos,
+    )
+
+    if args.input_dir:
+        train = read_image_folder(args.input_dir)
+        val = read_image_folder(args.val_dir) if args.val_dir else {}
+    else:
+        train = skimage_photos(args.skimage or SKIMAGE_TRAIN)
+        val = skimage_photos(args.skimage_val or SKIMAGE_VAL)
+    build_image_hdf5(train, val, args.output, args.height, args.width, args.max_resize, bool(args.center_square),
+                     args.seed)
+    print(f"wrote {args.output} ({len(train)} train, {len(val)} val images)")
+    return 0
+
+
+def _build_video(args: argparse.Namespace) -> int:
+    from fav_core.flow.providers import make_provider
+    from training.datasets import build_video_hdf5, read_clip
+
+    train = [read_clip(path) for path in args.inputs]
+    val = [read_clip(path) for path in args.val_inputs]
+    provider = make_provider(args.flow)
+    build_video_hdf5(train, val, args.output, provider, args.height, args.width, args.sequence_length,
+                     args.stride, args.seed)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    from fav_core.modelfile import load_model, save_model
+
+    model = load_model(args.checkpoint)
+    dtype = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
+    save_model(args.output, model.net, model.meta, dtype=dtype)
+    print(f"wrote {args.output} ({args.dtype}, {model.meta.kind} model, style {model.meta.style_name})")
+    return 0
+
+
+def _populate(commands: argparse._SubParsersAction) -> None:
+    image = commands.add_parser("image", help="train an image (first-frame) model",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_config_options(image, "image")
+    video = commands.add_parser("video", help="train a video model (7-channel input, temporal loss)")
+    _add_config_options(video, "video")
+
+    images = commands.add_parser("build-images", help="images (folder or scikit-image photos) -> image HDF5")
+    images.add_argument("-o", "--output", type=Path, required=True)
+    images.add_argument("--input-dir", type=Path, help="folder of training images (default: scikit-image photos)")
+    images.add_argument("--val-dir", type=Path, help="folder of validation images")
+    images.add_argument("--skimage", nargs="*", help="scikit-image photo names for training")
+    images.add_argument("--skimage-val", nargs="*", help="scikit-image photo names for validation")
+    images.add_argument("--height", type=int, default=256)
+    images.add_argument("--width", type=int, default=256)
+    images.add_argument("--max-resize", type=int, default=16)
+    images.add_argument("--center-square", type=int, choices=(0, 1), default=0,
+                        help="crop the central square before resizing (keeps the aspect)")
+    images.add_argument("--seed", type=int, default=0)
+    images.set_defaults(func=_build_images)
+
+    video_data = commands.add_parser("build-video", help="videos / frame folders -> video HDF5 with flow")
+    video_data.add_argument("inputs", nargs="+", type=Path, help="video files or frame folders")
+    video_data.add_argument("-o", "--output", type=Path, required=True)
+    video_data.add_argument("--val-inputs", nargs="*", type=Path, default=[],
+                            help="clips for the val split (default: the train sequences, reshuffled)")
+    video_data.add_argument("--flow", default="dis", help="flow provider (dis, deepflow, raft)")
+    video_data.add_argument("--height", type=int, default=256)
+    video_data.add_argument("--width", type=int, default=384)
+    video_data.add_argument("--sequence-length", type=int, default=2)
+    video_data.add_argument("--stride", type=int, default=1)
+    video_data.add_argument("--seed", type=int, default=0)
+    video_data.set_defaults(func=_build_video)
+
+    export = commands.add_parser("export", help="copy a training checkpoint to a small model file")
+    export.add_argument("checkpoint", type=Path, help="RUN_DIR/checkpoint.safetensors")
+    export.add_argument("-o", "--output", type=Path, required=True)
+    export.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    export.set_defaults(func=_export)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `train` (with image / video / build-images / build-video) on a `fav` sub-parser set."""
+    parser = subparsers.add_parser("train", help="train style models and build training data")
+    commands = parser.add_subparsers(dest="train_command", metavar="TRAIN_COMMAND")
+    commands.required = True
+    _populate(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training ...`."""
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    commands = parser.add_subparsers(dest="train_command", metavar="COMMAND")
+    commands.required = True
+    _populate(commands)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (FavError, ConfigError) as exc:
+        print(f"training: error: {exc}", file=sys.stderr)
+        return 2

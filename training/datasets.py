@@ -1,0 +1,290 @@
+"""Dataset builders: image folders → image HDF5 (algorithm.md §11.1), clips → video HDF5 (§11.3).
+
+Image HDF5: `train2014/images` and `val2014/images`, uint8 N×3×H×W. Each image is cropped top-left to a
+multiple of `max_resize` in H and W and resized to height×width (aspect not kept), as fns
+`make_style_dataset.py` does; `center_square=True` (our option) first crops the central square so that photos
+are not stretched.
+
+Video HDF5: `<split>/frames1` uint8 (N, L, 3, H, W), `<split>/flow` float32 (N, L−1, 2, H, W) with entry k = the
+backward flow of frame A+k+1 (A+k+1 → A+k), channel 0 = dx, 1 = dy, and `<split>/cert` uint8 (N, L−1, H, W),
+0/255 = the forward-backward consistency check of that pair (no structure term, as for the reference's training
+maps). Sequences start every `stride` frames; the order is shuffled with the seed.
+
+Both builders are deterministic given their inputs and seed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+
+from fav_core.errors import ConfigError, InputError
+from fav_core.flow.providers import FlowProvider
+
+LOG = logging.getLogger(__name__)
+
+#: scikit-image's bundled photos used as training content (greys are copied to 3 channels).
+SKIMAGE_TRAIN = (
+    "coffee",
+    "chelsea",
+    "rocket",
+    "camera",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+    "brick",
+    "grass",
+    "moon",
+    "cell",
+    "coins",
+)
+#: Held out for validation during training.
+SKIMAGE_VAL = ("gravel", "clock")
+#: Held out for evaluation and the demo clip; never used for training or validation.
+SKIMAGE_EVAL = ("astronaut",)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+
+def as_rgb_u8(image: np.ndarray, name: str) -> np.ndarray:
+    """Convert a grey / RGB / RGBA / bool / float image to `(H, W, 3)` uint8 RGB.
+
+    Raises:
+        InputError: unsupported shape.
+    """
+    array = np.asarray(image)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype != np.uint8:
+        array = np.clip(np.rint(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise InputError(name, f"expected a grey, RGB or RGBA image, got shape {array.shape}")
+    return np.ascontiguousarray(array[..., :3])
+
+
+def skimage_photos(names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Load photos bundled with scikit-image by name as RGB uint8.
+
+    Raises:
+        InputError: unknown name or an image that is not bundled (would need a download).
+    """
+    import skimage.data
+
+    photos = {}
+    for name in names:
+        loader = getattr(skimage.data, name, None)
+        if loader is None:
+            raise InputError(f"skimage.data.{name}", "no such bundled image")
+        try:
+            photos[name] = as_rgb_u8(loader(), f"skimage.data.{name}")
+        except (ImportError, OSError, ValueError) as exc:
+            raise InputError(f"skimage.data.{name}", f"cannot load without a download ({exc})") from None
+    return photos
+
+
+def read_image_folder(folder: str | Path) -> dict[str, np.ndarray]:
+    """Read every image file of a folder (sorted by name) as RGB uint8.
+
+    Raises:
+        InputError: the folder is missing, empty or a file cannot be decoded.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "not a folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(folder, f"no images ({', '.join(IMAGE_SUFFIXES)})")
+    images = {}
+    for path in files:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError(path, "cannot decode the image")
+        images[path.stem] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return images
+
+
+def fit_image(
+    image: np.ndarray, height: int, width: int, max_resize: int = 16, center_square: bool = False
+) -> np.ndarray:
+    """Crop and resize one image the way fns `make_style_dataset.py` does.
+
+    Args:
+        image: `(H, W, 3)` uint8 RGB.
+        height: Output height.
+        width: Output width.
+        max_resize: Crop top-left so that H and W are multiples of this first.
+        center_square: Crop the central square first (keeps the aspect; not in the reference).
+
+    Returns:
+        `(height, width, 3)` uint8 RGB.
+    """
+    if center_square:
+        side = min(image.shape[:2])
+        top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+        image = image[top : top + side, left : left + side]
+    crop_h = max(image.shape[0] // max_resize * max_resize, max_resize)
+    crop_w = max(image.shape[1] // max_resize * max_resize, max_resize)
+    image = image[:crop_h, :crop_w]
+    shrink = crop_h > height or crop_w > width
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interp)
+
+
+def build_image_hdf5(
+    train: dict[str, np.ndarray],
+    val: dict[str, np.ndarray],
+    output: str | Path,
+    height: int = 256,
+    width: int = 256,
+    max_resize: int = 16,
+    center_square: bool = False,
+    seed: int = 0,
+) -> Path:
+    """Write an image HDF5 in the reference layout.
+
+    Args:
+        train: name -> RGB uint8 images for `train2014/images` (order shuffled with the seed).
+        val: name -> RGB uint8 images for `val2014/images` (kept in the given order).
+        output: HDF5 path (overwritten).
+        height: Stored height.
+        width: Stored width.
+        max_resize: See :func:`fit_image`.
+        center_square: See :func:`fit_image`.
+        seed: Shuffle seed.
+
+    Returns:
+        The output path. The names are stored as attributes `train_names` / `val_names`.
+
+    Raises:
+        ConfigError: no training images.
+    """
+    if not train:
+        raise ConfigError("build-images: no training images")
+    order = list(train)
+    np.random.default_rng(seed).shuffle(order)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(output, "w") as handle:
+        for split, names, source in (("train2014", order, train), ("val2014", list(val), val)):
+            stack = np.zeros((len(names), 3, height, width), dtype=np.uint8)
+            for index, name in enumerate(names):
+                fitted = fit_image(source[name], height, width, max_resize, center_square)
+                stack[index] = fitted.transpose(2, 0, 1)
+            handle.create_dataset(f"{split}/images", data=stack)
+            handle[split].attrs["names"] = ",".join(names)
+    LOG.info("wrote %s: %d train, %d val images at %dx%d", output, len(order), len(val), width, height)
+    return output
+
+
+def read_clip(path: str | Path) -> list[np.ndarray]:
+    """Read all frames of a video file (PyAV) or an image folder (sorted) as RGB uint8.
+
+    Raises:
+        InputError: missing, unreadable or empty.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return list(read_image_folder(path).values())
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(path, f"not a frame folder or a video ({', '.join(VIDEO_SUFFIXES)})")
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except (av.error.FFmpegError, OSError) as exc:
+        raise InputError(path, f"cannot decode the video ({exc})") from None
+    if not frames:
+        raise InputError(path, "the video has no frames")
+    return frames
+
+
+def _sequences(
+    clips: Iterable[list[np.ndarray]], height: int, width: int, length: int, stride: int
+) -> list[np.ndarray]:
+    """Cut clips into `(L, H, W, 3)` uint8 sequences starting every `stride` frames (frames resized first)."""
+    sequences = []
+    for clip in clips:
+        resized = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in clip]
+        for start in range(0, len(resized) - length + 1, stride):
+            sequences.append(np.stack(resized[start : start + length]))
+    return sequences
+
+
+def _motion(sequence: np.ndarray, provider: FlowProvider) -> tuple[np.ndarray, np.ndarray]:
+    """Backward flows and 0/255 certainties of one `(L, H, W, 3)` uint8 sequence."""
+    from fav_core.occlusion import consistency_check  # only the video builder needs it
+
+    rgb = sequence.astype(np.float32) / 255.0
+    flows, certs = [], []
+    for k in range(len(sequence) - 1):
+        backward = provider.compute(rgb[k + 1], rgb[k])
+        forward = provider.compute(rgb[k], rgb[k + 1])
+        reliable = consistency_check(backward, forward)
+        flows.append(backward.transpose(2, 0, 1))
+        certs.append(np.where(reliable > 0.5, 255, 0).astype(np.uint8))
+    return np.stack(flows).astype(np.float32), np.stack(certs)
+
+
+def build_video_hdf5(
+    train_clips: Sequence[list[np.ndarray]],
+    val_clips: Sequence[list[np.ndarray]],
+    output: str | Path,
+    provider: FlowProvider,
+    height: int = 256,
+    width: int = 384,
+    sequence_length: int = 2,
+    stride: int = 1,
+    seed: int = 0,
+) -> Path:
+    """Write a video HDF5 in the reference layout (§11.3).
+
+    Args:
+        train_clips: Clips (lists of RGB uint8 frames) for the `train` group.
+        val_clips: Clips for the `val` group; empty = the train sequences in another shuffle (reference).
+        output: HDF5 path (overwritten).
+        provider: Optical-flow provider (`fav_core.flow.make_provider`).
+        height: Frame height (frames are resized, aspect not kept).
+        width: Frame width.
+        sequence_length: L, frames per sequence (>= 2; K+1 for K-step training).
+        stride: Start a sequence every `stride` frames.
+        seed: Shuffle seed.
+
+    Returns:
+        The output path.
+
+    Raises:
+        ConfigError: bad sizes or no sequence long enough.
+    """
+    if sequence_length < 2 or stride < 1 or height % 4 or width % 4:
+        raise ConfigError("build-video: need --sequence-length >= 2, --stride >= 1, H and W multiples of 4")
+    rng = np.random.default_rng(seed)
+    train = _sequences(train_clips, height, width, sequence_length, stride)
+    if not train:
+        raise ConfigError(f"build-video: no clip has {sequence_length} frames")
+    val = _sequences(val_clips, height, width, sequence_length, stride) if val_clips else list(train)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(output, "w") as handle:
+        for split, sequences in (("train", train), ("val", val)):
+            order = rng.permutation(len(sequences))
+            count = len(sequences)
+            frames = handle.create_dataset(f"{split}/frames1", (count, sequence_length, 3, height, width), "u1")
+            flow = handle.create_dataset(f"{split}/flow", (count, sequence_length - 1, 2, height, width), "f4")
+            cert = handle.create_dataset(f"{split}/cert", (count, sequence_length - 1, height, width), "u1")
+            for index, source in enumerate(order):
+                sequence = sequences[source]
+                flows, certs = _motion(sequence, provider)
+                frames[index] = sequence.transpose(0, 3, 1, 2)
+                flow[index] = flows
+                cert[index] = certs
+            LOG.info("%s: %d sequences of %d frames", split, count, sequence_length)
+    return output

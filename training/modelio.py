@@ -1,0 +1,57 @@
+"""Training networks ↔ our model files (`fav_core.modelfile`): metadata from the config, frozen loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fav_core.errors import ConfigError
+from fav_core.modelfile import ModelMeta, load_model, save_model
+from training.config import TrainConfig
+
+
+def style_name(config: TrainConfig) -> str:
+    """The style's short name: `--style-name`, else the style image's file stem."""
+    return config.style_name or Path(config.style_image).stem or "style"
+
+
+def model_meta(config: TrainConfig, iteration: int) -> ModelMeta:
+    """Metadata of the network being trained (the training options go to `trained_with`)."""
+    return ModelMeta(
+        kind=config.mode,
+        arch=config.arch,
+        in_channels=config.in_channels,
+        style_name=style_name(config),
+        padding=config.padding_type,
+        norm="instance" if config.use_instance_norm else "batch",
+        tanh_constant=config.tanh_constant,
+        preprocessing=config.preprocessing,
+        fill=config.fill_occlusions,
+        style_image=Path(config.style_image).name,
+        trained_with={"iterations": iteration, "config": config.to_dict()},
+    )
+
+
+def save_training_model(
+    path: str | Path, net: nn.Module, config: TrainConfig, iteration: int, dtype: torch.dtype = torch.float32
+) -> Path:
+    """Save the network in our model format (float32 by default so that resuming is exact)."""
+    return save_model(path, net, model_meta(config, iteration), dtype=dtype)
+
+
+def load_frozen_model(path: str | Path, device: torch.device, expect_arch: str | None = None) -> nn.Module:
+    """Load a model file as a frozen network in eval mode (used for the first-frame image model and resume).
+
+    Raises:
+        ModelLoadError: the file cannot be loaded.
+        ConfigError: `expect_arch` is given and differs from the file's.
+    """
+    model = load_model(path, device=device)
+    if expect_arch is not None and model.meta.arch != expect_arch:
+        raise ConfigError(f"{path}: checkpoint arch {model.meta.arch!r} differs from --arch {expect_arch!r}")
+    net = model.net.to(device)
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    return net.eval()

@@ -1,0 +1,135 @@
+"""The perceptual training objective: loss network + content/style losses + TV (algorithm.md §10.5-10.6).
+
+Two loss kinds, chosen by the loss network (`LossNetwork.loss_kind`):
+- `reference` (VGG-16): Σ content MSE + Σ Gram MSE with per-layer weights, exactly as the reference;
+- `relative` (random-multiscale, offline_loss.md): relative content error on the coarse blocks (weight =
+  `--content-weights`) and relative Gram + mean/covariance style error averaged over blocks (both terms weighted
+  by `--style-weights`, 2 in offline_loss.md).
+Empty `--content-layers` / `--style-layers` mean the network's defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from fav_core.errors import ConfigError, InputError
+from fav_core.losses import (
+    content_loss,
+    moment_targets,
+    offline_content_loss,
+    offline_style_loss,
+    style_loss,
+    style_targets,
+    tv_loss,
+)
+from fav_core.lossnet import make_loss_network
+from fav_core.nets.preprocess import deprocess, preprocess
+from training.config import TrainConfig, parse_floats
+from training.sources import resize_bilinear
+
+
+def load_style_image(path: str | Path, longer_side: int) -> torch.Tensor:
+    """Read a style image and resize it so that its longer side is `longer_side` (torch7 `image.scale`).
+
+    Returns:
+        `(1, 3, H, W)` float32 rgb01.
+
+    Raises:
+        InputError: missing or undecodable file.
+    """
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(path, "cannot read the style image")
+    rgb = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
+    image = rgb.permute(2, 0, 1)[None]
+    height, width = image.shape[-2:]
+    scale = longer_side / max(height, width)
+    size = (max(round(height * scale), 1), max(round(width * scale), 1))
+    return resize_bilinear(image, size)
+
+
+class PerceptualObjective(nn.Module):
+    """Content + style loss of a model output against its content frame and the style image.
+
+    Args:
+        config: Training options (loss network, layers, weights, preprocessing).
+        style_rgb01: `(1, 3, H, W)` style image in rgb01.
+        device: Device of the loss network.
+    """
+
+    def __init__(self, config: TrainConfig, style_rgb01: torch.Tensor, device: torch.device) -> None:
+        super().__init__()
+        self.config = config
+        layers: dict[str, object] = {}
+        if config.loss_network.startswith("vgg16"):
+            try:
+                layers["content_layers"] = [int(v) for v in config.content_layer_list] or (16,)
+                layers["style_layers"] = [int(v) for v in config.style_layer_list] or (4, 9, 16, 23)
+            except ValueError:
+                raise ConfigError("--content-layers/--style-layers: VGG layers are 1-based indices") from None
+        self.net = make_loss_network(config.loss_network, seed=config.loss_seed, **layers).to(device)
+        self.kind = self.net.loss_kind
+        if self.kind == "reference" or not config.content_layer_list:
+            self.content_layers = self.net.content_layers
+        else:
+            self.content_layers = config.content_layer_list
+        if self.kind == "reference" or not config.style_layer_list:
+            self.style_layers = self.net.style_layers
+        else:
+            self.style_layers = config.style_layer_list
+        known = set(self.net.layers)
+        for name in self.content_layers + self.style_layers:
+            if self.kind == "relative" and name not in known:
+                raise ConfigError(f"loss network {config.loss_network}: no layer {name!r} (has {sorted(known)})")
+        self.net.content_layers = self.content_layers
+        self.net.style_layers = self.style_layers
+        self.content_weights = parse_floats(config.content_weights, "--content-weights")
+        self.style_weights = parse_floats(config.style_weights, "--style-weights")
+        with torch.no_grad():
+            features = self._features(preprocess(style_rgb01.to(device), "vgg"), already_vgg=True)
+        if self.kind == "relative":
+            self.targets = moment_targets(features, self.style_layers)
+        else:
+            self.targets = style_targets(features, self.style_layers, config.style_target_type)
+
+    def _features(self, x: torch.Tensor, already_vgg: bool = False) -> dict[str, torch.Tensor]:
+        if not already_vgg and self.config.preprocessing != "vgg":
+            x = preprocess(deprocess(x, self.config.preprocessing), "vgg")
+        return {name: f.float() for name, f in self.net(x).items()}
+
+    def forward(self, output: torch.Tensor, content: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Content + style loss (before `--percep-loss-weight`).
+
+        Args:
+            output: `(B, 3, H, W)` model output in the model's pre-space (gradient flows).
+            content: `(B, 3, H, W)` content frames in the same space (constant).
+
+        Returns:
+            (scalar loss, {"content": ..., "style": ..., ...}).
+        """
+        features = self._features(output)
+        with torch.no_grad():
+            content_features = self._features(content)
+        if self.kind == "relative":
+            c_loss, c_parts = offline_content_loss(
+                features, content_features, self.content_layers, self.content_weights[0]
+            )
+            weight = self.style_weights[0]
+            s_loss, s_parts = offline_style_loss(features, self.targets, self.style_layers, weight, weight)
+        else:
+            c_loss, c_parts = content_loss(features, content_features, self.content_layers, self.content_weights)
+            s_loss, s_parts = style_loss(
+                features, self.targets, self.style_layers, self.style_weights, self.config.style_target_type
+            )
+        parts = {k: v for k, v in {**c_parts, **s_parts}.items() if "/" not in k}
+        return c_loss + s_loss, parts
+
+    def tv(self, output: torch.Tensor) -> torch.Tensor:
+        """TV regulariser value (`--tv-strength`) of the output in pre-space."""
+        value, _ = tv_loss(output.float(), self.config.tv_strength)
+        return value
