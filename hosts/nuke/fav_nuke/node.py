@@ -116,5 +116,5 @@ def internal(group: nuke.Node, name: str) -> nuke.Node:
     """
     found = group.node(name)
     if found is None:
-        raise ConfigError(f"{group.name()}: internal node {name} is missing; recreate the node from the menu")
+        raise ConfigError(f"internal node {name} is missing; recreate the node from the menu")
     return found

@@ -84,7 +84,7 @@ def plate_range(group: nuke.Node) -> FrameRange:
     """
     plate = group.input(0)
     if plate is None:
-        raise ConfigError(f"{group.name()}: connect a plate to the '{fav_node.PLATE_INPUT}' input")
+        raise ConfigError(f"connect a plate to the '{fav_node.PLATE_INPUT}' input")
     r = plate.frameRange()
     return FrameRange(int(r.first()), int(r.last()))
 
