@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, reporter: Any) -> int:
-    from fav_core.io import make_sink, open_frames
+    from fav_core.io import ImageSequenceSink, make_sink, open_frames
     from fav_core.runstate import RunState
     from fav_core.stylizer import Stylizer, StylizedFrame, StylizerConfig
     from fav_core.types import CancelToken, Frame
@@ -112,6 +112,8 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
     is_video = Path(args.output).suffix.lower() in VIDEO_EXTS
     state = None if is_video else RunState(output_folder(args.output))
     sink = make_sink(args.output, like=source)
+    if is_video and config.direction == "backward":
+        sink = ReorderingSink(sink, Path(args.output).parent)
     resume = not args.no_resume and not is_video
     if state is not None:
         if not resume:
@@ -145,7 +147,8 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
     with _cancel_on_signals(cancel):
         try:
             for out in stylizer.run(source, indices=todo, prior=prior, cancel=cancel):
-                path = sink.write(Frame(out.index, out.rgb, out.alpha, source=out.source))
+                sink.write(Frame(out.index, out.rgb, out.alpha, source=out.source))
+                path = sink.path(out.index) if isinstance(sink, ImageSequenceSink) else None
                 if state is not None:
                     state.save_prior(out.index, out.raw, drop=last_saved)
                     last_saved = out.index
@@ -159,6 +162,49 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
     if reporter is not None:
         reporter.event("done", written=written, output=str(args.output))
     return 0
+
+
+class ReorderingSink:
+    """Buffers frames produced last-to-first as float EXRs in a hidden temporary folder, then feeds them to a
+    video sink in frame order at close (a video is written front to back)."""
+
+    def __init__(self, sink: Any, folder: Path) -> None:
+        import tempfile
+
+        from fav_core.io import ImageSequenceSink
+
+        self.sink = sink
+        self.tmp = Path(tempfile.mkdtemp(prefix=".fav-reorder-", dir=folder))
+        self.buffer = ImageSequenceSink(str(self.tmp / "f_%07d.exr"), linear=False)
+        self.indices: list[int] = []
+
+    def exists(self, index: int) -> bool:
+        return False
+
+    def write(self, frame: Any) -> None:
+        self.buffer.write(frame)
+        self.indices.append(frame.index)
+
+    def close(self) -> None:
+        from fav_core.io import open_frames
+
+        self.buffer.close()
+        try:
+            frames = open_frames(str(self.tmp / "f_%07d.exr"), colorspace="srgb")
+            for index in sorted(self.indices):
+                self.sink.write(frames.read(index))
+            self.sink.close()
+        finally:
+            self._cleanup()
+
+    def abort(self) -> None:
+        _abort(self.sink)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -230,8 +276,7 @@ def settings_record(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     """What must not change between a run and its resumption (anything that changes the pixels)."""
     rec = {k: v for k, v in vars(config).items() if k not in ("device",)}
     rec.update(input=str(Path(args.input).resolve()), flow=args.flow, flow_preset=args.flow_preset,
-               flow_pattern=args.flow_pattern, occlusions_pattern=args.occlusions_pattern,
-               num_frames=args.num_frames)
+               flow_pattern=args.flow_pattern, occlusions_pattern=args.occlusions_pattern)
     return rec
 
 
