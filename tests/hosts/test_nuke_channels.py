@@ -9,7 +9,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hosts" / "nuke"))
 
-from fav_core.errors import ConfigError  # noqa: E402
 from fav_nuke.channels import (  # noqa: E402
     STANDARD_NAMES,
     VectorChannels,
@@ -20,6 +19,8 @@ from fav_nuke.channels import (  # noqa: E402
     parse_vector_channels,
 )
 from fav_nuke.frames import FrameRange, parse_frame_range  # noqa: E402
+
+from fav_core.errors import ConfigError  # noqa: E402
 
 
 def test_default_channels_are_nuke_motion_layer() -> None:

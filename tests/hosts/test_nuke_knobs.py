@@ -10,9 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hosts" / "nuke"))
 
-from fav_core.errors import ConfigError  # noqa: E402
 from fav_nuke.channels import VectorChannels  # noqa: E402
 from fav_nuke.knobs import KNOBS, VALUE_KNOBS, NodeSettings, settings_from_values, to_cli_args  # noqa: E402
+
+from fav_core.errors import ConfigError  # noqa: E402
 
 
 def defaults(**over: Any) -> dict[str, Any]:

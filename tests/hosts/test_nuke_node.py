@@ -74,8 +74,9 @@ def test_internal_graph(fake: FakeNuke) -> None:
 
 
 def test_missing_internal_node_is_a_config_error(fake: FakeNuke) -> None:
-    from fav_core.errors import ConfigError
     from fav_nuke import node as n
+
+    from fav_core.errors import ConfigError
 
     group = n.create_node()
     group.node(n.READ).setName("Renamed")
@@ -84,9 +85,10 @@ def test_missing_internal_node_is_a_config_error(fake: FakeNuke) -> None:
 
 
 def test_unknown_knob_kind(fake: FakeNuke) -> None:
-    from fav_core.errors import ConfigError
     from fav_nuke.knobs import KnobSpec
     from fav_nuke.node import make_knob
+
+    from fav_core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown kind 'slider'"):
         make_knob(KnobSpec("x", "x", "slider"))

@@ -21,8 +21,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hosts" / "nuke"))
 
-from fav_core.io.exr import read_exr_channels  # noqa: E402
 from fav_nuke.channels import VectorChannels  # noqa: E402
+
+from fav_core.io.exr import read_exr_channels  # noqa: E402
 from tests.hosts.fake_nuke import FakeNuke, install  # noqa: E402
 from tests.hosts.fake_nuke.scene import BACKWARD, FORWARD, plate_rgb, write_plate  # noqa: E402
 

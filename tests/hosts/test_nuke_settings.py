@@ -9,7 +9,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hosts" / "nuke"))
 
-from fav_core.errors import ConfigError  # noqa: E402
 from fav_nuke.frames import FrameRange  # noqa: E402
 from fav_nuke.paths import JobPaths, job_folder  # noqa: E402
 from fav_nuke.settings import (  # noqa: E402
@@ -19,6 +18,8 @@ from fav_nuke.settings import (  # noqa: E402
     save_settings,
     settings_path,
 )
+
+from fav_core.errors import ConfigError  # noqa: E402
 
 
 def test_settings_round_trip(tmp_path: Path) -> None:

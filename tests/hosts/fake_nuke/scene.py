@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from fav_nuke.channels import VectorChannels, flows_to_nuke_channels
 
 from fav_core.io.exr import write_exr
-from fav_nuke.channels import VectorChannels, flows_to_nuke_channels
 
 BACKWARD = (-1.0, -1.0)
 FORWARD = (1.0, 1.0)
+NUKE_MOTION = VectorChannels()  # the default backward.u/v, forward.u/v names
 
 
 def plate_rgb(frame: int, h: int = 16, w: int = 24, seed: int = 0) -> np.ndarray:
@@ -26,7 +27,7 @@ def plate_rgb(frame: int, h: int = 16, w: int = 24, seed: int = 0) -> np.ndarray
     return np.ascontiguousarray(big[y0:y0 + h, x0:x0 + w] ** 2.2)
 
 
-def write_plate(folder: Path, frames: range, *, vectors: VectorChannels | None = VectorChannels(),
+def write_plate(folder: Path, frames: range, *, vectors: VectorChannels | None = NUKE_MOTION,
                 rgb: bool = True, h: int = 16, w: int = 24) -> str:
     """Write ``plate.%04d.exr`` frames (R, G, B, A and, unless ``vectors`` is None, the four vector channels).
 
