@@ -1,0 +1,125 @@
+"""``fav evaluate STYLIZED --input FRAMES -o REPORT_DIR``: temporal error and perceptual losses like the paper."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure temporal consistency and content/style losses of a stylized clip",
+        description="Per-frame temporal error exactly as the reference's evaluation mode (warped previous output "
+        "vs. current output, masked, mean over all pixels), content and style losses with a loss network, "
+        "a JSON + CSV report, a per-frame chart, a heat map and a side-by-side comparison video. Without "
+        "--flow-pattern-eval the flow is computed on the input frames (DIS) and the report says so.",
+    )
+    p.add_argument("stylized", help="stylized frames: pattern, folder or video")
+    p.add_argument("--input", required=True, help="the original input frames (pattern, folder or video)")
+    p.add_argument("-o", "--output", required=True, help="report folder")
+    p.add_argument("--style-image", default=None, help="style image for the style loss")
+    p.add_argument("--style-image-size", type=int, default=256,
+                   help="resize the style image so its longer side is this (default 256)")
+    p.add_argument("--loss-network", default=None,
+                   help="vgg16 | vgg16-t7:PATH | random-multiscale | random-multiscale-literal "
+                   "(default: vgg16 when --style-image is given, else no perceptual losses)")
+    p.add_argument("--loss-weights", default=None, help="VGG-16 weights file (torchvision layout, safetensors/pth)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random loss networks (default 0)")
+    p.add_argument("--flow-pattern-eval", default=None, help="ground-truth flow files, e.g. flow/backward_[%%d]_{%%d}.flo")
+    p.add_argument("--occlusions-pattern-eval", default=None, help="reliability maps, e.g. flow/reliable_[%%d]_{%%d}.pgm")
+    p.add_argument("--backward-eval", action="store_true",
+                   help="the flow files are forward flows i-1 -> i (e.g. Sintel); warp the current output back")
+    p.add_argument("--invert-occlusion-eval", action="store_true", help="maps are white = occluded")
+    p.add_argument("--fix-occlusions-eval", action="store_true", help="mark flow leaving the frame unreliable")
+    p.add_argument("--flow", choices=("dis", "deepflow", "raft"), default="dis",
+                   help="flow method when no flow files are given (default dis)")
+    p.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default="medium")
+    p.add_argument("--compare-per-frame", default=None, metavar="DIR",
+                   help="a per-frame stylization of the same input: evaluated too, shown in the video, and the "
+                   "ratio temporal error(stylized) / temporal error(per-frame) is reported")
+    p.add_argument("--heatmap-frame", type=int, default=None, help="frame for the heat map (default: worst frame)")
+    p.add_argument("--no-video", action="store_true", help="do not write the comparison video")
+    p.add_argument("--device", default="cpu", help="torch device of the loss network (default cpu)")
+    p.set_defaults(func=run)
+
+
+def _perceptual(args: argparse.Namespace):  # noqa: ANN202 - returns PerceptualEvaluator | None
+    from fav_core.evaluate.perceptual import PerceptualEvaluator, PerceptualSettings
+    from fav_core.io import open_frames
+    from fav_core.lossnet import make_loss_network
+
+    name = args.loss_network or ("vgg16" if args.style_image else None)
+    if name is None:
+        return None
+    net = make_loss_network(name, seed=args.seed, weights=args.loss_weights)
+    style = None
+    if args.style_image:
+        with open_frames(args.style_image) as src:
+            style = src.read(src.indices[0]).rgb
+    return PerceptualEvaluator(net, style, PerceptualSettings(style_image_size=args.style_image_size),
+                               device=args.device)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fav_core.evaluate.compare_video import write_comparison_video
+    from fav_core.evaluate.plots import plot_frame_errors, plot_heatmap
+    from fav_core.evaluate.report import write_csv, write_json
+    from fav_core.evaluate.sequence import evaluate_sequences
+    from fav_core.evaluate.temporal import EvalMotion, EvalMotionConfig
+    from fav_core.io import open_frames
+
+    out_dir = Path(args.output)
+    motion_cfg = EvalMotionConfig(
+        flow_pattern=args.flow_pattern_eval, occlusions_pattern=args.occlusions_pattern_eval,
+        backward_eval=args.backward_eval, invert=args.invert_occlusion_eval, fix=args.fix_occlusions_eval,
+        flow_method=args.flow, flow_preset=args.flow_preset,
+    )
+    if motion_cfg.computed:
+        log.warning("no --flow-pattern-eval: computing flow with %s on the input frames for the temporal error",
+                    args.flow)
+    perceptual = _perceptual(args)
+    inputs = open_frames(args.input)
+    stylized = {"stylized": open_frames(args.stylized)}
+    if args.compare_per_frame:
+        stylized["per_frame"] = open_frames(args.compare_per_frame)
+    result = evaluate_sequences(inputs, stylized, motion=EvalMotion(motion_cfg), perceptual=perceptual,
+                                heatmap_frame=args.heatmap_frame)
+    report = result.report
+    report.settings.update({
+        "input": str(args.input),
+        "stylized": str(args.stylized),
+        "per_frame": args.compare_per_frame,
+        "motion": motion_cfg.describe(),
+        "flow": "computed" if motion_cfg.computed else "files",
+        "perceptual": perceptual.describe() if perceptual is not None else None,
+        "style_image": args.style_image,
+    })
+    files = [write_json(out_dir / "evaluation.json", report), write_csv(out_dir / "evaluation.csv", report)]
+    files.append(plot_frame_errors(out_dir / "errors.png", report.sequences, title=Path(args.stylized).name))
+    if result.heatmap is not None and result.heatmap_frame is not None:
+        files.append(plot_heatmap(out_dir / f"heatmap_{result.heatmap_frame:05d}.png", result.heatmap,
+                                  result.heatmap_frame, result.heatmap_rgb))
+    if not args.no_video:
+        sources = [inputs, *stylized.values()]
+        labels = ["input", *("per-frame" if k == "per_frame" else "stylized" for k in stylized)]
+        if "per_frame" in stylized:  # input | per-frame | temporal
+            sources = [inputs, stylized["per_frame"], stylized["stylized"]]
+            labels = ["input", "per-frame", "temporal"]
+        files.append(write_comparison_video(out_dir / "comparison.mp4", sources, labels,
+                                            count=report.settings["evaluated_frames"]))
+    summary = report.summary()
+    te = summary["stylized"]["temporal_error"]["mean"]
+    print(f"temporal error (mean over {summary['stylized']['temporal_error']['count']} frame pairs): "
+          f"{'n/a' if te is None else f'{te:.6g}'}  [{motion_cfg.describe()}]")
+    if "temporal_error_ratio" in summary:
+        print(f"temporal error ratio stylized / per-frame: {summary['temporal_error_ratio']:.4g}")
+    for key in ("content_loss", "style_loss"):
+        mean = summary["stylized"][key]["mean"]
+        if mean is not None:
+            print(f"{key.replace('_', ' ')} (mean): {mean:.6g}")
+    for f in files:
+        print(f"wrote {f}")
+    return 0
