@@ -55,7 +55,7 @@ STAND_IN = textwrap.dedent('''\
     done = [f for f in frames if os.path.exists(out % f)] if "--no-resume" not in args else []
     todo = [f for f in frames if f not in done]
     ev("start", total=len(todo), first=todo[0] if todo else None, last=frames[-1],
-       resumed_from=max(done) if done else None, output=out)
+       resumed_from=todo[0] if done and todo else None, output=out)
     written = 0
     for f in todo:
         if mode == "slow" and written >= 1:
@@ -263,5 +263,5 @@ def test_gui_cancel_then_resume(fake: FakeNuke, tmp_path: Path, core: Path, monk
     fake.module.env["gui"] = False
     group["stylize"].execute()
     assert sorted(p.name for p in stylized.iterdir()) == [f"stylized.000{i}.exr" for i in (1, 2, 3)]
-    assert fake.progress_tasks[-1].messages[1] == "resuming after frame 1"
+    assert fake.progress_tasks[-1].messages[1] == "resuming at frame 2"
     assert group.node("FavSwitch")["which"].value() == 1 and fake.messages == []

@@ -207,7 +207,7 @@ def _run(job: Job) -> Outcome:
         kind = event["event"]
         if kind == "start":
             resumed = event.get("resumed_from")
-            task.setMessage(f"resuming after frame {resumed}" if resumed is not None else "first frame")
+            task.setMessage(f"resuming at frame {resumed}" if resumed is not None else "first frame")
             task.setProgress(0)
         elif kind == "frame":
             total = max(int(event.get("total", 0)), 1)
