@@ -65,6 +65,10 @@ _DIS_PRESETS = {
 }
 
 
+DIS_MIN_SIDE = 16
+"""Smallest side OpenCV's DIS accepts for every preset (it fails below 12 px); smaller frames are padded."""
+
+
 class DISFlow:
     """OpenCV Dense Inverse Search flow (CPU, fast, always available).
 
@@ -83,9 +87,18 @@ class DISFlow:
         self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
 
     def compute(self, src_rgb: np.ndarray, dst_rgb: np.ndarray) -> np.ndarray:
-        """Flow from ``src`` to ``dst``, (H, W, 2) float32 (see :class:`FlowProvider`)."""
-        _check_pair(src_rgb, dst_rgb)
-        flow = self._dis.calc(to_grey_u8(src_rgb), to_grey_u8(dst_rgb), None)
+        """Flow from ``src`` to ``dst``, (H, W, 2) float32 (see :class:`FlowProvider`).
+
+        OpenCV's DIS refuses images smaller than its patch grid (about 12 px); such tiny frames are
+        edge-replicated right/bottom to :data:`DIS_MIN_SIDE` and the flow is cropped back.
+        """
+        height, width = _check_pair(src_rgb, dst_rgb)
+        src, dst = to_grey_u8(src_rgb), to_grey_u8(dst_rgb)
+        pad_h, pad_w = max(0, DIS_MIN_SIDE - height), max(0, DIS_MIN_SIDE - width)
+        if pad_h or pad_w:
+            src = cv2.copyMakeBorder(src, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+            dst = cv2.copyMakeBorder(dst, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        flow = self._dis.calc(src, dst, None)[:height, :width]
         return np.ascontiguousarray(flow, dtype=np.float32)
 
 
