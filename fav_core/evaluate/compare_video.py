@@ -20,12 +20,16 @@ from fav_core.types import Frame
 log = logging.getLogger(__name__)
 
 GAP_PX = 4
+#: Panels lower than this get no label (it would cover them).
+MIN_LABEL_HEIGHT = 64
 
 
 def _label(rgb: np.ndarray, text: str) -> np.ndarray:
-    """A copy of ``rgb`` with ``text`` drawn top-left (white on a dark box)."""
+    """A copy of ``rgb`` with ``text`` drawn top-left (white on a dark box); no label on tiny panels."""
     out = np.ascontiguousarray(np.clip(rgb, 0.0, 1.0), dtype=np.float32).copy()
     h = out.shape[0]
+    if h < MIN_LABEL_HEIGHT:
+        return out
     scale = max(0.3, h / 600.0)
     thickness = max(1, round(scale * 1.5))
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
