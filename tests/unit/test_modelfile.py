@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -301,7 +302,7 @@ class TestNameResolution:
         a = save_model(first / "shared.safetensors", make_net(), make_meta(style_name="from-a"))
         save_model(second / "shared.safetensors", make_net(), make_meta(style_name="from-b"))
         only_b = save_model(second / "only-b.safetensors", make_net(), make_meta(style_name="b"))
-        monkeypatch.setenv("FAV_MODEL_PATH", f"{first}:{second}".replace(":", __import__("os").pathsep))
+        monkeypatch.setenv("FAV_MODEL_PATH", os.pathsep.join([str(first), str(second)]))
         assert resolve_model("shared") == a
         assert load_model("shared").meta.style_name == "from-a"
         assert resolve_model("only-b") == only_b

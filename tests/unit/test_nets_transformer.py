@@ -247,12 +247,16 @@ class TestPaddingTypes:
     def test_size_plans(self, padding: str, plan: SizePlan) -> None:
         assert build_transformer(PAPER_VIDEO_ARCH, 7, padding=padding).size_plan == plan
 
-    def test_none_equals_reflect_start_on_reference_sizes(self, paper_net: TransformerNet) -> None:
-        none = build_transformer(PAPER_VIDEO_ARCH, 7, padding="none").eval()
-        none.load_state_dict(paper_net.state_dict())
-        x = torch.randn(1, 7, 48, 52)
+    def test_none_equals_reflect_start_on_reference_sizes(self) -> None:
+        arch = "c3s1-8,d8,R8,R8,U2,c3s1-3"  # two valid residual blocks at 1/2: 8 px lost per side
+        start = build_transformer(arch, 7).eval()
+        none = build_transformer(arch, 7, padding="none").eval()
+        none.load_state_dict(start.state_dict())
+        assert start.body.pad0.padding == (8, 8, 8, 8)
+        assert (none.size_plan, start.size_plan) == (SizePlan(2, 20, 8), SizePlan(2, 10, 0))
+        x = torch.randn(1, 7, 12, 16)
         with torch.no_grad():
-            torch.testing.assert_close(none(x), paper_net(x), rtol=0, atol=1e-4)
+            torch.testing.assert_close(none(x), start(x), rtol=0, atol=1e-4)
 
 
 class TestForward:
@@ -261,12 +265,11 @@ class TestForward:
         with torch.no_grad():
             torch.testing.assert_close(paper_net(x), reference_paper_forward(paper_net, x), rtol=0, atol=1e-4)
 
-    @pytest.mark.parametrize("hw", [(1, 1), (5, 7), (17, 23)])
-    def test_any_size(self, paper_net: TransformerNet, hw: tuple[int, int]) -> None:
-        x = torch.randn(1, 7, *hw) * 50
+    def test_any_size(self, paper_net: TransformerNet) -> None:
+        x = torch.randn(1, 7, 1, 5) * 50
         with torch.no_grad():
             y = paper_net(x)
-        assert y.shape == (1, 3, *hw)
+        assert y.shape == (1, 3, 1, 5)
         assert bool(torch.isfinite(y).all()) and float(y.abs().max()) <= 150.0
 
     def test_small_frame_is_padded_then_cropped(self, paper_net: TransformerNet) -> None:
