@@ -8,6 +8,7 @@ from fav_core.errors import ConfigError
 from fav_core.nets.preprocess import preprocess
 from training.config import TrainConfig, parse_data_mix, parse_steps, steps_for_iteration
 from training.sources import (
+    MAX_SHIFT,
     ImageBank,
     Sample,
     SourceWheel,
@@ -36,6 +37,11 @@ class SampleMaker:
         if mix.get("vr", 0) > 0:
             raise ConfigError("--data-mix: the 'vr' source is not implemented in this port yet")
         self.wheel = SourceWheel(mix)
+        max_steps = max(k for _, k in self.schedule)
+        if mix.get("zoom_out", 0) > 0 and min(self.size_hw) <= MAX_SHIFT * max_steps:
+            raise ConfigError(
+                f"zoom_out: training size {self.size_hw} must exceed 16·K = {MAX_SHIFT * max_steps} px"
+            )
         needs_images = config.mode == "image" or any(w > 0 and s != "video" for s, w in mix.items())
         image_file = config.val_h5_file if split == "val" and config.val_h5_file else config.h5_file
         image_split = "val2014" if split == "val" else "train2014"
