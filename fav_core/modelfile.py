@@ -48,8 +48,10 @@ _DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "
            "I64": torch.int64}
 _DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "I64": 8}
 _CONVERT_HINT = (
-    "this is not a safe model file; pickle-based checkpoints (.pth/.pt/.ckpt/.pkl) are never loaded — "
-    "convert with `fav convert`; Torch7 .t7 models are imported with `fav import-t7` (coming)"
+    "this is not a safe model file; pickle-based checkpoints (.pth/.pt/.ckpt/.pkl) are never loaded, since "
+    "unpickling can run code — only if you trust its origin, load it once with torch.load(path, weights_only=True) "
+    "and write it with fav_core.modelfile.save_model(...) to .safetensors; original Torch7 .t7 models are "
+    "imported with `fav import-t7` (a pure reader, no code runs)"
 )
 
 
