@@ -134,10 +134,10 @@ class TestRefusesUnsafeFiles:
         payload = pickle.dumps({"model": Evil(target)})
         for name in ("evil.pth", "evil.safetensors", "evil"):
             (tmp_path / name).write_bytes(payload)
-            with pytest.raises(ModelLoadError, match="fav convert"):
+            with pytest.raises(ModelLoadError, match="weights_only=True"):
                 load_model(tmp_path / name)
         torch.save({"model": Evil(target)}, tmp_path / "evil_zip.safetensors")  # torch zip checkpoint
-        with pytest.raises(ModelLoadError, match="fav convert"):
+        with pytest.raises(ModelLoadError, match="weights_only=True"):
             load_model(tmp_path / "evil_zip.safetensors")
         assert not target.exists()
 
