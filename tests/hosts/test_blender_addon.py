@@ -1,0 +1,108 @@
+"""Packaging: the build script's zips, and the extension installed through Blender's own extension system
+(real bpy, user folders in tmp) in a Python where torch is *not* importable."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("bpy")
+
+from blender_support import ADDON_DIR  # noqa: E402
+
+pytestmark = pytest.mark.host
+
+
+@pytest.fixture(scope="module")
+def zips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("dist")
+    done = subprocess.run([sys.executable, str(ADDON_DIR / "build.py"), "--out", str(out)], capture_output=True,
+                          text=True, check=True)
+    paths = [Path(line) for line in done.stdout.split()]
+    assert len(paths) == 2
+    return paths[0], paths[1]
+
+
+def test_manifest_has_the_required_keys() -> None:
+    with open(ADDON_DIR / "blender_manifest.toml", "rb") as f:
+        m = tomllib.load(f)
+    for key in ("schema_version", "id", "version", "name", "tagline", "maintainer", "type",
+                "blender_version_min", "license"):
+        assert key in m, key
+    assert m["type"] == "add-on" and m["id"] == "fast_artistic_videos"
+    assert tuple(int(x) for x in m["blender_version_min"].split(".")) >= (4, 2, 0)
+    assert not m["tagline"].endswith((".", "!", "?"))
+    assert "files" in m["permissions"]
+
+
+def test_zips_hold_the_modules(zips: tuple[Path, Path]) -> None:
+    extension, legacy = zips
+    assert extension.name == "fast_artistic_videos-0.1.0.zip"
+    ext_names = set(zipfile.ZipFile(extension).namelist())
+    legacy_names = set(zipfile.ZipFile(legacy).namelist())
+    modules = {p.name for p in ADDON_DIR.glob("*.py")} - {"build.py"}
+    assert ext_names == modules | {"blender_manifest.toml"}
+    assert legacy_names == {f"fast_artistic_videos/{m}" for m in modules}
+    init = zipfile.ZipFile(legacy).read("fast_artistic_videos/__init__.py").decode()
+    assert "bl_info" in init and "import torch" not in init
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import importlib.machinery, sys
+
+    class NoTorch(importlib.machinery.PathFinder):  # torch is "not installed" in this Python
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                return None
+            return super().find_spec(name, path, target)
+
+    sys.meta_path = [NoTorch if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
+    import bpy
+
+    result = bpy.ops.extensions.package_install_files(filepath=sys.argv[1], repo="user_default",
+                                                     enable_on_install=True)
+    name = "bl_ext.user_default.fast_artistic_videos"
+    prefs = bpy.context.preferences.addons[name].preferences
+    print("installed", result, name in bpy.context.preferences.addons.keys())
+    print("registered", hasattr(bpy.types.Scene, "fav_settings"), hasattr(bpy.ops.fav, "stylize_strip"),
+          hasattr(bpy.ops.fav, "stylize_render"))
+    print("core_mode", prefs.core_mode)
+    print("torch_loaded", "torch" in sys.modules)
+    ext = sys.modules[name]
+    from importlib import import_module
+    preferences = import_module(name + ".preferences")
+    print("auto_in_process", preferences.HostPrefs(core_mode="AUTO").use_in_process())
+    try:
+        preferences.HostPrefs(core_mode="IN_PROCESS").use_in_process()
+    except Exception as exc:
+        print("in_process_error", type(exc).__name__, exc)
+    bpy.ops.preferences.addon_disable(module=name)
+    print("unregistered", not hasattr(bpy.types.Scene, "fav_settings"))
+    """
+)
+
+
+def test_extension_installs_and_loads_without_torch(tmp_path: Path, zips: tuple[Path, Path]) -> None:
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    env.pop("FAV_CORE_MODE", None)
+    env.pop("FAV_PYTHON", None)
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(zips[0])], capture_output=True, text=True,
+                          env=env, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    assert lines["installed"] == "{'FINISHED'} True"
+    assert lines["registered"] == "True True True"
+    assert lines["core_mode"] == "AUTO"
+    assert lines["torch_loaded"] == "False"
+    assert lines["auto_in_process"] == "False"
+    assert lines["in_process_error"].startswith("HostError torch or fav_core is not installed in Blender's Python")
+    assert "pip install fast-artistic-videos" in lines["in_process_error"]
+    assert lines["unregistered"] == "True"

@@ -1,0 +1,196 @@
+"""Real bpy: the registered operators run in background mode (synchronously) with the real core in a child
+process and a tiny random model: Sequencer strip in, stylized strip out; render in, compositor node out."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from blender_support import build_scene, load_addon, write_models, write_png_sequence  # noqa: E402
+
+from fav_core.io import read_exr_channels  # noqa: E402
+
+pytestmark = pytest.mark.host
+
+addon = load_addon()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered() -> Iterator[None]:
+    os.environ["FAV_CORE_MODE"] = "SUBPROCESS"  # the child-process path (the default outside Blender's Python)
+    addon.register()
+    yield
+    addon.unregister()
+    os.environ.pop("FAV_CORE_MODE", None)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    return write_models(tmp_path_factory.mktemp("models"))
+
+
+def _settings(scene: Any, models: tuple[str, str], out: Path) -> Any:
+    s = scene.fav_settings
+    s.model, s.image_model = models
+    s.output_dir = str(out)
+    s.median_filter = 1
+    return s
+
+
+def _sequencer_scene(tmp_path: Path, n: int) -> tuple[Any, Any]:
+    """Empty scene with an image strip of ``n`` frames on channel 2 at frame 10, and a colour strip on
+    channel 3 over frames 12-15 (so the first free channel above is 4)."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    files = write_png_sequence(tmp_path / "footage", n)
+    se = scene.sequence_editor_create()
+    strip = se.strips.new_image("Shot", str(files[0]), 2, 10)
+    for f in files[1:]:
+        strip.elements.append(f.name)
+    se.strips.new_effect("Blocker", "COLOR", 3, 12, length=4)
+    se.active_strip = strip
+    return scene, strip
+
+
+def test_stylize_strip_adds_image_strip_above_aligned(tmp_path: Path, models: tuple[str, str]) -> None:
+    scene, strip = _sequencer_scene(tmp_path, 4)
+    _settings(scene, models, tmp_path / "out")
+    assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
+    new = scene.sequence_editor.strips[f"{strip.name} stylized"]
+    assert new.type == "IMAGE"
+    assert new.channel == 4
+    assert (new.frame_final_start, new.frame_final_duration) == (10, 4)
+    assert [e.filename for e in new.elements] == [f"stylized_{i:05d}.png" for i in range(1, 5)]
+    folder = Path(bpy.path.abspath(new.directory))
+    assert all((folder / e.filename).is_file() for e in new.elements)
+    assert scene.fav_settings.status.startswith("added strip")
+    assert scene.fav_settings.running is False
+
+
+def test_stylize_trimmed_strip_uses_visible_frames_only(tmp_path: Path, models: tuple[str, str]) -> None:
+    scene, strip = _sequencer_scene(tmp_path, 5)
+    strip.frame_offset_start = 2  # visible: elements 3..5 at frames 12..14
+    strip.channel = 5
+    _settings(scene, models, tmp_path / "out")
+    assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
+    new = scene.sequence_editor.strips[f"{strip.name} stylized"]
+    assert (new.channel, new.frame_final_start, new.frame_final_duration) == (6, 12, 3)
+    linked = sorted((tmp_path / "out").glob("*/input/frame_*.png"))
+    assert [p.resolve().name for p in linked] == ["shot_0003.png", "shot_0004.png", "shot_0005.png"]
+
+
+def test_stylize_movie_strip_keeps_trim_and_timing(tmp_path: Path, models: tuple[str, str]) -> None:
+    import av
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    movie = tmp_path / "clip.mp4"
+    with av.open(str(movie), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(6):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), "rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    se = scene.sequence_editor_create()
+    strip = se.strips.new_movie("Clip", str(movie), 1, 20)
+    strip.frame_offset_start = 1
+    strip.frame_offset_end = 2
+    se.active_strip = strip
+    _settings(scene, models, tmp_path / "out")
+    assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
+    new = se.strips["Clip stylized"]
+    assert new.channel == 2
+    assert (new.frame_final_start, new.frame_final_end) == (strip.frame_final_start, strip.frame_final_end)
+    assert new.frame_offset_start == 1
+    assert len(new.elements) == 4  # movie frames 1..4: the hidden head frame is stylized too (recurrence)
+
+
+def test_no_active_strip_is_reported(tmp_path: Path, models: tuple[str, str]) -> None:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    _settings(bpy.context.scene, models, tmp_path)
+    with pytest.raises(RuntimeError, match="no active strip: select a movie or image strip"):
+        bpy.ops.fav.stylize_strip()
+
+
+def test_sound_strip_is_reported(tmp_path: Path, models: tuple[str, str]) -> None:
+    import wave
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    wav = tmp_path / "tone.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x00" * 8000)
+    se = scene.sequence_editor_create()
+    se.active_strip = se.strips.new_sound("Tone", str(wav), 1, 1)
+    _settings(scene, models, tmp_path)
+    with pytest.raises(RuntimeError, match="strip 'Tone' is a sound strip"):
+        bpy.ops.fav.stylize_strip()
+
+
+def test_missing_model_file_is_reported(tmp_path: Path, models: tuple[str, str]) -> None:
+    scene, _ = _sequencer_scene(tmp_path, 3)
+    settings = _settings(scene, models, tmp_path / "out")
+    settings.model = str(tmp_path / "nowhere" / "candy.safetensors")
+    with pytest.raises(RuntimeError, match=r"candy\.safetensors: model file not found"):
+        bpy.ops.fav.stylize_strip()
+    assert len(scene.sequence_editor.strips) == 2  # nothing added
+
+
+def test_unknown_model_name_is_reported_from_the_core(tmp_path: Path, models: tuple[str, str]) -> None:
+    scene, _ = _sequencer_scene(tmp_path, 3)
+    settings = _settings(scene, models, tmp_path / "out")
+    settings.model = "no-such-style"
+    with pytest.raises(RuntimeError, match="no-such-style"):
+        bpy.ops.fav.stylize_strip()
+    assert len(scene.sequence_editor.strips) == 2
+
+
+def test_stylize_render_wires_image_node_into_compositor(tmp_path: Path, models: tuple[str, str]) -> None:
+    scene = build_scene()
+    settings = _settings(scene, models, tmp_path / "out")
+    assert settings.flow == "PASS"
+    assert bpy.ops.fav.stylize_render() == {"FINISHED"}
+    tree = scene.compositing_node_group
+    node = tree.nodes["FAV Stylized"]
+    assert node.bl_idname == "CompositorNodeImage"
+    assert node.image.source == "SEQUENCE"
+    assert Path(node.image.filepath).name == "stylized_0001.exr"
+    assert (node.frame_start, node.frame_duration, node.frame_offset) == (1, 3, 0)
+    out = next(n for n in tree.nodes if n.bl_idname == "NodeGroupOutput")
+    assert [link.from_node.name for link in out.inputs[0].links] == ["FAV Stylized"]
+    folder = Path(node.image.filepath).parent
+    assert sorted(p.name for p in folder.glob("stylized_*.exr")) == [f"stylized_{i:04d}.exr" for i in (1, 2, 3)]
+    assert scene.view_layers[0].use_pass_vector is False  # the user's settings are back
+
+    # the compositor now shows stylized frame f at scene frame f
+    scene.render.use_compositing = True
+    scene.render.image_settings.media_type = "IMAGE"
+    scene.render.image_settings.file_format = "OPEN_EXR"
+    scene.frame_set(2)
+    scene.render.filepath = str(tmp_path / "comp_0002.exr")
+    bpy.ops.render.render(write_still=True)
+    shown = read_exr_channels(tmp_path / "comp_0002.exr")
+    want = read_exr_channels(folder / "stylized_0002.exr")
+    other = read_exr_channels(folder / "stylized_0001.exr")
+    np.testing.assert_allclose(shown["R"], want["R"], atol=2e-3)
+    assert np.abs(shown["R"] - other["R"]).max() > 0.01
+
+
+def test_stylize_render_refuses_pass_flow_without_vector_pass(tmp_path: Path, models: tuple[str, str]) -> None:
+    scene = build_scene()
+    _settings(scene, models, tmp_path / "out")
+    scene.render.engine = "BLENDER_WORKBENCH"
+    with pytest.raises(RuntimeError, match="writes no Vector pass .* or choose DIS flow"):
+        bpy.ops.fav.stylize_render()
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.exr"))
