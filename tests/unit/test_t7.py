@@ -181,6 +181,17 @@ class TestReader:
     def test_empty_tensor(self) -> None:
         out = read_t7_bytes(t7_bytes(TensorView(Storage(np.zeros(0, np.float32)), (), (), 0)))
         assert out.size == 0
+        # what torch writes for a tensor without storage (e.g. an unused gradInput): 0 dims, nil storage
+        w = T7Writer()
+        w.i32(4)
+        w.i32(1)
+        w.raw_string("V 1")
+        w.raw_string("torch.FloatTensor")
+        w.i32(0)
+        w.long(1)
+        w.write(None)
+        out = read_t7_bytes(bytes(w.out))
+        assert out.size == 0 and out.dtype == np.float32
 
     def test_module_object(self) -> None:
         m = T7Object("nn.ReLU", 0, {"inplace": True, "output": np.zeros(2, np.float32)})
