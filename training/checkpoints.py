@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from fav_core.errors import InputError, OutputError
@@ -131,7 +131,7 @@ def load_state(
         with safe_open(str(path), framework="pt") as handle:
             header = json.loads((handle.metadata() or {})[STATE_KEY])
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, SafetensorError) as exc:
         raise InputError(path, f"not a training-state file ({exc})") from None
     optimizer.load_state_dict(unflatten_optimizer(tensors, header["param_groups"]))
     restore_rng(tensors, data_generator)
