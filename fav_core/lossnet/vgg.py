@@ -21,6 +21,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -237,8 +238,6 @@ def vgg16_torchvision(
 
 
 def _t7_conv_tensor(module_weight: object, shape: tuple[int, ...], source: str, what: str) -> torch.Tensor:
-    import numpy as np
-
     if not isinstance(module_weight, np.ndarray):
         raise ModelLoadError(source, f"{what} has no weight tensor")
     if module_weight.size != int(np.prod(shape)):
