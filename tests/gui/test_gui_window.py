@@ -1,0 +1,158 @@
+"""The ``fav gui`` window offscreen: open a generated clip, preview 3 frames, screenshot, run / cancel / resume."""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from fav_gui.main_window import MainWindow
+from fav_gui.options import GuiSettings
+from fav_gui.preview import PreviewRequest, compute_preview
+from fav_gui.viewer import to_qimage
+from tests.gui.conftest import make_clip, wait_for
+
+H, W, N = 24, 32, 40
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return make_clip(tmp_path_factory.mktemp("clip"), N, H, W)
+
+
+def settings_for(models: tuple[str, str]) -> GuiSettings:
+    return GuiSettings(model=models[0], image_model=models[1], device="cpu")
+
+
+def qimage_array(img: object) -> np.ndarray:
+    """(H, W, 3) uint8 copy of an RGB888 QImage."""
+    from fav_gui.qt import QtGui
+
+    img = img.convertToFormat(QtGui.QImage.Format.Format_RGB888)  # type: ignore[attr-defined]
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    raw = np.frombuffer(bytes(img.constBits()), np.uint8)[: h * bpl].reshape(h, bpl)
+    return raw[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def read_png(path: Path) -> np.ndarray:
+    buf = oiio.ImageBuf(str(path))
+    assert not buf.has_error, buf.geterror()
+    return np.asarray(buf.get_pixels(oiio.UINT8))
+
+
+def test_to_qimage_quantises_and_clips() -> None:
+    rgb = np.array([[[0.0, 0.5, 1.0], [-0.2, 1.3, 0.25]]], np.float32)
+    got = qimage_array(to_qimage(rgb))
+    np.testing.assert_array_equal(got, [[[0, 128, 255], [0, 255, 64]]])
+
+
+@pytest.mark.slow
+def test_preview_of_three_frames_and_screenshot(qapp: object, store: object, clip: str, tmp_path: Path,
+                                                tiny_models: tuple[str, str]) -> None:
+    win = MainWindow(store=store)
+    assert win.open_clip(clip)
+    assert win.viewer.view.image().size().toTuple() == (W, H)
+    win.settings_panel.set_settings(settings_for(tiny_models))
+    win.viewer.set_current(5)
+    assert win.preview_first.value() == 5  # the preview range follows the scrubber
+    win.preview_count.setValue(3)
+    results: list[object] = []
+    failures: list[str] = []
+    win.preview_ready.connect(results.append)
+    win.preview_failed.connect(failures.append)
+
+    worker = win.start_preview()
+    assert worker is not None
+    assert not results and not win.preview_button.isEnabled()  # returned at once: the work is in the thread
+    wait_for(lambda: bool(results or failures), 120, "the preview")
+    assert not failures
+    wait_for(lambda: win.worker is None, 10, "the preview thread to end")
+    result = results[0]
+    assert result.indices == [5, 6, 7]
+
+    for view in win.compare.views:
+        img = view.image()
+        assert img is not None and (img.width(), img.height()) == (W, H), view.caption()
+    expected_input = read_png(Path(clip % 5))
+    np.testing.assert_array_equal(qimage_array(win.compare.views[0].image()), expected_input)
+    per, temp = (qimage_array(v.image()) for v in win.compare.views[1:])
+    np.testing.assert_array_equal(per, temp)  # frame 5 has no prior in either run: both use the image model
+    win.compare.slider.setValue(2)
+    assert not np.array_equal(*(qimage_array(v.image()) for v in win.compare.views[1:]))  # frame 7 differs
+
+    series = win.plot.series()
+    assert set(series) == {"per-frame", "temporal"}
+    for name, points in series.items():
+        assert win.plot.point_count(name) == 2 == len(result.indices) - 1
+        assert [x for x, _ in points] == [6, 7]
+        assert all(math.isfinite(y) and y > 0 for _, y in points), name
+
+    win.resize(1100, 750)
+    win.show()
+    qapp.processEvents()  # type: ignore[attr-defined]
+    shot = tmp_path / "window.png"
+    assert win.grab().save(str(shot))
+    pixels = read_png(shot)
+    assert pixels.shape[0] >= 700 and pixels.shape[1] >= 1000
+    assert pixels.astype(np.float64).var() > 100.0  # not blank
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 200  # images, text, curves
+    win.close()
+
+
+@pytest.mark.slow
+def test_job_cancel_leaves_whole_frames_and_rerun_resumes(qapp: object, store: object, clip: str, tmp_path: Path,
+                                                          tiny_models: tuple[str, str]) -> None:
+    out = tmp_path / "out"
+    win = MainWindow(store=store, python=sys.executable)
+    assert win.open_clip(clip)
+    win.settings_panel.set_settings(settings_for(tiny_models))
+    win.output.setText(str(out))
+    events: list[dict] = []
+    outcomes: list[object] = []
+    win.job.runner.event.connect(events.append)
+    win.job.ended.connect(outcomes.append)
+
+    def cancel_after_first_frame(ev: dict) -> None:
+        if ev["event"] == "frame":
+            win.job.cancel()
+
+    win.job.runner.event.connect(cancel_after_first_frame)
+    win.run_job()
+    assert not win.job.run_button.isEnabled() and win.job.cancel_button.isEnabled()
+    wait_for(lambda: bool(outcomes), 120, "the cancelled job")
+    outcome = outcomes[0]
+    assert (outcome.status, outcome.returncode) == ("cancelled", 130), outcome
+    done = [e for e in events if e["event"] == "frame"]
+    k = len(done)
+    assert 1 <= k < N
+    assert win.job.bar.value() == k and win.job.eta_label.text() != "ETA --:--"
+
+    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert visible == [f"frame_{i:05d}.png" for i in range(1, k + 1)]  # only whole frames, in order
+    assert hidden == [".fav-state"]  # no half-written temp files
+    for name in visible:
+        assert read_png(out / name).shape == (H, W, 3)
+
+    win.job.runner.event.disconnect(cancel_after_first_frame)
+    events.clear()
+    win.run_job()
+    wait_for(lambda: len(outcomes) == 2, 120, "the resumed job")
+    assert outcomes[1].status == "done", outcomes[1]
+    start = events[0]
+    assert start["event"] == "start" and start["resumed_from"] == k + 1 and start["total"] == N - k
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        f"frame_{i:05d}.png" for i in range(1, N + 1)]
+    assert win.job.bar.value() == win.job.bar.maximum() == N - k
+
+    # the preview shows what the job writes: same config, same flow, same first-frame model
+    preview = compute_preview(PreviewRequest(clip, settings_for(tiny_models), 1, 3))
+    for i in preview.indices:
+        shown = np.clip(np.rint(preview.temporal[i] * 255), 0, 255)
+        assert np.abs(shown - read_png(out / f"frame_{i:05d}.png")).max() <= 1, i
+    assert os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+    win.close()
