@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from fav_core.flow.io import read_flo, write_flo
+from fav_core.flow.io import read_flo, read_flo_header, write_flo
 from fav_core.flow.patterns import check_pattern, format_pattern
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ __all__ = [
     "format_pattern",
     "make_provider",
     "read_flo",
+    "read_flo_header",
     "vectors_from_channels",
     "write_flo",
 ]

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -51,8 +52,64 @@ def write_atomic(path: str | Path, data: bytes) -> None:
             os.unlink(tmp_name)
 
 
+def _open_flo(path: str | Path) -> tuple[Path, BinaryIO, int, int]:
+    """Open a .flo file and check its header against the file length, before reading any flow data.
+
+    Returns:
+        (path, open file positioned after the header, height, width); the caller closes the file.
+    """
+    p = Path(path)
+    try:
+        f = p.open("rb")
+    except FileNotFoundError as exc:
+        raise InputError(p, "flow file not found") from exc
+    except OSError as exc:
+        raise InputError(p, f"cannot read flow file ({exc.strerror or exc})") from exc
+    try:
+        size = os.fstat(f.fileno()).st_size
+        raw = f.read(_HEADER_BYTES)
+        if len(raw) < _HEADER_BYTES:
+            raise FlowFormatError(p, f"not a .flo file (only {len(raw)} bytes)")
+        tag = float(np.frombuffer(raw, dtype="<f4", count=1, offset=0)[0])
+        if tag != FLO_TAG:
+            raise FlowFormatError(p, f"not a .flo file (magic {raw[:4]!r}, expected b'PIEH')")
+        width, height = (int(v) for v in np.frombuffer(raw, dtype="<i4", count=2, offset=4))
+        if not (0 < width <= MAX_FLO_SIDE and 0 < height <= MAX_FLO_SIDE):
+            raise FlowFormatError(p, f"bad size {width}x{height} in the header")
+        expected = _HEADER_BYTES + 8 * width * height
+        if size != expected:
+            raise FlowFormatError(
+                p, f"file is {size} bytes, a {width}x{height} flow needs {expected} (truncated or padded)"
+            )
+    except OSError as exc:
+        f.close()
+        raise InputError(p, f"cannot read flow file ({exc.strerror or exc})") from exc
+    except BaseException:
+        f.close()
+        raise
+    return p, f, height, width
+
+
+def read_flo_header(path: str | Path) -> tuple[int, int]:
+    """Size of a ``.flo`` file from its header, checked against the file length (no flow data is read).
+
+    Returns:
+        (H, W).
+
+    Raises:
+        InputError: the file is missing or unreadable.
+        FlowFormatError: bad magic, bad size, or a length that does not fit the header.
+    """
+    _, f, height, width = _open_flo(path)
+    f.close()
+    return height, width
+
+
 def read_flo(path: str | Path) -> np.ndarray:
     """Read a Middlebury ``.flo`` file.
+
+    The header is checked against the file length before the data is read, so a garbage or oversized file
+    never makes us allocate more than its header promises.
 
     Args:
         path: the file.
@@ -75,27 +132,15 @@ def read_flo(path: str | Path) -> np.ndarray:
         >>> read_flo(p).shape
         (2, 3, 2)
     """
-    p = Path(path)
+    p, f, height, width = _open_flo(path)
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(p, "flow file not found") from exc
+        with f:
+            raw = f.read(8 * width * height)
     except OSError as exc:
         raise InputError(p, f"cannot read flow file ({exc.strerror or exc})") from exc
-    if len(raw) < _HEADER_BYTES:
-        raise FlowFormatError(p, f"not a .flo file (only {len(raw)} bytes)")
-    tag = float(np.frombuffer(raw, dtype="<f4", count=1, offset=0)[0])
-    if tag != FLO_TAG:
-        raise FlowFormatError(p, f"not a .flo file (magic {raw[:4]!r}, expected b'PIEH')")
-    width, height = (int(v) for v in np.frombuffer(raw, dtype="<i4", count=2, offset=4))
-    if not (0 < width <= MAX_FLO_SIDE and 0 < height <= MAX_FLO_SIDE):
-        raise FlowFormatError(p, f"bad size {width}x{height} in the header")
-    expected = _HEADER_BYTES + 8 * width * height
-    if len(raw) != expected:
-        raise FlowFormatError(
-            p, f"file is {len(raw)} bytes, a {width}x{height} flow needs {expected} (truncated or padded)"
-        )
-    flow = np.frombuffer(raw, dtype="<f4", offset=_HEADER_BYTES).reshape(height, width, 2)
+    if len(raw) != 8 * width * height:
+        raise FlowFormatError(p, f"file shrank while reading ({len(raw) + _HEADER_BYTES} bytes)")
+    flow = np.frombuffer(raw, dtype="<f4").reshape(height, width, 2)
     flow = flow.astype(np.float32)  # native byte order, writable copy
     if not np.isfinite(flow).all():
         bad = int((~np.isfinite(flow)).any(axis=2).sum())
