@@ -6,6 +6,7 @@ read by ``image.load(path, 1)`` in the Lua code.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,53 @@ def _header(raw: bytes, path: Path) -> tuple[bytes, int, int, int, int]:
     return magic, width, height, maxval, pos + 1
 
 
+_HEADER_LIMIT = 64 * 1024
+
+
+def _open_pgm(path: str | Path) -> tuple[Path, bytes, int]:
+    """The first bytes of a PGM (enough for any sane header) and the file length; typed errors."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(_HEADER_LIMIT)
+    except FileNotFoundError as exc:
+        raise InputError(p, "reliability map not found") from exc
+    except OSError as exc:
+        raise InputError(p, f"cannot read reliability map ({exc.strerror or exc})") from exc
+    return p, head, size
+
+
+def _data_bytes(magic: bytes, width: int, height: int, maxval: int) -> int | None:
+    """Bytes of P5 pixel data (None for ascii P2, whose length varies)."""
+    if magic != b"P5":
+        return None
+    return width * height * (1 if maxval < 256 else 2)
+
+
+def read_pgm_header(path: str | Path) -> tuple[int, int]:
+    """Size of a PGM from its header, checked against the file length for binary P5 (no pixel data read).
+
+    Returns:
+        (H, W).
+
+    Raises:
+        InputError: the file is missing or unreadable.
+        FlowFormatError: not a PGM, malformed/over-long header, bad depth, or truncated P5 data.
+    """
+    p, head, size = _open_pgm(path)
+    try:
+        magic, width, height, maxval, offset = _header(head, p)
+    except FlowFormatError:
+        if size > len(head):
+            raise FlowFormatError(p, f"PGM header is not complete within {_HEADER_LIMIT} bytes") from None
+        raise
+    need = _data_bytes(magic, width, height, maxval)
+    if need is not None and size - offset < need:
+        raise FlowFormatError(p, f"truncated PGM data ({size - offset} of {need} bytes)")
+    return height, width
+
+
 def read_pgm(path: str | Path, expect_size: tuple[int, int] | None = None) -> np.ndarray:
     """Read a greyscale PGM reliability map.
 
@@ -66,17 +114,16 @@ def read_pgm(path: str | Path, expect_size: tuple[int, int] | None = None) -> np
             ("reliability map is 64x48, frame is 32x24").
     """
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(p, "reliability map not found") from exc
-    except OSError as exc:
-        raise InputError(p, f"cannot read reliability map ({exc.strerror or exc})") from exc
-    magic, width, height, maxval, offset = _header(raw, p)
+    height, width = read_pgm_header(p)  # header and length are checked before the data is read
     if expect_size is not None and (height, width) != tuple(expect_size):
         raise FlowFormatError(
             p, f"reliability map is {width}x{height}, frame is {expect_size[1]}x{expect_size[0]}"
         )
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(p, f"cannot read reliability map ({exc.strerror or exc})") from exc
+    magic, width, height, maxval, offset = _header(raw, p)
     count = width * height
     if magic == b"P5":
         dtype = np.dtype("u1") if maxval < 256 else np.dtype(">u2")
