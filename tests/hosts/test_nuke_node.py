@@ -122,3 +122,19 @@ def test_the_fake_is_strict(fake: FakeNuke) -> None:
     with pytest.raises(ValueError):
         read["on_error"].setValue("explode")
     assert read.knob("no_such_knob") is None
+
+
+NUKE_SIDE = ["init.py", "menu.py"] + [f"fav_nuke/{n}.py" for n in (
+    "__init__", "knobs", "channels", "frames", "paths", "process", "settings", "node", "render")]
+
+
+@pytest.mark.parametrize("name", NUKE_SIDE)
+def test_nuke_side_code_parses_as_python_3_9_and_imports_no_heavy_modules(name: str) -> None:
+    """Nuke 14 runs Python 3.9 without torch/numpy: the code Nuke imports must not need either."""
+    import ast
+
+    tree = ast.parse((HOSTS_NUKE / name).read_text(), feature_version=(3, 9))
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    modules = {a.name.split(".")[0] for n in top if isinstance(n, ast.Import) for a in n.names}
+    modules |= {(n.module or "").split(".")[0] for n in top if isinstance(n, ast.ImportFrom)}
+    assert not modules & {"torch", "numpy", "cv2", "OpenImageIO"}, modules

@@ -215,6 +215,7 @@ def test_core_error_is_shown_once(fake: FakeNuke, tmp_path: Path, core: Path, mo
         ("bad_range", "FastArtisticVideos: frame range '1-3x2': stylization is recursive"),
         ("missing_file", "FastArtisticVideos: rendering the plate failed: Read1: Read error: "),
         ("no_core", "FastArtisticVideos: "),
+        ("no_read", "FastArtisticVideos: internal node FavRead is missing; recreate the node from the menu"),
     ],
 )
 def test_boundary_errors_are_shown_once(fake: FakeNuke, tmp_path: Path, core: Path, setup: str,
@@ -231,6 +232,8 @@ def test_boundary_errors_are_shown_once(fake: FakeNuke, tmp_path: Path, core: Pa
         (tmp_path / "src" / "plate.0002.exr").unlink()
     elif setup == "no_core":
         group["core_python"].setValue(str(tmp_path / "nowhere" / "python"))
+    elif setup == "no_read":  # found missing only when the result is shown, after the core ran
+        group.node("FavRead").setName("Renamed")
     group["stylize"].execute()
     assert len(fake.messages) == 1 and fake.messages[0].startswith(expected), fake.messages
     if setup == "no_core":

@@ -229,7 +229,12 @@ def finish(group: nuke.Node, job: Job, outcome: Outcome) -> None:
         log.warning("%s was deleted while stylizing; %s", job.node_name, outcome.message)
         return
     if outcome.status == "done":
-        show_result(group, job.paths, job.frames)
+        try:
+            show_result(group, job.paths, job.frames)
+        except FavError as exc:
+            _set_status(group, f"error: {exc}")
+            nuke.message(f"{job.node_name}: {exc}")
+            return
         _set_status(group, f"stylized {job.frames}: {outcome.message}")
         _remember_python(job)
     elif outcome.status == "cancelled":
@@ -264,7 +269,7 @@ def _remember_python(job: Job) -> None:
 
 def on_stylize_button() -> threading.Thread | None:
     """Code of the ``Stylize`` PyScript knob."""
-    return stylize(nuke.thisNode(), background=bool(nuke.env.get("gui", False)))
+    return stylize(nuke.thisNode(), background=bool(nuke.env["gui"]))
 
 
 def export_cattery(group: nuke.Node, env: dict[str, str], timeout_s: float = 600.0) -> Path:
