@@ -18,6 +18,7 @@ CORE_COMMANDS = (
     "fav_core.cli.flow",
     "fav_core.cli.models",
     "fav_core.cli.evaluate",
+    "fav_core.cli.compare",
     "fav_core.cli.import_t7",
 )
 

@@ -240,3 +240,16 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, models: tuple[str, str], c
     assert "Traceback" not in res.stderr
     if case == "wrong_size_flow":  # frame 1 needs no flow and was written whole before the error
         assert [p.name for p in frames_in(out)] == ["frame_00001.png"]
+
+
+def test_compare_prints_the_flicker_ratio(tmp_path: Path, models: tuple[str, str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    inp = make_clip(tmp_path / "in", n=4)
+    out = tmp_path / "cmp"
+    assert main(["compare", inp, "--model", models[0], "--image-model", models[1], "-o", str(out),
+                 "--flow-preset", "fast", "--progress", "none"]) == 0
+    assert len(frames_in(out / "temporal")) == 4 and len(frames_in(out / "per-frame")) == 4
+    report = json.loads((out / "report" / "evaluation.json").read_text())
+    assert "temporal_error_ratio" in json.dumps(report)
+    assert "temporal error ratio stylized / per-frame" in capsys.readouterr().out
+    assert (out / "report" / "comparison.mp4").stat().st_size > 0
