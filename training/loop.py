@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fav_core.errors import ConfigError
+from fav_core.errors import ConfigError, InputError
 from fav_core.nets import build_transformer
 from fav_core.nets.preprocess import preprocess
 from fav_core.warp import warp_backward
@@ -200,9 +200,11 @@ class Trainer:
         The same batches are used every time (fixed generator, positions reset), so values are comparable.
         """
         config = self.config
-        if config.mode == "image" and not (config.val_h5_file or config.h5_file):
+        try:
+            maker = SampleMaker(config, "val")
+        except InputError as exc:  # e.g. an HDF5 built without validation images
+            LOG.warning("validation skipped: %s", exc)
             return {}
-        maker = SampleMaker(config, "val")
         generator = torch.Generator().manual_seed(config.seed + 1000)
         self.net.eval()
         totals: dict[str, float] = {}

@@ -83,3 +83,18 @@ def test_state_file_restores_optimizer_rng_and_history(tmp_path: Path) -> None:
     (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(InputError):
         load_state(tmp_path / "bad.safetensors", fresh, other)
+
+
+def test_cli_registers_train_commands_and_reports_errors_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from training.cli import add_parser, main
+
+    parser = argparse.ArgumentParser(prog="fav")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "image", "--style-image", "s.png", "--h5-file", "x.h5", "--use-instance-norm",
+                              "0", "--style-weights", "2"])
+    assert args.mode == "image" and args.use_instance_norm == 0 and args.style_weights == "2"
+    assert main(["image", "--style-image", "s.png"]) == 2  # no --h5-file
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--h5-file" in err
