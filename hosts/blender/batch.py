@@ -181,7 +181,10 @@ def _stylize(jobs: Any, spec: Any) -> int:
     if result.status == "cancelled":
         print(f"fav-blender: {result.message}; whole frames kept in {spec.output}", file=sys.stderr)
         return EXIT_CANCELLED
-    print(f"fav-blender: error: {result.message}", file=sys.stderr)
+    hint = ""
+    if "No module named" in result.message and not spec.in_process:
+        hint = f" (is fast-artistic-videos installed in {spec.python}? set --python or $FAV_PYTHON)"
+    print(f"fav-blender: error: {result.message}{hint}", file=sys.stderr)
     return EXIT_ERROR if result.returncode == EXIT_ERROR else EXIT_FAILED
 
 

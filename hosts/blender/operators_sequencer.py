@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class StripInput:
 
     Attributes:
         input: path or printf pattern given to ``fav stylize``.
+        sources: the linked/copied input file -> the artist's file it stands for (image strips).
         frames: number of frames the core should produce (numbered 1..frames).
         out_ext: extension of the stylized frames (".png" for footage, ".exr" for float sequences).
         frame_start: timeline frame of result frame 1.
@@ -53,6 +54,15 @@ class StripInput:
     out_ext: str
     frame_start: int
     offset_start: int
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def explain(self, message: str) -> str:
+        """``message`` with the job's numbered input files replaced by the artist's files."""
+        for link, source in self.sources.items():
+            message = message.replace(link, source)
+        for link, source in self.sources.items():
+            message = message.replace(Path(link).name, Path(source).name)
+        return message
 
 
 def source_strip(scene: Any) -> Any:
@@ -99,14 +109,17 @@ def strip_input(strip: Any, job_dir: Path) -> StripInput:
     if in_dir.exists():
         shutil.rmtree(in_dir)
     in_dir.mkdir(parents=True)
+    sources: dict[str, str] = {}
     for i, name in enumerate(names, start=1):
         src = folder / name
         if not src.is_file():
             raise HostError(f"{src}: image {i} of strip '{strip.name}' not found")
-        _link_or_copy(src, in_dir / f"{INPUT_PATTERN % i}{ext}")
+        link = in_dir / f"{INPUT_PATTERN % i}{ext}"
+        _link_or_copy(src, link)
+        sources[str(link)] = str(src)
     out_ext = ".exr" if ext in _LINEAR_EXTS else ".png"
     return StripInput(str(in_dir / f"{INPUT_PATTERN}{ext}"), len(names), out_ext,
-                      int(strip.frame_final_start), 0)
+                      int(strip.frame_final_start), 0, sources)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -224,7 +237,7 @@ class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
             short = "" if len(files) == plan_input.frames else f" (expected {plan_input.frames})"
             return f"added strip '{new.name}' on channel {new.channel}: {len(files)} frames{short}"
 
-        return Plan(scene.name, spec, finish, notes=tuple(notes))
+        return Plan(scene.name, spec, finish, notes=tuple(notes), explain=plan_input.explain)
 
 
 CLASSES = (FAV_OT_stylize_strip,)

@@ -37,6 +37,7 @@ class Plan:
         prepare: blocking work before the core starts, one unit per ``next()`` (e.g. render one frame); each
             unit yields a status line. None = nothing to prepare.
         notes: warnings to report when the run starts (e.g. flow fallback).
+        explain: rewrites a failure message for the artist (e.g. job-internal file names -> theirs).
     """
 
     scene_name: str
@@ -44,6 +45,7 @@ class Plan:
     finish: Callable[[jobs.JobResult], str]
     prepare: Generator[str, None, None] | None = None
     notes: tuple[str, ...] = ()
+    explain: Callable[[str], str] | None = None
 
 
 class Progress:
@@ -65,8 +67,10 @@ class Progress:
             settings.status = text
             if fraction is not None:
                 settings.progress = max(0.0, min(1.0, fraction))
-        if self.wm is not None and fraction is not None:
-            self.wm.progress_update(int(round(9999 * max(0.0, min(1.0, fraction)))))
+        if self.wm is not None:
+            if fraction is not None:
+                self.wm.progress_update(int(round(9999 * max(0.0, min(1.0, fraction)))))
+            _status_bar(f"Stylize: {text} (Esc cancels)")
         _redraw()
 
     def begin(self) -> None:
@@ -84,6 +88,7 @@ class Progress:
             settings.status = text
         if self.wm is not None:
             self.wm.progress_end()
+            _status_bar(None)
         _redraw()
 
     def on_event(self, event: jobs.Event) -> None:
@@ -96,6 +101,13 @@ class Progress:
         elif kind == "frame":
             done, total = int(event.get("done", 0)), int(event.get("total", self.total) or 1)
             self.status(f"stylized frame {event.get('index')} ({done}/{total})", done / max(total, 1))
+
+
+def _status_bar(text: str | None) -> None:
+    """Show ``text`` in the status bar (None restores Blender's own)."""
+    workspace = getattr(bpy.context, "workspace", None)
+    if workspace is not None:
+        workspace.status_text_set(text)
 
 
 def _redraw() -> None:
@@ -117,7 +129,7 @@ def outcome(plan: Plan, result: jobs.JobResult) -> tuple[str, str]:
         folder = plan.spec.output
         return "WARNING", f"{result.message}; the frames written are whole and kept ({folder}); " \
             "run again with Resume to continue"
-    return "ERROR", result.message
+    return "ERROR", plan.explain(result.message) if plan.explain is not None else result.message
 
 
 class JobOperator:

@@ -194,3 +194,31 @@ def test_stylize_render_refuses_pass_flow_without_vector_pass(tmp_path: Path, mo
     with pytest.raises(RuntimeError, match="writes no Vector pass .* or choose DIS flow"):
         bpy.ops.fav.stylize_render()
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.exr"))
+
+
+def test_frames_of_different_sizes_are_reported(tmp_path: Path, models: tuple[str, str]) -> None:
+    scene, strip = _sequencer_scene(tmp_path, 3)
+    odd = write_png_sequence(tmp_path / "footage", 1, h=20, w=30, prefix="odd_")  # next to the others
+    strip.elements.append(odd[0].name)
+    _settings(scene, models, tmp_path / "out")
+    # the message names the artist's files, not the job's numbered links
+    with pytest.raises(RuntimeError, match=r"footage/odd_0001\.png: is 30x20 but shot_0001\.png is 32x24"):
+        bpy.ops.fav.stylize_strip()
+    assert len(scene.sequence_editor.strips) == 2
+
+
+def test_settings_to_config_mapping(tmp_path: Path) -> None:
+    from fav_blender.preferences import HostPrefs
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    s = bpy.context.scene.fav_settings
+    (tmp_path / "candy.safetensors").write_bytes(b"x")
+    s.model, s.image_model = "candy", "self"
+    s.flow, s.min_filter, s.median_filter = "DEEPFLOW", 3, 5
+    s.fill, s.direction, s.device, s.precision, s.resume = "UNIFORM_RANDOM", "BACKWARD", "PREFS", "BF16", False
+    opts = s.to_config(HostPrefs(model_dir=str(tmp_path), device="cuda"))
+    assert opts.model == str((tmp_path / "candy.safetensors").resolve())
+    assert (opts.image_model, opts.flow, opts.min_filter, opts.median_filter) == ("self", "deepflow", 3, 5)
+    assert (opts.fill, opts.backward, opts.device, opts.precision, opts.resume) == (
+        "uniform-random", True, "cuda", "bf16", False)
+    assert s.to_cli_args(HostPrefs(model_dir=str(tmp_path)), flow="dis")[2:4] == ["--flow", "dis"]
