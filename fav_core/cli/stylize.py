@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,9 +110,16 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
             raise ConfigError(f"--continue-with {args.continue_with}: no such frame in {args.input}")
         start = order.index(args.continue_with)
 
+    # Everything that can be checked (frame size vs memory, motion files) before anything is written or cleared.
+    stylizer.check(source, order[start:], prior_index=order[start - 1] if start > 0 else None)
+
     is_video = Path(args.output).suffix.lower() in VIDEO_EXTS
     state = None if is_video else RunState(output_folder(args.output))
-    sink = make_sink(args.output, like=source)
+    if is_video:
+        sink = make_sink(args.output, like=source)
+    else:  # no frame path may leave the chosen output folder
+        root = os.path.abspath(output_folder(args.output))
+        sink = make_sink(os.path.abspath(args.output), like=source, root=root)
     if is_video and config.direction == "backward":
         sink = ReorderingSink(sink, Path(args.output).parent)
     resume = not args.no_resume and not is_video
@@ -135,13 +143,15 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
         raw = state.load_prior(prev, source.size)
         prior = StylizedFrame(prev, raw, raw)
     todo = order[start:]
-    if start > 0:
+    if start > 0 and todo:
         log.warning("resuming at frame %d (%d of %d frames already done)", order[start], start, len(order))
+    elif start > 0:
+        log.warning("all %d frames are already done in %s (--no-resume to redo them)", len(order), args.output)
 
     cancel = CancelToken()
     if reporter is not None:
         reporter.start(len(todo), first=todo[0] if todo else None, last=todo[-1] if todo else None,
-                       resumed_from=order[start] if start else None, output=str(args.output))
+                       resumed_from=todo[0] if start and todo else None, output=str(args.output))
     written = 0
     last_saved = order[start - 1] if start > 0 else None
     with _cancel_on_signals(cancel):

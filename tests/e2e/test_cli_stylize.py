@@ -238,8 +238,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, models: tuple[str, str], c
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("fav: error:") and needle in lines[0], res.stderr
     assert "Traceback" not in res.stderr
-    if case == "wrong_size_flow":  # frame 1 needs no flow and was written whole before the error
-        assert [p.name for p in frames_in(out)] == ["frame_00001.png"]
+    if case == "wrong_size_flow":  # flow files are checked before any work starts: nothing was written
+        assert not out.exists() or frames_in(out) == []
 
 
 def test_compare_prints_the_flicker_ratio(tmp_path: Path, models: tuple[str, str],
@@ -253,3 +253,14 @@ def test_compare_prints_the_flicker_ratio(tmp_path: Path, models: tuple[str, str
     assert "temporal_error_ratio" in json.dumps(report)
     assert "temporal error ratio stylized / per-frame" in capsys.readouterr().out
     assert (out / "report" / "comparison.mp4").stat().st_size > 0
+
+
+def test_rerun_of_a_finished_job_does_nothing(tmp_path: Path, models: tuple[str, str]) -> None:
+    inp = make_clip(tmp_path / "in", n=3)
+    out = tmp_path / "out"
+    assert main(stylize_args(inp, str(out), models)) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in frames_in(out)}
+    res = run_cli(*stylize_args(inp, str(out), models))
+    assert res.returncode == 0, res.stderr
+    assert "already done" in res.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in frames_in(out)} == before
