@@ -11,6 +11,7 @@ import logging
 import re
 from pathlib import Path
 
+from fav_core.budget import check_decode
 from fav_core.errors import ConfigError, InputError
 from fav_core.io.imagefile import IMAGE_EXTENSIONS, ImageHeader, is_linear, read_header, read_image_frame
 from fav_core.io.pattern import FramePattern, parse_pattern
@@ -189,7 +190,8 @@ def open_frames(
     Raises:
         ConfigError: bad ``colorspace`` or a malformed pattern.
         InputError: nothing matches, gaps in the numbering (names the missing file), frames of different
-            sizes (names the first bad file), unreadable first frame, or an undecodable video.
+            sizes (names the first bad file), frames too large to decode in the available memory, unreadable
+            first frame, or an undecodable video.
     """
     if colorspace not in COLORSPACES:
         raise ConfigError(f"colorspace must be one of {', '.join(COLORSPACES)}, got {colorspace!r}")
@@ -218,6 +220,7 @@ def open_frames(
     else:
         raise InputError(text, "no such file or folder (and no %05d or #### frame placeholder in the name)")
     header = _check_sizes(files)
+    check_decode(next(iter(files.values())), header.size)  # before a huge header makes us allocate GBs
     source = ImageSequence(text, files, header, colorspace=colorspace, vectors=vectors)
     source.read(source.indices[0])  # the first frame must decode before any work starts
     log.info("opened %s", source.describe())
