@@ -7,17 +7,18 @@ map of cur *before* the min filter (the stylizer applies ``occlusion.min_filter`
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from fav_core.errors import FlowFormatError, InputError, check_shape
-from fav_core.flow.io import read_flo
+from fav_core.flow.io import read_flo, read_flo_header
 from fav_core.flow.patterns import check_pattern, format_pattern
 from fav_core.flow.providers import FlowProvider
 from fav_core.occlusion import consistency_check, fix_occlusions, invert
-from fav_core.pgm import read_pgm
+from fav_core.pgm import read_pgm, read_pgm_header
 from fav_core.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,31 @@ class FileMotion:
     def flow_pair(self, cur: Frame, prev: Frame) -> tuple[np.ndarray, np.ndarray]:
         """(flow cur -> prev, flow prev -> cur) read with the flow pattern in both directions."""
         return self._read_flow(cur, prev), self._read_flow(prev, cur)
+
+    def check(self, pairs: Sequence[tuple[int, int]], size: tuple[int, int] | None) -> None:
+        """Check, before any work, that the files :meth:`motion` will read exist and fit the frames.
+
+        Only headers are read (and the lengths checked), so this is cheap even for long clips; flow values
+        (NaN/Inf) are checked when a frame is processed.
+
+        Args:
+            pairs: (cur, prev) frame numbers in processing order.
+            size: (H, W) of the frames, or None to skip the size comparison.
+
+        Raises:
+            InputError: a file is missing (the message names it).
+            FlowFormatError: a file is malformed, or its size differs from the frames'.
+        """
+        for cur, prev in pairs:
+            flow_path = format_pattern(self.flow_pattern, cur, prev)
+            pgm_path = format_pattern(self.occlusions_pattern, cur, prev)
+            flow_size = read_flo_header(flow_path)
+            pgm_size = read_pgm_header(pgm_path)
+            if size is None:
+                continue
+            for path, (h, w), what in ((flow_path, flow_size, "flow"), (pgm_path, pgm_size, "reliability map")):
+                if (h, w) != tuple(size):
+                    raise FlowFormatError(path, f"{what} is {w}x{h}, frame is {size[1]}x{size[0]}")
 
     def _read_flow(self, cur: Frame, prev: Frame) -> np.ndarray:
         height, width = _check_pair(cur, prev)

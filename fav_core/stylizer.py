@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from fav_core.budget import check_stylize
 from fav_core.errors import Cancelled, ConfigError, ShapeError
 from fav_core.median import median_filter
 from fav_core.modelfile import StyleModel, load_model
 from fav_core.motion import Motion, MotionSource
+from fav_core.nets.grammar import parse_arch
 from fav_core.nets.preprocess import deprocess, preprocess
 from fav_core.occlusion import fix_occlusions, invert, min_filter
 from fav_core.types import CancelToken, Frame, Progress
@@ -175,6 +177,41 @@ class Stylizer:
         """The fill actually used: the config's, else the video model's training fill."""
         return self.config.fill or self._nets.video.meta.fill
 
+    def check(self, source: object, order: Sequence[int], *, prior_index: int | None = None) -> None:
+        """Validate what can be validated before any work starts (:meth:`run` calls it first).
+
+        Checks that frames of the source's size fit in the device memory for both nets (estimated from the
+        architectures, before anything is allocated) and, when the motion source offers ``check(pairs, size)``
+        (e.g. :class:`~fav_core.motion.FileMotion`), that every motion file the run will read exists and fits.
+
+        Args:
+            source: the frame source (``size`` = (H, W) and ``path`` are used when present).
+            order: the frames to process, in processing order.
+            prior_index: the frame processed just before ``order[0]`` (continue/resume), or None.
+
+        Raises:
+            ConfigError: the frames are too large for the device.
+            InputError / FlowFormatError: a motion file is missing, malformed or of the wrong size.
+        """
+        size = getattr(source, "size", None)
+        what = getattr(source, "path", None) or "input"
+        if size is not None:
+            bpv = 4 if self.config.precision == "fp32" else 2
+            for model in (self._nets.video, self._nets.image):
+                if model is not None:
+                    check_stylize(what, tuple(size), parse_arch(model.meta.arch), model.meta.in_channels,
+                                  str(self._device), bpv)
+        check_motion = getattr(self.motion, "check", None)
+        if self.config.per_frame or not callable(check_motion):
+            return
+        pairs: list[tuple[int, int]] = []
+        prev = prior_index
+        for index in order:
+            if prev is not None:
+                pairs.append((index, prev))
+            prev = index
+        check_motion(pairs, tuple(size) if size is not None else None)
+
     def order(self, indices: Sequence[int]) -> list[int]:
         """Processing order of the given frame numbers (ascending for forward, descending for backward)."""
         ordered = sorted(indices)
@@ -199,8 +236,12 @@ class Stylizer:
                 None, ``indices[0]`` is treated as a first frame.
             on_progress: called after every frame.
             cancel: checked before every frame; raises :class:`Cancelled` when set.
+
+        Raises:
+            ConfigError / InputError: from :meth:`check`, before the first frame is produced.
         """
         order = list(indices) if indices is not None else self.order(source.indices)  # type: ignore[attr-defined]
+        self.check(source, order, prior_index=prior.index if prior is not None else None)
         prev_out = prior
         prev_in: Frame | None = None
         if prior is not None and not self.config.per_frame:
