@@ -15,7 +15,9 @@ from training.sources import (
     VideoBank,
     draw_shift,
     make_shift,
+    VR_SIDES,
     make_single_image,
+    make_vr,
     make_zoom_out,
     resize_bilinear,
 )
@@ -34,8 +36,6 @@ class SampleMaker:
         self.size_hw = config.size_hw
         self.schedule = parse_steps(config.num_frame_steps)
         mix = parse_data_mix(config.data_mix) if config.mode == "video" else {"single_image": 1}
-        if mix.get("vr", 0) > 0:
-            raise ConfigError("--data-mix: the 'vr' source is not implemented in this port yet")
         self.wheel = SourceWheel(mix)
         max_steps = max(k for _, k in self.schedule)
         if mix.get("zoom_out", 0) > 0 and min(self.size_hw) <= MAX_SHIFT * max_steps:
@@ -85,7 +85,7 @@ class SampleMaker:
             source = "single_image"
         else:
             source = self.wheel.pick(generator)
-        k = self.steps(iteration) if steps is None else steps
+        k = self.steps(iteration) if steps is None else steps  # single_image and vr are always K = 1
         if source == "video":
             assert self.videos is not None
             return self.videos.next_sample(self.config.batch_size, k, self.config.preprocessing)
@@ -94,6 +94,8 @@ class SampleMaker:
         pre = preprocess(self.images.next_batch(self.config.batch_size, generator), self.config.preprocessing)
         if source == "single_image":
             return make_single_image(pre, self.size_hw)
+        if source == "vr":
+            return make_vr(pre, VR_SIDES[int(torch.randint(0, len(VR_SIDES), (1,), generator=generator))])
         dx, dy = draw_shift(generator)
         if source == "shift":
             return make_shift(pre, k, self.size_hw, dx, dy)

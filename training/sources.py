@@ -185,6 +185,78 @@ def make_zoom_out(pre: torch.Tensor, steps: int, size_hw: tuple[int, int], dx: i
     return Sample(tuple(frames), (flow,) * steps, (mask,) * steps, "zoom_out")
 
 
+#: The vr source's sides and, per side, the opposite border map used to place the strip on the canvas.
+VR_SIDES = ("left", "right", "top", "bottom")
+_VR_OPPOSITE = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}
+#: Sizes hard-coded in the reference vr source: the 384-px perspective step, c = 70, the 64-px strip, the 256 canvas.
+VR_SOURCE_SIZE, VR_MAP_CROP, VR_STRIP, VR_CANVAS = 384, 70, 64, 256
+
+
+def _vr_strip_window(side: str) -> tuple[slice, slice]:
+    """0-based (rows, cols) of the 64-px strip cut from the perspective-mapped 384-px image.
+
+    The reference cuts columns 320-383, rows 65-320 (1-based) for `left`; the other sides are the mirror /
+    transposed windows (inferred by symmetry: `right` columns 2-65, `top` rows 320-383, `bottom` rows 2-65).
+    """
+    along = slice(64, 320)
+    far = slice(VR_SOURCE_SIZE - VR_STRIP - 1, VR_SOURCE_SIZE - 1)
+    near = slice(1, 1 + VR_STRIP)
+    return {
+        "left": (along, far),
+        "right": (along, near),
+        "top": (far, along),
+        "bottom": (near, along),
+    }[side]
+
+
+def _border_map(side: str, size: int, crop: int, orig: int, *oversize: float) -> torch.Tensor:
+    """A `fav_core.spherical.border_maps` map as a `(1, 2, H, W)` flow tensor."""
+    from fav_core.spherical import border_maps
+
+    offsets = getattr(border_maps, f"warp_map_{side}")(size, crop, orig, *oversize)
+    return torch.from_numpy(offsets).permute(2, 0, 1)[None].contiguous()
+
+
+def make_vr(pre: torch.Tensor, side: str) -> Sample:
+    """`vr` (K = 1): continue a perspective-distorted neighbour-face border (algorithm.md §10.3).
+
+    The image is resized to 384×384 and warped with `make_perspective_warp_map_<side>(384, 70, 384, 0)`; a 64-px
+    strip of the mapped region becomes frame 1 (to be stylized as a first frame). The flow is the border map
+    `make_perspective_warp_map_<opposite>(256, 64, 256, 0, 0)` (shifted by −(256 − 64) along the strip for the
+    left/top sides so that it addresses the 64-px strip), which places the stylized strip into the matching
+    64-px border of a 256×256 canvas; the mask is the same warp of an all-ones strip (fractional at the edges).
+    Frame 2 is the whole image resized to 256×256.
+
+    Args:
+        pre: `(B, 3, Hs, Ws)` pre-space images.
+        side: One of :data:`VR_SIDES`.
+
+    Returns:
+        A 1-step sample whose frame 1 is the strip (`(B, 3, 256, 64)` or `(B, 3, 64, 256)`).
+
+    Convention:
+        Border-map offsets are backward-warp offsets into the strip (channel 0 = dx, 1 = dy); 99999 = no content.
+    """
+    from fav_core.warp import warp_backward
+
+    if side not in VR_SIDES:
+        raise ConfigError(f"vr: side must be one of {', '.join(VR_SIDES)}, got {side!r}")
+    batch = pre.shape[0]
+    big = resize_bilinear(pre, (VR_SOURCE_SIZE, VR_SOURCE_SIZE))
+    first_map = _border_map(side, VR_SOURCE_SIZE, VR_MAP_CROP, VR_SOURCE_SIZE, 0.0)
+    mapped = warp_backward(big, first_map.expand(batch, -1, -1, -1))
+    rows, cols = _vr_strip_window(side)
+    strip = mapped[:, :, rows, cols].contiguous()
+    flow = _border_map(_VR_OPPOSITE[side], VR_CANVAS, VR_STRIP, VR_CANVAS, 0.0, 0.0)
+    if side in ("left", "top"):
+        channel = 0 if side == "left" else 1
+        flow[:, channel] -= VR_CANVAS - VR_STRIP
+    flow = flow.expand(batch, -1, -1, -1).clone()
+    mask = warp_backward(torch.ones(batch, 1, *strip.shape[-2:]), flow)
+    frame = resize_bilinear(pre, (VR_CANVAS, VR_CANVAS))
+    return Sample((strip, frame), (flow,), (mask,), "vr")
+
+
 class ImageBank:
     """Sequential batches from an image HDF5 (`<split>/images`, uint8 N×3×H×W; algorithm.md §11.1).
 

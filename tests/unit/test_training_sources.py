@@ -97,3 +97,25 @@ def test_data_mix_proportions_follow_the_weights() -> None:
     assert abs(counts["shift"] / 5000 - 0.2) < 0.03 and abs(counts["zoom_out"] / 5000 - 0.2) < 0.03
     with pytest.raises(ConfigError):
         parse_data_mix("shift:1,teleport:2")
+
+
+@pytest.mark.parametrize("side", ["left", "right", "top", "bottom"])
+def test_vr_strip_warps_onto_the_matching_border_of_frame_2(side: str) -> None:
+    from training.sources import make_vr
+
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
+    smooth = torch.stack([torch.sin(19 * xs + 3 * ys), torch.cos(17 * ys - 2 * xs), torch.sin(15 * (xs + ys))])
+    sample = make_vr(smooth[None] * 100.0, side)
+    strip_shape = (1, 3, 256, 64) if side in ("left", "right") else (1, 3, 64, 256)
+    assert sample.steps == 1 and sample.frames[0].shape == strip_shape and sample.frames[1].shape == (1, 3, 256, 256)
+    mask = sample.masks[0]
+    assert 0.0 <= float(mask.min()) and float(mask.max()) <= 1.0 + 1e-6
+    covered = (mask[0, 0] > 0.99).nonzero()
+    border = {"left": covered[:, 1].max() < 64, "right": covered[:, 1].min() >= 192,
+              "top": covered[:, 0].max() < 64, "bottom": covered[:, 0].min() >= 192}[side]
+    assert len(covered) > 256 * 30 and bool(border)
+    warped = warp_backward(sample.frames[0], sample.flows[0])
+    sel = (mask > 0.99).expand_as(warped)
+    error = (warped - sample.frames[1])[sel].abs().mean()
+    shifted = (sample.frames[1].roll(8, dims=-1) - sample.frames[1])[sel].abs().mean()
+    assert error < 0.25 * shifted  # the perspective-mapped strip continues frame 2's border
