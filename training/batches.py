@@ -9,13 +9,13 @@ from fav_core.nets.preprocess import preprocess
 from training.config import TrainConfig, parse_data_mix, parse_steps, steps_for_iteration
 from training.sources import (
     MAX_SHIFT,
+    VR_SIDES,
     ImageBank,
     Sample,
     SourceWheel,
     VideoBank,
     draw_shift,
     make_shift,
-    VR_SIDES,
     make_single_image,
     make_vr,
     make_zoom_out,
