@@ -2,6 +2,7 @@
 
     blender -b scene.blend -P hosts/blender/batch.py -- --model NAME --frames 1-48 --out DIR [--flow pass|dis]
     python hosts/blender/batch.py scene.blend --model NAME --frames 1-48 --out DIR      (the bpy module)
+    python -m hosts.blender.batch scene.blend --model NAME ...                          (same, from the repo)
 
 Writes ``DIR/render/render_%04d.exr`` (multilayer EXR with the Vector pass) and the stylized frames
 ``DIR/stylized_%04d.<exr|png>``. No timers or modal handlers are used (they never run in background mode).
@@ -28,8 +29,9 @@ log = logging.getLogger("fav_blender.batch")
 
 def load_package() -> ModuleType:
     """This extension's package, imported from this file's folder when run as a plain script."""
-    if __package__:
-        return importlib.import_module(__package__)
+    package = globals().get("__package__")  # Blender's -P may run us without one
+    if package:
+        return importlib.import_module(package)
     if PACKAGE_NAME in sys.modules:
         return sys.modules[PACKAGE_NAME]
     here = Path(__file__).resolve().parent

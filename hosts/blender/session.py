@@ -51,9 +51,10 @@ class Plan:
 class Progress:
     """Mirrors job events into ``scene.fav_settings`` (panel) and the window manager's progress counter."""
 
-    def __init__(self, scene_name: str, wm: Any | None) -> None:
+    def __init__(self, scene_name: str, wm: Any | None, workspace: Any | None = None) -> None:
         self.scene_name = scene_name
         self.wm = wm
+        self.workspace = workspace
         self.total = 0
 
     def _settings(self) -> Any | None:
@@ -70,7 +71,8 @@ class Progress:
         if self.wm is not None:
             if fraction is not None:
                 self.wm.progress_update(int(round(9999 * max(0.0, min(1.0, fraction)))))
-            _status_bar(f"Stylize: {text} (Esc cancels)")
+            if self.workspace is not None:
+                self.workspace.status_text_set(f"Stylize: {text} (Esc cancels)")
         _redraw()
 
     def begin(self) -> None:
@@ -88,7 +90,8 @@ class Progress:
             settings.status = text
         if self.wm is not None:
             self.wm.progress_end()
-            _status_bar(None)
+            if self.workspace is not None:
+                self.workspace.status_text_set(None)  # back to Blender's own status bar
         _redraw()
 
     def on_event(self, event: jobs.Event) -> None:
@@ -101,13 +104,6 @@ class Progress:
         elif kind == "frame":
             done, total = int(event.get("done", 0)), int(event.get("total", self.total) or 1)
             self.status(f"stylized frame {event.get('index')} ({done}/{total})", done / max(total, 1))
-
-
-def _status_bar(text: str | None) -> None:
-    """Show ``text`` in the status bar (None restores Blender's own)."""
-    workspace = getattr(bpy.context, "workspace", None)
-    if workspace is not None:
-        workspace.status_text_set(text)
 
 
 def _redraw() -> None:
@@ -141,6 +137,8 @@ class JobOperator:
     _plan: Plan | None = None
     _job: jobs.Job | None = None
     _timer: Any = None
+    _wm: Any = None
+    _tick: Any = None
     _progress: Progress | None = None
     _result: jobs.JobResult | None = None
 
@@ -174,8 +172,12 @@ class JobOperator:
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
 
     # ---------------------------------------------------------------- UI (modal)
+    def interactive(self, context: Any) -> bool:
+        """Whether there is a UI event loop (modal handlers and timers run); False in ``blender -b``."""
+        return not bpy.app.background and context.window is not None
+
     def invoke(self, context: Any, event: Any) -> set[str]:
-        if bpy.app.background or context.window is None:
+        if not self.interactive(context):
             return self.execute(context)
         try:
             self._plan = self.make_plan(context)
@@ -184,8 +186,8 @@ class JobOperator:
             return {"CANCELLED"}
         for note in self._plan.notes:
             self.report({"WARNING"}, note)
-        wm = context.window_manager
-        self._progress = Progress(self._plan.scene_name, wm)
+        wm = self._wm = context.window_manager
+        self._progress = Progress(self._plan.scene_name, wm, getattr(context, "workspace", None))
         self._progress.begin()
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
@@ -199,7 +201,7 @@ class JobOperator:
             self._job = jobs.Job(self._plan.spec).start()
         except HostError as exc:
             return self._stop("ERROR", str(exc))
-        jobs.start_poller(self._job, self._progress.on_event, self._store_result)
+        self._tick = jobs.start_poller(self._job, self._progress.on_event, self._store_result)
         return {"RUNNING_MODAL"}
 
     def _store_result(self, result: jobs.JobResult) -> None:
@@ -232,9 +234,8 @@ class JobOperator:
         return {"PASS_THROUGH"}
 
     def _stop(self, level: str, message: str) -> set[str]:
-        wm = bpy.context.window_manager
         if self._timer is not None:
-            wm.event_timer_remove(self._timer)
+            self._wm.event_timer_remove(self._timer)
             self._timer = None
         if self._progress is not None:
             self._progress.end(message)

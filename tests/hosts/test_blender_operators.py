@@ -222,3 +222,109 @@ def test_settings_to_config_mapping(tmp_path: Path) -> None:
     assert (opts.fill, opts.backward, opts.device, opts.precision, opts.resume) == (
         "uniform-random", True, "cuda", "bf16", False)
     assert s.to_cli_args(HostPrefs(model_dir=str(tmp_path)), flow="dis")[2:4] == ["--flow", "dis"]
+
+
+class _FakeWM:
+    """The window-manager calls a modal operator makes (records them)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def event_timer_add(self, step: float, window: object = None) -> str:
+        self.calls.append("timer_add")
+        return "timer"
+
+    def event_timer_remove(self, timer: str) -> None:
+        self.calls.append("timer_remove")
+
+    def modal_handler_add(self, op: object) -> None:
+        self.calls.append("modal_handler_add")
+
+    def progress_begin(self, a: int, b: int) -> None:
+        self.calls.append("progress_begin")
+
+    def progress_update(self, v: int) -> None:
+        self.calls.append("progress_update")
+
+    def progress_end(self) -> None:
+        self.calls.append("progress_end")
+
+
+class _FakeWorkspace:
+    def __init__(self) -> None:
+        self.texts: list[str | None] = []
+
+    def status_text_set(self, text: str | None) -> None:
+        self.texts.append(text)
+
+
+class _Event:
+    def __init__(self, type: str, value: str = "NOTHING") -> None:
+        self.type, self.value = type, value
+
+
+def test_modal_path_steps_prepare_then_esc_cancels_cleanly(tmp_path: Path, models: tuple[str, str]) -> None:
+    """The UI path without a UI: invoke -> TIMER events (one prepare unit each) -> core running, drained by
+    the timer poller -> ESC -> the core stops after a whole frame -> CANCELLED with a warning."""
+    import time
+    from types import SimpleNamespace
+
+    from fav_blender import jobs, session
+    from fav_blender.options import StylizeOptions
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    files = write_png_sequence(tmp_path / "clip", 10)
+    out = tmp_path / "out"
+    prepared: list[int] = []
+
+    def prepare() -> Iterator[str]:
+        for i in range(2):
+            prepared.append(i)
+            yield f"step {i}"
+
+    spec = jobs.JobSpec(str(files[0].parent / "shot_%04d.png"), str(out / "stylized_%04d.png"),
+                        StylizeOptions(model=models[0], image_model=models[1], median_filter=1))
+    plan = session.Plan(scene.name, spec, finish=lambda r: "finished", prepare=prepare())
+
+    class Op(session.JobOperator):
+        def __init__(self) -> None:
+            self.reports: list[tuple[set[str], str]] = []
+
+        def interactive(self, context: Any) -> bool:
+            return True
+
+        def make_plan(self, context: Any) -> session.Plan:
+            return plan
+
+        def report(self, level: set[str], message: str) -> None:
+            self.reports.append((level, message))
+
+    op, wm, ws = Op(), _FakeWM(), _FakeWorkspace()
+    context = SimpleNamespace(window="win", window_manager=wm, workspace=ws)
+    assert op.invoke(context, _Event("INVOKE")) == {"RUNNING_MODAL"}
+    assert wm.calls == ["progress_begin", "timer_add", "modal_handler_add"]
+    assert op.modal(context, _Event("MOUSEMOVE")) == {"PASS_THROUGH"}
+    for _ in range(3):  # two prepare units, then the job starts
+        assert op.modal(context, _Event("TIMER")) == {"RUNNING_MODAL"}
+    assert prepared == [0, 1] and op._job is not None
+    result = None
+    deadline = time.monotonic() + 120
+    while result is None and time.monotonic() < deadline:
+        op._tick()  # what bpy.app.timers would call on the main thread
+        if scene.fav_settings.progress > 0 and not op._job.cancel_requested:
+            assert op.modal(context, _Event("ESC", "PRESS")) == {"RUNNING_MODAL"}
+        result = op.modal(context, _Event("TIMER"))
+        result = None if result == {"PASS_THROUGH"} else result
+        time.sleep(0.05)
+    if bpy.app.timers.is_registered(op._tick):
+        bpy.app.timers.unregister(op._tick)
+    assert result == {"CANCELLED"}
+    level, message = op.reports[-1]
+    assert level == {"WARNING"} and message.startswith("cancelled after ")
+    assert wm.calls[-2:] == ["timer_remove", "progress_end"]
+    assert ws.texts[-1] is None and any("Esc cancels" in (t or "") for t in ws.texts)
+    assert scene.fav_settings.running is False
+    names = sorted(p.name for p in out.iterdir() if p.suffix == ".png")
+    assert 1 <= len(names) < 10 and not [p for p in out.iterdir() if ".tmp-" in p.name]
+    assert names == [f"stylized_{i:04d}.png" for i in range(1, len(names) + 1)]
