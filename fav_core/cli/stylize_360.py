@@ -1,0 +1,343 @@
+"""``fav stylize-360 INPUT -o OUTPUT``: spherical (360°) video through cube faces with consistent borders.
+
+INPUT is an equirectangular clip (video, image pattern, folder, one image) or six cube-face sequences named by a
+two-placeholder pattern (``faces/frame_%05d-%d.png``: frame number, then the reference's face id 1..6). OUTPUT
+receives the equirectangular result (video file, pattern or folder); ``--out-cubemap`` and ``--faces-pattern``
+write cube layouts into the same output folder. Image-sequence outputs can be resumed or continued
+(``--continue-with N``): the blended faces of the last finished frame are kept in ``.fav-state``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from fav_core.errors import Cancelled, ConfigError, FavError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CUBEMAP = "cubemap/frame_%05d.png"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``stylize-360`` on the ``fav`` sub-command parser."""
+    from fav_core.cli.stylize import DEFAULT_VIDEO_MODEL, FLOW_CHOICES
+
+    p = sub.add_parser(
+        "stylize-360",
+        help="stylize a spherical (360°) video with consistent cube-face borders",
+        description="Stylize an equirectangular video (or six cube-face sequences): faces with overlapping "
+        "borders are stylized in turn, each continuing its already stylized neighbours, then blended.",
+    )
+    p.add_argument("input", help="equirectangular video / pattern / folder / image, or a cube-face pattern with "
+                   "two placeholders (frame number, face id 1..6), e.g. faces/frame_%%05d-%%d.png")
+    p.add_argument("-o", "--output", required=True,
+                   help="equirectangular output: video file, printf pattern or folder (also the folder of the "
+                   "cube outputs)")
+    p.add_argument("--cube-edge", type=int, default=None, metavar="PX",
+                   help="face size in px including the overlap (default: matches the equirect resolution)")
+    p.add_argument("--overlap", type=int, default=None, metavar="PX",
+                   help="total face overlap in px, even (default: edge/6, the reference's 128 for 768)")
+    p.add_argument("--ramp-width", type=int, default=None, metavar="PX",
+                   help="blending ramp width (default: the reference's rule, overlap - 10 at 768/128)")
+    p.add_argument("--border-maps", choices=("reference", "exact"), default="reference",
+                   help="perspective maps for the borders: the reference's approximation or the exact one")
+    p.add_argument("--out-equi", default=None, metavar="WxH",
+                   help="size of the equirectangular output (default: the input size, or 4x2 cube faces)")
+    p.add_argument("--no-equi", action="store_true",
+                   help="do not write the equirectangular output (OUTPUT is then the folder for the cube outputs)")
+    p.add_argument("--out-cubemap", nargs="?", const=DEFAULT_CUBEMAP, default=None, metavar="PATTERN",
+                   help=f"also write a one-row cube map per frame (default pattern {DEFAULT_CUBEMAP}, "
+                   "inside the output folder)")
+    p.add_argument("--faces-pattern", default=None, metavar="PATTERN",
+                   help="also write the six stylized faces (with overlap), e.g. faces/frame_%%05d-%%d.png")
+    p.add_argument("--interpolation", choices=("lanczos4", "cubic", "linear"), default="lanczos4",
+                   help="resampling between equirect and cube faces (default lanczos4)")
+    p.add_argument("--create-inconsistent-border", action="store_true",
+                   help="baseline: no priors from neighbouring faces (the faces are still blended unless "
+                   "--no-blend-sides)")
+    p.add_argument("--no-blend-sides", action="store_true", help="skip blending each face with its neighbours")
+    p.add_argument("--smooth-certainty", action="store_true",
+                   help="tell the net the border prior is certain only in the outer half of the ramp")
+    p.add_argument("--model", default=DEFAULT_VIDEO_MODEL, help="video model name or .safetensors path")
+    p.add_argument("--image-model", default="self", help="first-face model name/path, or self (default)")
+    p.add_argument("--flow", choices=FLOW_CHOICES, default="dis", help="flow source per face (default dis)")
+    p.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default="medium")
+    p.add_argument("--raft-weights", default=None, help="local RAFT weights file (for --flow raft)")
+    p.add_argument("--vectors", choices=("auto", "blender", "nuke"), default="auto",
+                   help="host motion-vector convention for --flow pass")
+    p.add_argument("--flow-pattern", help="with --flow files: per face, e.g. flow-%%d/backward_[%%d]_{%%d}.flo "
+                   "(the bare %%d is the face id)")
+    p.add_argument("--occlusions-pattern", help="with --flow files: e.g. flow-%%d/reliable_[%%d]_{%%d}.pgm")
+    p.add_argument("--invert-occlusion", action="store_true", help="reliability maps are white = occluded")
+    p.add_argument("--fix-occlusions", action="store_true", help="also mark flow leaving the face unreliable")
+    p.add_argument("--min-filter", type=int, default=7, help="erosion of the reliability map, k×k (default 7)")
+    p.add_argument("--median-filter", type=int, default=3, help="median on the output faces (default 3)")
+    p.add_argument("--fill", choices=("vgg-mean", "uniform-random"), default=None,
+                   help="fill of unreliable prior pixels (default: the model's training fill)")
+    p.add_argument("--per-frame", action="store_true", help="no temporal prior (every frame on its own)")
+    p.add_argument("--continue-with", type=int, default=None, metavar="N",
+                   help="start at frame N, reloading frame N-1's blended faces from the output folder")
+    p.add_argument("--num-frames", type=int, default=None, metavar="N", help="process only the first N frames")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto")
+    p.add_argument("--seed", type=int, default=0, help="seed of the uniform-random fill")
+    p.add_argument("--no-resume", action="store_true", help="start over even if OUTPUT holds an earlier run")
+    p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                   help="progress bar on stderr, JSON lines on stdout, or nothing")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of the sub-command (errors are reported to the progress stream, then re-raised)."""
+    from fav_core.cli.progress import make_reporter
+
+    reporter = make_reporter(args.progress, desc="stylize-360") if args.progress != "none" else None
+    try:
+        return _run(args, reporter)
+    except Cancelled as exc:
+        if reporter is not None:
+            reporter.event("cancelled", message=str(exc))
+        raise
+    except FavError as exc:
+        if reporter is not None:
+            reporter.event("error", message=str(exc), kind=type(exc).__name__)
+        raise
+    finally:
+        if reporter is not None:
+            reporter.close()
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"2560x1440"`` → (H, W) = (1440, 2560).
+
+    Raises:
+        ConfigError: not ``WxH`` with positive integers.
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
+    if not m or int(m.group(1)) < 4 or int(m.group(2)) < 2:
+        raise ConfigError(f"--out-equi must be WIDTHxHEIGHT (e.g. 2560x1440), got {text!r}")
+    return int(m.group(2)), int(m.group(1))
+
+
+def default_geometry(equirect_width: int | None, edge: int | None, overlap: int | None) -> Any:
+    """Cube size from the options: a cube face matching the equirect resolution (core = W/4), overlap edge/6."""
+    from fav_core.spherical.projection import CubeGeometry
+
+    if edge is None and overlap is None:
+        if equirect_width is None:
+            raise ConfigError("cube-face input: give --overlap (the faces' total overlap in px)")
+        core = max(4, round(equirect_width / 4))
+        overlap = 2 * round(core / 10)
+        edge = core + overlap
+    elif edge is None:
+        assert overlap is not None and equirect_width is not None
+        edge = max(4, round(equirect_width / 4)) + overlap
+    elif overlap is None:
+        overlap = 2 * round(edge / 12)
+    return CubeGeometry(int(edge), int(overlap))
+
+
+def _open_input(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(cube source, a FrameSource that decides output colour/bits/fps)."""
+    from fav_core.io import open_frames
+    from fav_core.spherical.sources import EquirectCubes, FaceFiles, count_frame_placeholders
+
+    if count_frame_placeholders(args.input) == 2:
+        if args.cube_edge is not None:
+            log.info("--cube-edge is ignored for cube-face input (the files decide)")
+        if args.overlap is None:
+            raise ConfigError("cube-face input: give --overlap (the faces' total overlap in px)")
+        faces = FaceFiles(args.input, args.overlap, colorspace=args.colorspace)
+        return faces, faces.sources[0]
+    source = open_frames(args.input, colorspace=args.colorspace)
+    geometry = default_geometry(source.size[1], args.cube_edge, args.overlap)
+    return EquirectCubes(source, geometry, args.interpolation), source
+
+
+def _motion(args: argparse.Namespace) -> Any:
+    from fav_core.cli.stylize import build_motion
+    from fav_core.motion import FileMotion
+    from fav_core.spherical.faces import FACES, FILE_IDS
+    from fav_core.spherical.sources import face_pattern
+
+    if args.per_frame:
+        return None
+    if args.flow != "files":
+        return build_motion(args)
+    if not args.flow_pattern or not args.occlusions_pattern:
+        raise ConfigError("--flow files needs --flow-pattern and --occlusions-pattern")
+    return [
+        FileMotion(face_pattern(args.flow_pattern, FILE_IDS[n], expect=1),
+                   face_pattern(args.occlusions_pattern, FILE_IDS[n], expect=1),
+                   invert=False, fix=False)
+        for n in FACES
+    ]
+
+
+def _run(args: argparse.Namespace, reporter: Any) -> int:
+    from fav_core.cli.stylize import VIDEO_EXTS, _abort, _cancel_on_signals, output_folder, resume_position
+    from fav_core.runstate import RunState
+    from fav_core.spherical.stylizer360 import SphereConfig, Stylizer360, unstack_faces
+    from fav_core.stylizer import StylizerConfig
+    from fav_core.types import CancelToken
+
+    config = StylizerConfig(
+        model=args.model, image_model=args.image_model, device=args.device, precision=args.precision,
+        min_filter=args.min_filter, median_filter=args.median_filter, fill=args.fill, per_frame=args.per_frame,
+        invert_occlusion=args.invert_occlusion, fix_occlusions=args.fix_occlusions, seed=args.seed,
+    )
+    cubes, like = _open_input(args)
+    geometry = cubes.geometry
+    sphere = SphereConfig(geometry, ramp_width=args.ramp_width, inconsistent_border=args.create_inconsistent_border,
+                          blend_sides=not args.no_blend_sides, smooth_certainty=args.smooth_certainty,
+                          border_maps=args.border_maps)
+    stylizer = Stylizer360(config, sphere, _motion(args))  # loads the models before anything is written
+    order = sorted(cubes.indices)
+    if args.num_frames is not None:
+        if args.num_frames < 1:
+            raise ConfigError(f"--num-frames must be >= 1, got {args.num_frames}")
+        order = order[: args.num_frames]
+
+    is_video = not args.no_equi and Path(args.output).suffix.lower() in VIDEO_EXTS
+    folder = output_folder(args.output) if not args.no_equi else Path(args.output)
+    outputs = Outputs(args, like, folder, geometry, is_video)
+    if not outputs.sinks:
+        raise ConfigError("nothing to write: --no-equi needs --out-cubemap or --faces-pattern")
+
+    start = 0
+    if args.continue_with is not None:
+        if args.continue_with not in order:
+            raise ConfigError(f"--continue-with {args.continue_with}: no such frame in {args.input}")
+        start = order.index(args.continue_with)
+    state = None if is_video else RunState(folder)
+    resume = not args.no_resume and state is not None
+    if state is not None:
+        if not resume:
+            state.clear()
+        state.check_settings(settings_record(args, config, sphere), resume=resume)
+        if resume and args.continue_with is None:
+            start = max(start, resume_position(order, outputs, state))
+    elif args.continue_with is not None:
+        raise ConfigError("--continue-with needs an image-sequence output (a video file cannot be continued)")
+
+    prior = None
+    if start > 0 and not config.per_frame:
+        prev = order[start - 1]
+        if state is None or not state.has_prior(prev):
+            raise ConfigError(
+                f"cannot continue at frame {order[start]}: the saved faces of frame {prev} are missing in "
+                f"{state.dir if state else folder} (run the earlier frames first, or --no-resume)"
+            )
+        prior = (prev, unstack_faces(state.load_prior(prev, (6 * geometry.edge, geometry.edge))))
+    todo = order[start:]
+    if start > 0:
+        log.warning("resuming at frame %d (%d of %d frames already done)", order[start], start, len(order))
+
+    cancel = CancelToken()
+    if reporter is not None:
+        reporter.start(len(todo), first=todo[0] if todo else None, last=todo[-1] if todo else None,
+                       resumed_from=order[start] if start else None, output=str(args.output))
+    last_saved = order[start - 1] if start > 0 else None
+    written = 0
+    with _cancel_on_signals(cancel):
+        try:
+            for result in stylizer.run(cubes, indices=todo, prior=prior, cancel=cancel):
+                path = outputs.write(result)
+                if state is not None:
+                    state.save_prior(result.index, result.stacked_raw(), drop=last_saved)
+                    last_saved = result.index
+                written += 1
+                if reporter is not None:
+                    reporter.frame(written, len(todo), result.index, path)
+        except BaseException:
+            for sink in outputs.sinks:
+                _abort(sink)
+            raise
+    outputs.close()
+    if reporter is not None:
+        reporter.event("done", written=written, output=str(args.output))
+    return 0
+
+
+class Outputs:
+    """The sinks of one run: equirect (OUTPUT), cube map strip, six per-face sequences."""
+
+    def __init__(self, args: argparse.Namespace, like: Any, folder: Path, geometry: Any, is_video: bool) -> None:
+        from fav_core.io import ImageSequenceSink, make_sink
+        from fav_core.spherical.faces import FACES, FILE_IDS
+        from fav_core.spherical.projection import CubeToEquirect
+        from fav_core.spherical.sources import face_pattern
+
+        self.geometry = geometry
+        self.sinks: list[Any] = []
+        self.equi_sink = None
+        self.to_equi = None
+        bits = 16 if like.pixel_format == "uint16" else 8
+        if not args.no_equi:
+            if args.out_equi:
+                size = parse_size(args.out_equi)
+            elif _is_equirect(args):
+                size = like.size
+            else:
+                size = (2 * geometry.core, 4 * geometry.core)
+            self.to_equi = CubeToEquirect(geometry, size, args.interpolation)
+            self.equi_sink = make_sink(args.output, like=like)
+            self.sinks.append(self.equi_sink)
+        self.cubemap_sink = None
+        if args.out_cubemap:
+            self.cubemap_sink = ImageSequenceSink(args.out_cubemap, root=folder, bits=bits, linear=like.linear)
+            self.sinks.append(self.cubemap_sink)
+        self.face_sinks: list[Any] = []
+        if args.faces_pattern:
+            for name in FACES:
+                pattern = face_pattern(args.faces_pattern, FILE_IDS[name], expect=2)
+                self.face_sinks.append(ImageSequenceSink(pattern, root=folder, bits=bits, linear=like.linear))
+            self.sinks.extend(self.face_sinks)
+
+    def exists(self, index: int) -> bool:
+        """Every image output of frame ``index`` is there (for resuming)."""
+        return all(s.exists(index) for s in self.sinks)
+
+    def write(self, result: Any) -> str | None:
+        """Write one frame everywhere; returns the equirect file (image sequences) for progress reports."""
+        from fav_core.io import ImageSequenceSink
+        from fav_core.spherical.layout import cubemap_strip
+        from fav_core.types import Frame
+
+        path = None
+        if self.equi_sink is not None and self.to_equi is not None:
+            self.equi_sink.write(Frame(result.index, self.to_equi(result.faces)))
+            if isinstance(self.equi_sink, ImageSequenceSink):
+                path = str(self.equi_sink.path(result.index))
+        if self.cubemap_sink is not None:
+            self.cubemap_sink.write(Frame(result.index, cubemap_strip(result.faces, self.geometry)))
+        for sink, face in zip(self.face_sinks, result.faces, strict=False):
+            sink.write(Frame(result.index, face))
+        return path
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+def _is_equirect(args: argparse.Namespace) -> bool:
+    from fav_core.spherical.sources import count_frame_placeholders
+
+    return count_frame_placeholders(args.input) != 2
+
+
+def settings_record(args: argparse.Namespace, config: Any, sphere: Any) -> dict[str, Any]:
+    """What must not change between a run and its resumption."""
+    rec = {k: v for k, v in vars(config).items() if k != "device"}
+    rec.update(
+        mode="stylize-360", input=str(Path(args.input).resolve()), flow=args.flow, flow_preset=args.flow_preset,
+        flow_pattern=args.flow_pattern, occlusions_pattern=args.occlusions_pattern,
+        cube_edge=sphere.geometry.edge, overlap=sphere.geometry.overlap, ramp_width=sphere.ramp_width,
+        inconsistent_border=sphere.inconsistent_border, blend_sides=sphere.blend_sides,
+        smooth_certainty=sphere.smooth_certainty, border_maps=sphere.border_maps, interpolation=args.interpolation,
+    )
+    return rec

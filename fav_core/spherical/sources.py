@@ -1,0 +1,144 @@
+"""Where cube faces come from: an equirectangular clip projected on the fly, or six face-image sequences.
+
+Face-file patterns follow the reference (algorithm.md §9.2): ``frame_%05d-%d.png`` has the frame number in the
+first printf placeholder and the face file id (1..6, faces.FILE_IDS) in the last; flow patterns such as
+``flow-%d/backward_[%d]_{%d}.flo`` have one bare placeholder for the face id besides the bracketed ones.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from fav_core.errors import ConfigError, InputError
+from fav_core.io import FrameSource, open_frames
+from fav_core.spherical.faces import FACES, FILE_IDS
+from fav_core.spherical.projection import CubeGeometry, EquirectToCube
+from fav_core.types import Frame
+
+log = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"%%|\[[^\]]*\]|\{[^}]*\}|%[-+ 0#]*\d*[diu]")
+
+
+def _bare_placeholders(pattern: str) -> list[re.Match[str]]:
+    """printf integer placeholders outside ``[..]`` / ``{..}`` (``%%`` is skipped)."""
+    return [m for m in _TOKEN.finditer(pattern) if m.group(0).startswith("%") and m.group(0) != "%%"]
+
+
+def count_frame_placeholders(pattern: str) -> int:
+    """Number of bare printf integer placeholders (2 = a cube-face pattern ``frame_%05d-%d.png``)."""
+    return len(_bare_placeholders(pattern))
+
+
+def face_pattern(pattern: str, face_id: int, *, expect: int) -> str:
+    """Fill the face id into the *last* bare placeholder of ``pattern``.
+
+    Args:
+        pattern: e.g. ``faces/frame_%05d-%d.png`` (expect=2) or ``flow-%d/backward_[%d]_{%d}.flo`` (expect=1).
+        face_id: 1..6.
+        expect: how many bare placeholders the pattern must have.
+
+    Raises:
+        ConfigError: a different number of placeholders.
+
+    Example:
+        >>> face_pattern("frame_%05d-%d.png", 6, expect=2)
+        'frame_%05d-6.png'
+    """
+    found = _bare_placeholders(pattern)
+    if len(found) != expect:
+        raise ConfigError(
+            f"{pattern}: expected {expect} printf placeholder(s) outside [..]/{{..}} "
+            f"({'frame number, then ' if expect == 2 else ''}face id), found {len(found)}"
+        )
+    last = found[-1]
+    return pattern[: last.start()] + (last.group(0) % face_id) + pattern[last.end():]
+
+
+@dataclass
+class CubeFrame:
+    """The six faces of one frame.
+
+    Attributes:
+        index: frame number.
+        faces: 6 :class:`~fav_core.types.Frame` (rgb (E, E, 3) float32), slot order of faces.FACES.
+    """
+
+    index: int
+    faces: list[Frame]
+
+
+class CubeSource(Protocol):
+    """Frames as cube faces."""
+
+    indices: list[int]
+    geometry: CubeGeometry
+    linear: bool
+
+    def read(self, index: int) -> CubeFrame:
+        """The faces of frame ``index``."""
+        ...
+
+
+class EquirectCubes:
+    """Equirectangular frames, projected to faces when read.
+
+    Args:
+        source: the equirectangular frames.
+        geometry: face size and overlap.
+        interpolation: resampling filter (projection.INTERPOLATIONS).
+    """
+
+    def __init__(self, source: FrameSource, geometry: CubeGeometry, interpolation: str = "lanczos4") -> None:
+        self.source = source
+        self.geometry = geometry
+        self.indices = list(source.indices)
+        self.linear = source.linear
+        self.project = EquirectToCube(geometry, source.size, interpolation)
+
+    def read(self, index: int) -> CubeFrame:
+        frame = self.source.read(index)
+        if frame.alpha is not None:
+            log.info("%s: alpha is dropped for spherical output", frame.source or index)
+        faces = self.project(frame.rgb)
+        label = frame.source or f"frame {index}"
+        return CubeFrame(index, [Frame(index, f, source=f"{label} [{n}]") for n, f in zip(FACES, faces, strict=True)])
+
+
+class FaceFiles:
+    """Six image sequences, one per face, named by a two-placeholder pattern (``frame_%05d-%d.png``).
+
+    Args:
+        pattern: frame number first, face file id (faces.FILE_IDS) last.
+        overlap: total overlap in the face images (px).
+        colorspace: as :func:`fav_core.io.open_frames`.
+
+    Raises:
+        ConfigError: the pattern does not have two placeholders, or the overlap does not fit the faces.
+        InputError: a face sequence is missing, faces are not square, or the six differ in size or frames.
+    """
+
+    def __init__(self, pattern: str, overlap: int, colorspace: str = "auto") -> None:
+        self.pattern = pattern
+        self.sources: list[FrameSource] = []
+        for name in FACES:
+            self.sources.append(open_frames(face_pattern(pattern, FILE_IDS[name], expect=2), colorspace=colorspace))
+        first = self.sources[0]
+        for name, src in zip(FACES, self.sources, strict=True):
+            if src.size != first.size:
+                raise InputError(src.path, f"{name} face is {src.size[1]}x{src.size[0]}, front is "
+                                 f"{first.size[1]}x{first.size[0]}")
+            if src.indices != first.indices:
+                raise InputError(src.path, f"{name} face has frames {src.indices[0]}-{src.indices[-1]}, front "
+                                 f"has {first.indices[0]}-{first.indices[-1]}")
+        h, w = first.size
+        if h != w:
+            raise InputError(first.path, f"cube faces must be square, got {w}x{h}")
+        self.geometry = CubeGeometry(h, overlap)
+        self.indices = list(first.indices)
+        self.linear = first.linear
+
+    def read(self, index: int) -> CubeFrame:
+        return CubeFrame(index, [src.read(index) for src in self.sources])
