@@ -115,6 +115,7 @@ class Job:
         self._error = ""
         self._saw_done = False
         self._saw_cancelled = False
+        self._cancel_at: float | None = None
         self.result: JobResult | None = None
 
     # ------------------------------------------------------------------ start
@@ -192,7 +193,13 @@ class Job:
 
     # ------------------------------------------------------------------ control
     def cancel(self) -> None:
-        """Ask the run to stop after (or instead of) the frame in progress; never leaves half a frame."""
+        """Ask the run to stop after (or instead of) the frame in progress; never leaves half a frame.
+
+        A child that has not stopped :data:`CANCEL_GRACE_S` seconds later is killed (by :meth:`poll` /
+        :meth:`wait`); its atomic writes still leave no partial frame.
+        """
+        if self._cancel_at is None:
+            self._cancel_at = _now()
         self._cancel.set()
         proc = self._proc
         if proc is not None and proc.poll() is None:
@@ -213,6 +220,7 @@ class Job:
     # ------------------------------------------------------------------ events
     def poll(self) -> list[Event]:
         """Drain the events that arrived so far (non-blocking, call on the main thread)."""
+        self._enforce_grace()
         out: list[Event] = []
         while not self._ended:
             try:
@@ -232,17 +240,13 @@ class Job:
         Raises:
             HostError: no event arrived within ``timeout`` seconds (the run is cancelled first).
         """
-        cancel_deadline: float | None = None
         while not self._ended:
-            wait_s = timeout
-            if self._cancel.is_set() and self._proc is not None:
-                cancel_deadline = cancel_deadline or _now() + CANCEL_GRACE_S
-                wait_s = max(0.1, min(timeout or CANCEL_GRACE_S, cancel_deadline - _now()))
+            cancelling = self._cancel_at is not None and self._proc is not None
             try:
-                item = self._events.get(timeout=wait_s)
+                item = self._events.get(timeout=0.5 if cancelling else timeout)
             except queue.Empty:
-                if cancel_deadline is not None and _now() >= cancel_deadline:
-                    self._kill()
+                if cancelling:
+                    self._enforce_grace()
                     continue
                 self.cancel()
                 raise HostError(f"the core sent nothing for {timeout:.0f} s; run cancelled") from None
@@ -253,6 +257,10 @@ class Job:
                     on_event(event)
         assert self.result is not None
         return self.result
+
+    def _enforce_grace(self) -> None:
+        if self._cancel_at is not None and _now() - self._cancel_at >= CANCEL_GRACE_S:
+            self._kill()
 
     def _kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

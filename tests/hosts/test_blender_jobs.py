@@ -157,3 +157,19 @@ def test_poll_is_non_blocking_and_drains_in_order(tmp_path: Path, clip: str, mod
     assert seen == ["start", "frame", "frame", "done"]
     assert job.result is not None and job.result.status == "done"
     assert np.array_equal(sorted(i for i, _ in job.result.written), [1, 2])
+
+
+def test_child_ignoring_cancel_is_killed_after_grace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    fake = tmp_path / "stubborn-python"
+    fake.write_text("#!/bin/sh\ntrap '' TERM\necho '{\"event\": \"start\", \"total\": 5}'\nexec sleep 60\n")
+    os.chmod(fake, 0o755)
+    monkeypatch.setattr(jobs, "CANCEL_GRACE_S", 0.5)
+    job = jobs.Job(jobs.JobSpec("in_%04d.png", str(tmp_path / "o_%04d.png"), StylizeOptions(model="m"),
+                                python=str(fake))).start()
+    t0 = time.monotonic()
+    result = job.wait(lambda e: job.cancel())
+    assert time.monotonic() - t0 < 10
+    assert result.status == "cancelled" and result.returncode == -9

@@ -2,7 +2,6 @@
 process and a tiny random model: Sequencer strip in, stylized strip out; render in, compositor node out."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,11 @@ addon = load_addon()
 
 @pytest.fixture(scope="module", autouse=True)
 def registered() -> Iterator[None]:
-    os.environ["FAV_CORE_MODE"] = "SUBPROCESS"  # the child-process path (the default outside Blender's Python)
-    addon.register()
-    yield
-    addon.unregister()
-    os.environ.pop("FAV_CORE_MODE", None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FAV_CORE_MODE", "SUBPROCESS")  # the child-process path, as in a Blender without torch
+        addon.register()
+        yield
+        addon.unregister()
 
 
 @pytest.fixture(scope="module")
