@@ -192,8 +192,8 @@ class MainWindow(QtWidgets.QMainWindow):
         worker = PreviewWorker(request, self)
         worker.progress.connect(self._preview_progress)
         worker.succeeded.connect(self._preview_done)
-        worker.failed.connect(lambda msg: self._preview_message(f"preview failed: {msg}"))
-        worker.cancelled.connect(lambda: self._preview_message("preview cancelled"))
+        worker.failed.connect(self._preview_failed)  # bound methods of this window: queued to the UI thread
+        worker.cancelled.connect(self._preview_cancelled)
         worker.finished.connect(self._preview_thread_over)
         self.worker = worker
         self.preview_button.setEnabled(False)
@@ -223,6 +223,12 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.statusBar().showMessage(f"preview of frame {result.indices[0]} (2+ frames give a flicker curve)")
         self.preview_ready.emit(result)
+
+    def _preview_failed(self, message: str) -> None:
+        self._preview_message(f"preview failed: {message}")
+
+    def _preview_cancelled(self) -> None:
+        self._preview_message("preview cancelled")
 
     def _preview_message(self, message: str) -> None:
         self.statusBar().showMessage(message)

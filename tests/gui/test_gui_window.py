@@ -16,7 +16,7 @@ from fav_gui.preview import PreviewRequest, compute_preview
 from fav_gui.viewer import to_qimage
 from tests.gui.conftest import make_clip, wait_for
 
-H, W, N = 24, 32, 40
+H, W, N = 24, 32, 20
 
 
 @pytest.fixture(scope="module")
@@ -155,4 +155,27 @@ def test_job_cancel_leaves_whole_frames_and_rerun_resumes(qapp: object, store: o
         shown = np.clip(np.rint(preview.temporal[i] * 255), 0, 255)
         assert np.abs(shown - read_png(out / f"frame_{i:05d}.png")).max() <= 1, i
     assert os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+    win.close()
+
+
+def test_preview_errors_and_cancel_reach_the_window(qapp: object, store: object, clip: str, tmp_path: Path,
+                                                    tiny_models: tuple[str, str]) -> None:
+    win = MainWindow(store=store)
+    assert win.open_clip(clip)
+    messages: list[str] = []
+    win.preview_failed.connect(messages.append)
+    missing = tmp_path / "gone.safetensors"
+    win.settings_panel.set_settings(GuiSettings(model=str(missing), image_model="self", device="cpu"))
+    assert win.start_preview() is not None
+    wait_for(lambda: bool(messages) and win.worker is None, 60, "the failed preview")
+    assert messages[0].startswith("preview failed: ") and "gone.safetensors" in messages[0]
+    assert win.preview_button.isEnabled() and win.compare.indices() == []
+
+    win.settings_panel.set_settings(settings_for(tiny_models))
+    win.preview_count.setValue(N)
+    worker = win.start_preview()
+    assert worker is not None
+    win.cancel_preview()  # before the first frame: nothing is computed
+    wait_for(lambda: len(messages) == 2 and win.worker is None, 60, "the cancelled preview")
+    assert messages[1] == "preview cancelled" and win.plot.series() == {}
     win.close()
