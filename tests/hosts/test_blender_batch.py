@@ -63,8 +63,6 @@ def test_batch_renders_and_stylizes_n_frames(batch_out: tuple[Path, subprocess.C
     assert "3 frames stylized" in done.stderr
 
 
-@pytest.mark.xfail(reason="core bug: resuming a complete output raises IndexError in fav_core/cli/stylize.py "
-                   "(log.warning uses order[start] with start == len(order))", strict=False)
 def test_batch_rerun_on_complete_output_stylizes_nothing(
     batch_out: tuple[Path, subprocess.CompletedProcess[str]], blend: Path, models: tuple[str, str]
 ) -> None:
