@@ -65,8 +65,16 @@ _DIS_PRESETS = {
 }
 
 
-DIS_MIN_SIDE = 16
-"""Smallest side OpenCV's DIS accepts for every preset (it fails below 12 px); smaller frames are padded."""
+DIS_MIN_SIDE = 32
+"""Shortest side given to OpenCV's DIS (it fails below 12 px, and for strips thinner than about 32 px)."""
+
+
+def dis_min_side(height: int, width: int) -> int:
+    """Shortest side DIS handles for a frame whose long side is ``max(height, width)``, for every preset.
+
+    Checked against OpenCV 4.11 for long sides up to 32768: ``max(32, ceil(long / 512))``.
+    """
+    return max(DIS_MIN_SIDE, -(-max(height, width) // 512))
 
 
 class DISFlow:
@@ -89,12 +97,14 @@ class DISFlow:
     def compute(self, src_rgb: np.ndarray, dst_rgb: np.ndarray) -> np.ndarray:
         """Flow from ``src`` to ``dst``, (H, W, 2) float32 (see :class:`FlowProvider`).
 
-        OpenCV's DIS refuses images smaller than its patch grid (about 12 px); such tiny frames are
-        edge-replicated right/bottom to :data:`DIS_MIN_SIDE` and the flow is cropped back.
+        OpenCV's DIS refuses images smaller than its patch grid (about 12 px) and fails in its pyramid for
+        thin strips (e.g. 16x1024 with the ultrafast preset); a side shorter than :func:`dis_min_side` is
+        edge-replicated right/bottom and the flow is cropped back. Normal frames are not touched.
         """
         height, width = _check_pair(src_rgb, dst_rgb)
         src, dst = to_grey_u8(src_rgb), to_grey_u8(dst_rgb)
-        pad_h, pad_w = max(0, DIS_MIN_SIDE - height), max(0, DIS_MIN_SIDE - width)
+        side = dis_min_side(height, width)
+        pad_h, pad_w = max(0, side - height), max(0, side - width)
         if pad_h or pad_w:
             src = cv2.copyMakeBorder(src, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
             dst = cv2.copyMakeBorder(dst, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
