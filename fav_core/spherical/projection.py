@@ -213,6 +213,8 @@ class CubeToEquirect:
 
     Attributes:
         face_index: :math:`(H, W)` int8, the slot each output pixel comes from (for seam measurements).
+        supersample: the output is rendered this many times larger, then reduced with INTER_AREA.
+        face_size: faces denser than that are first reduced (INTER_AREA) to this size.
     """
 
     def __init__(self, geometry: CubeGeometry, out_size: tuple[int, int], interpolation: str = "lanczos4") -> None:
@@ -222,8 +224,11 @@ class CubeToEquirect:
         if h < 2 or w < 4:
             raise ConfigError(f"equirectangular output must be at least 4x2 px, got {w}x{h}")
         self.out_size = (h, w)
-        ratio = geometry.half / (w / (2 * math.pi))  # face px per output px
+        # Face px per output px: half/(W/2π) at a face centre, up to twice that at the face edges (1 + a²).
+        ratio = 2.0 * geometry.half / (w / (2 * math.pi))
         self.supersample = min(_MAX_SUPERSAMPLE, max(1, math.ceil(ratio - 1e-9)))
+        # Faces still denser than the supersampled output are first reduced (INTER_AREA) to this size.
+        self.face_size = min(geometry.edge, max(4, math.ceil(geometry.edge * self.supersample / ratio)))
         dirs = equirect_directions(w, h, self.supersample)
         self.map_x, self.map_y = self._maps(dirs)
         self.face_index = nearest_face(equirect_directions(w, h))
@@ -231,7 +236,8 @@ class CubeToEquirect:
     def _maps(self, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         geom = self.geometry
         index = nearest_face(dirs)
-        stride = geom.edge + 2 * _ATLAS_MARGIN
+        scale = self.face_size / geom.edge  # face pixel p sits at (p + 0.5)·scale − 0.5 in a reduced face
+        stride = self.face_size + 2 * _ATLAS_MARGIN
         map_x = np.empty(index.shape, np.float64)
         map_y = np.empty(index.shape, np.float64)
         for slot, face in enumerate(FACES):
@@ -239,8 +245,10 @@ class CubeToEquirect:
             f, r, d = AXES[face]
             v = dirs[sel]
             depth = v @ f
-            map_x[sel] = geom.to_pixel((v @ r) / depth) + _ATLAS_MARGIN
-            map_y[sel] = geom.to_pixel((v @ d) / depth) + _ATLAS_MARGIN + slot * stride
+            px = (geom.to_pixel((v @ r) / depth) + 0.5) * scale - 0.5
+            py = (geom.to_pixel((v @ d) / depth) + 0.5) * scale - 0.5
+            map_x[sel] = px + _ATLAS_MARGIN
+            map_y[sel] = py + _ATLAS_MARGIN + slot * stride
         return map_x.astype(np.float32), map_y.astype(np.float32)
 
     def __call__(self, faces: list[np.ndarray]) -> np.ndarray:
@@ -264,8 +272,12 @@ class CubeToEquirect:
             check_shape(face, "E F C", f"face {n}")
             if face.shape[:2] != (edge, edge):
                 raise ShapeError(f"face {n}: expected {edge}x{edge}, got {face.shape[1]}x{face.shape[0]}")
-            tile = cv2.copyMakeBorder(np.ascontiguousarray(face, dtype=np.float32), m, m, m, m, cv2.BORDER_REPLICATE)
-            tiles.append(tile.reshape(edge + 2 * m, edge + 2 * m, -1))
+            src = np.ascontiguousarray(face, dtype=np.float32)
+            if self.face_size != edge:
+                src = _area_reduce(src, (self.face_size, self.face_size))
+            tile = cv2.copyMakeBorder(src, m, m, m, m, cv2.BORDER_REPLICATE)
+            size = self.face_size + 2 * m
+            tiles.append(tile.reshape(size, size, -1))
         atlas = np.concatenate(tiles, axis=0)
         out = _remap(atlas, self.map_x, self.map_y, self.interp)
         if self.supersample > 1:
