@@ -237,8 +237,13 @@ def blend_other_sides(faces: Sequence[torch.Tensor], borders: BorderSet) -> list
         borders: the precomputed maps.
 
     Returns:
-        6 new tensors, slot order; R = max of the four ramps, B = the four warped neighbour edges averaged where
-        they overlap.
+        6 new tensors, slot order; B = the four warped neighbour edges averaged where they overlap, R = the max
+        of the four ramps times min(1, summed coverage).
+
+    Convention:
+        - deviation from the reference: R is weighted by the coverage, so the innermost ramp column that the
+          (asymmetric, 1-based) reference maps leave empty on the left/top sides is not blended toward black
+          (at 768/128 that column has R = 1/119; at small sizes it would visibly darken a line).
     """
     if len(faces) != len(FACES):
         raise ShapeError(f"faces: expected 6 cube faces, got {len(faces)}")
@@ -247,5 +252,6 @@ def blend_other_sides(faces: Sequence[torch.Tensor], borders: BorderSet) -> list
     out = []
     for name in FACES:
         border = gather_border(name, {k: v for k, v in by_name.items() if k != name}, borders)
-        out.append(by_name[name] * (1.0 - r_all) + border.content * r_all)
+        weight = r_all * border.coverage
+        out.append(by_name[name] * (1.0 - weight) + border.content * weight)
     return out
