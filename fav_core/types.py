@@ -57,6 +57,11 @@ class CancelToken:
 
     _event: threading.Event = field(default_factory=threading.Event)
 
+    @classmethod
+    def from_event(cls, event: threading.Event) -> CancelToken:
+        """A token that is cancelled when ``event`` is set (a host's own event, e.g. a Blender job's)."""
+        return cls(_event=event)
+
     def cancel(self) -> None:
         self._event.set()
 

@@ -68,12 +68,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> int:
+    """Run the job described by parsed ``args``.
+
+    Args:
+        args: the parsed ``fav stylize`` options (hosts build them with ``build_parser().parse_args``).
+        reporter: progress sink with ``start/frame/event/close`` (default: from ``--progress``).
+        cancel: a :class:`fav_core.types.CancelToken` a host can set from another thread; checked before
+            every frame (SIGINT/SIGTERM set it too when running in the main thread).
+    """
     from fav_core.cli.progress import make_reporter
 
-    reporter = make_reporter(args.progress) if args.progress != "none" else None
+    if reporter is None and args.progress != "none":
+        reporter = make_reporter(args.progress)
     try:
-        return _run(args, reporter)
+        return _run(args, reporter, cancel)
     except Cancelled as exc:
         if reporter is not None:
             reporter.event("cancelled", message=str(exc))
@@ -87,14 +96,17 @@ def run(args: argparse.Namespace) -> int:
             reporter.close()
 
 
-def _run(args: argparse.Namespace, reporter: Any) -> int:
+def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     from fav_core.io import ImageSequenceSink, make_sink, open_frames
     from fav_core.runstate import RunState
     from fav_core.stylizer import Stylizer, StylizedFrame, StylizerConfig
     from fav_core.types import CancelToken, Frame
 
     config = config_from_args(args)
-    source = open_frames(args.input, colorspace=args.colorspace)
+    if args.flow == "pass":  # the frames must carry host vectors; refuse before any work if they do not
+        source = open_frames(args.input, colorspace=args.colorspace, vectors=True, vector_convention=args.vectors)
+    else:
+        source = open_frames(args.input, colorspace=args.colorspace, vectors=False)
     indices = sorted(source.indices)
     if args.num_frames is not None:
         if args.num_frames < 1:
@@ -148,7 +160,7 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
     elif start > 0:
         log.warning("all %d frames are already done in %s (--no-resume to redo them)", len(order), args.output)
 
-    cancel = CancelToken()
+    cancel = cancel if cancel is not None else CancelToken()
     if reporter is not None:
         reporter.start(len(todo), first=todo[0] if todo else None, last=todo[-1] if todo else None,
                        resumed_from=todo[0] if start and todo else None, output=str(args.output))

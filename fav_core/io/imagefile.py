@@ -133,12 +133,14 @@ def _read_plain(p: Path) -> tuple[np.ndarray, np.ndarray | None, bool]:
     return rgb, alpha, associated
 
 
-def _fill_vectors(frame: Frame, channels: dict[str, np.ndarray], p: Path, required: bool) -> None:
+def _fill_vectors(
+    frame: Frame, channels: dict[str, np.ndarray], p: Path, required: bool, convention: str = "auto"
+) -> None:
     """Convert host vector channels into the frame's backward/forward flow (fav_core.flow.vectors)."""
     from fav_core.flow.vectors import vectors_from_channels  # lazy: only EXRs with vectors need it
 
     try:
-        vectors = vectors_from_channels(channels)
+        vectors = vectors_from_channels(channels, convention=convention)
     except (ConfigError, ShapeError) as exc:
         raise InputError(p, f"motion vectors: {exc}") from exc
     if vectors is None:
@@ -151,7 +153,8 @@ def _fill_vectors(frame: Frame, channels: dict[str, np.ndarray], p: Path, requir
 
 
 def read_image_frame(
-    path: str | Path, index: int, *, colorspace: str = "auto", vectors: bool | None = None
+    path: str | Path, index: int, *, colorspace: str = "auto", vectors: bool | None = None,
+    vector_convention: str = "auto",
 ) -> Frame:
     """Read one image file as a Frame (sRGB-encoded, unpremultiplied rgb; alpha; host vectors for EXR).
 
@@ -188,7 +191,7 @@ def read_image_frame(
     frame = Frame(index=index, rgb=rgb.astype(np.float32, copy=False), alpha=alpha, source=str(p))
     if vectors is not False:
         if channels is not None and has_vector_channels(list(channels)):
-            _fill_vectors(frame, channels, p, bool(vectors))
+            _fill_vectors(frame, channels, p, bool(vectors), vector_convention)
         elif vectors:
             raise InputError(
                 p, "no motion-vector channels (expected <layer>.Vector.X/Y/Z/W or forward/backward.u/v)"

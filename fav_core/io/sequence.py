@@ -42,6 +42,7 @@ class ImageSequence(FrameSource):
         *,
         colorspace: str = "auto",
         vectors: bool | None = None,
+        vector_convention: str = "auto",
     ) -> None:
         self.path = path
         self._files = dict(sorted(files.items()))
@@ -53,6 +54,7 @@ class ImageSequence(FrameSource):
         self.pixel_format = header.pixel_format
         self._colorspace = colorspace
         self._vectors = vectors
+        self._vector_convention = vector_convention
         self._is_exr = header.is_exr
 
     def file(self, index: int) -> Path:
@@ -66,7 +68,8 @@ class ImageSequence(FrameSource):
 
     def read(self, index: int) -> Frame:
         path = self.file(index)
-        frame = read_image_frame(path, index, colorspace=self._colorspace, vectors=self._vectors)
+        frame = read_image_frame(path, index, colorspace=self._colorspace, vectors=self._vectors,
+                                 vector_convention=self._vector_convention)
         if frame.size != self.size:
             raise InputError(
                 path, f"is {frame.size[1]}x{frame.size[0]}, the sequence is {self.size[1]}x{self.size[0]}"
@@ -173,6 +176,7 @@ def open_frames(
     colorspace: str = "auto",
     start: int | None = None,
     vectors: bool | None = None,
+    vector_convention: str = "auto",
 ) -> FrameSource:
     """Open frames from a pattern, a folder, a single image or a video, validating them first.
 
@@ -183,6 +187,7 @@ def open_frames(
         start: first frame number to use (earlier frames are skipped). For a single image it is the frame
             number given to that image (default 1); for a video frames are numbered 1..N.
         vectors: EXR host motion vectors: None = use when present, True = required, False = ignore.
+        vector_convention: whose channels hold the vectors: "auto" (by channel names), "blender" or "nuke".
 
     Returns:
         A :class:`FrameSource` whose frames are sRGB-encoded, unpremultiplied (H, W, 3) float32.
@@ -221,7 +226,8 @@ def open_frames(
         raise InputError(text, "no such file or folder (and no %05d or #### frame placeholder in the name)")
     header = _check_sizes(files)
     check_decode(next(iter(files.values())), header.size)  # before a huge header makes us allocate GBs
-    source = ImageSequence(text, files, header, colorspace=colorspace, vectors=vectors)
+    source = ImageSequence(text, files, header, colorspace=colorspace, vectors=vectors,
+                           vector_convention=vector_convention)
     source.read(source.indices[0])  # the first frame must decode before any work starts
     log.info("opened %s", source.describe())
     return source

@@ -3,8 +3,8 @@
 Used only when the preference asks for it and :func:`core_importable` says torch and fav_core are installed in
 Blender's Python. It calls the very same CLI code as the child process (argument parsing included), with a
 reporter that hands the protocol events to the job queue instead of printing them, so both paths behave
-alike. Cancellation: the reporter raises ``Cancelled`` right after a frame was written and reported, so the
-output holds whole frames only (the core's sink writes each frame atomically).
+alike. Cancellation: the job's event is the core's cancel token, checked before every frame, so the output holds
+whole frames only (the core's sink writes each frame atomically).
 
 Never imported at add-on start-up: :mod:`jobs` imports it inside the worker thread.
 """
@@ -32,29 +32,20 @@ def core_importable(core_path: str = "") -> bool:
 class _QueueReporter:
     """The CLI's reporter interface (``start``/``frame``/``event``/``close``), feeding the job queue."""
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None], cancel: threading.Event) -> None:
+    def __init__(self, emit: Callable[[dict[str, Any]], None]) -> None:
         self._emit = emit
-        self._cancel = cancel
 
     def event(self, name: str, **fields: Any) -> None:
         self._emit({"event": name, **fields})
 
     def start(self, total: int, **fields: Any) -> None:
         self.event("start", total=total, **fields)
-        self._check()
 
     def frame(self, done: int, total: int, index: int, path: str | None) -> None:
         self.event("frame", done=done, total=total, index=index, path=path)
-        self._check()
 
     def close(self) -> None:
         pass
-
-    def _check(self) -> None:
-        if self._cancel.is_set():
-            from fav_core.errors import Cancelled
-
-            raise Cancelled("cancelled from Blender")
 
 
 def run(cli_args: list[str], emit: Callable[[dict[str, Any]], None], cancel: threading.Event,
@@ -68,6 +59,7 @@ def run(cli_args: list[str], emit: Callable[[dict[str, Any]], None], cancel: thr
         from fav_core.cli import stylize
         from fav_core.cli.main import build_parser
         from fav_core.errors import Cancelled, FavError
+        from fav_core.types import CancelToken
     except ImportError as exc:
         emit({"event": "error", "message": f"cannot import the core in Blender's Python: {exc}",
               "kind": "ImportError"})
@@ -81,14 +73,12 @@ def run(cli_args: list[str], emit: Callable[[dict[str, Any]], None], cancel: thr
     except SystemExit:
         emit({"event": "error", "message": f"bad options for fav: {' '.join(args)}", "kind": "ConfigError"})
         return EXIT_ERROR
-    reporter = _QueueReporter(emit, cancel)
-    try:
-        stylize._run(parsed, reporter)
-    except Cancelled as exc:
-        emit({"event": "cancelled", "message": str(exc)})
+    reporter = _QueueReporter(emit)
+    try:  # stylize.run reports "cancelled" / "error" events itself before raising
+        stylize.run(parsed, reporter, cancel=CancelToken.from_event(cancel))
+    except Cancelled:
         return EXIT_CANCELLED
-    except FavError as exc:
-        emit({"event": "error", "message": str(exc), "kind": type(exc).__name__})
+    except FavError:
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - a worker thread must report, not die silently
         log.exception("in-process core failed")

@@ -204,7 +204,8 @@ def test_sigterm_cancels_cleanly(tmp_path: Path, models: tuple[str, str]) -> Non
 
 @pytest.mark.parametrize(
     "case",
-    ["missing_input", "missing_model", "flow_files_without_patterns", "wrong_size_flow", "bad_video"],
+    ["missing_input", "missing_model", "flow_files_without_patterns", "wrong_size_flow", "bad_video",
+     "pass_without_vectors"],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path: Path, models: tuple[str, str], case: str) -> None:
     inp = make_clip(tmp_path / "in", n=3)
@@ -229,6 +230,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, models: tuple[str, str], c
                             "--flow-pattern", str(fd / "backward_[%d]_{%d}.flo"),
                             "--occlusions-pattern", str(fd / "reliable_[%d]_{%d}.pgm"))
         needle = "backward_2_1.flo"
+    elif case == "pass_without_vectors":
+        args, needle = stylize_args(inp, str(out), models, "--flow", "pass"), "frame_0001.png"
     else:
         bad = tmp_path / "broken.mp4"
         bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 20)
