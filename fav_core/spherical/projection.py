@@ -101,7 +101,15 @@ def directions_to_equirect(dirs: np.ndarray, width: int, height: int) -> tuple[n
 
 
 def equirect_directions(width: int, height: int, supersample: int = 1) -> np.ndarray:
-    """Directions of the (sub-)pixel centres of a width × height equirectangular image, (H·s, W·s, 3) float64."""
+    """Directions of the (sub-)pixel centres of a width × height equirectangular image.
+
+    Returns:
+        :math:`(H·s, W·s, 3)` float64 unit vectors.
+
+    Convention:
+        - column u ↔ lon = (u + 0.5)/W·2π − π, row v ↔ lat = π/2 − (v + 0.5)/H·π; sub-pixel j of s sits at
+          (j + 0.5)/s − 0.5 pixels; direction (cos lat·sin lon, sin lat, cos lat·cos lon)
+    """
     u = (np.arange(width * supersample) + 0.5) / supersample - 0.5
     v = (np.arange(height * supersample) + 0.5) / supersample - 0.5
     lon = (u + 0.5) / width * 2 * math.pi - math.pi
@@ -138,6 +146,16 @@ class EquirectToCube:
         geometry: face size and overlap.
         equirect_size: (H, W) of the input frames.
         interpolation: ``lanczos4`` (default), ``cubic`` or ``linear``.
+
+    Attributes:
+        supersample: faces are rendered this many times larger, then reduced with INTER_AREA (when the equirect
+            is denser than the faces).
+        reduced_size: (H, W) the equirect is first reduced to (INTER_AREA) when it is denser still.
+
+    Convention:
+        - face pixel (col, row) ↔ a, b as in :class:`CubeGeometry`, direction f + a·r + b·d (faces.AXES),
+          sampled at the equirect position of :func:`directions_to_equirect`; the equirect is continued around
+          its left/right seam and over the poles before sampling.
     """
 
     def __init__(self, geometry: CubeGeometry, equirect_size: tuple[int, int], interpolation: str = "lanczos4") -> None:
@@ -152,8 +170,8 @@ class EquirectToCube:
         self.supersample = min(_MAX_SUPERSAMPLE, max(1, math.ceil(ratio - 1e-9)))
         reduce = min(1.0, self.supersample / ratio)  # pre-reduce a source denser than the supersampled faces
         self.reduced_size = (max(2, round(h * reduce)), max(4, round(w * reduce)))
-        self.pad = 8
         rh, rw = self.reduced_size
+        self.pad = min(8, rh, rw)  # rows/columns continued over the poles / around the seam
         coords = geometry.coords(self.supersample)
         self.maps: list[tuple[np.ndarray, np.ndarray]] = []
         for face in FACES:
@@ -205,6 +223,10 @@ class CubeToEquirect:
 
     Each output pixel samples the face whose forward axis is closest to its direction (inside the cube face proper,
     so the overlap only feeds the interpolation kernel).
+
+    Convention:
+        - output pixel (u, v) looks along :func:`equirect_directions`; on face F it sits at a = (v·r)/(v·f),
+          b = (v·d)/(v·f) → pixel a·h + (E − 1)/2 (faces.AXES, :class:`CubeGeometry`).
 
     Args:
         geometry: face size and overlap of the inputs.

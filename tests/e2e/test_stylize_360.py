@@ -1,0 +1,163 @@
+"""End-to-end runs of ``fav stylize-360`` on a synthetic rotating sphere, with a tiny random video model."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+import torch
+
+from fav_core.cli.stylize_360 import add_parser, parse_size
+from fav_core.errors import ConfigError
+from fav_core.io import open_frames
+from fav_core.modelfile import ModelMeta, save_model
+from fav_core.nets import build_transformer
+from fav_core.spherical.faces import FACES, FILE_IDS
+from fav_core.spherical.projection import CubeGeometry, CubeToEquirect, EquirectToCube
+from fav_core.spherical.seams import seam_difference
+from fav_core.spherical.synthetic import rotating_scene
+
+ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
+CUBE = ["--cube-edge", "48", "--overlap", "16"]
+
+
+def fav(argv: list[str]) -> int:
+    """``fav`` with only this sub-command registered (the lead adds it to CORE_COMMANDS)."""
+    parser = argparse.ArgumentParser(prog="fav")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    data = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+    out = oiio.ImageOutput.create(str(path))
+    assert out is not None
+    out.open(str(path), oiio.ImageSpec(data.shape[1], data.shape[0], 3, oiio.UINT8))
+    out.write_image(data)
+    out.close()
+
+
+def read_png(path: Path) -> np.ndarray:
+    return oiio.ImageBuf(str(path)).get_pixels(oiio.UINT8)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> str:
+    d = tmp_path_factory.mktemp("equi")
+    for i in range(1, 4):
+        write_png(d / f"eq_{i:04d}.png", rotating_scene(128, 64, i - 1))
+    return str(d / "eq_%04d.png")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    torch.manual_seed(0)
+    meta = ModelMeta(kind="video", arch=ARCH, in_channels=7, style_name="tiny")
+    return str(save_model(tmp_path_factory.mktemp("m") / "tiny-video.safetensors", build_transformer(ARCH, 7), meta))
+
+
+def base(inp: str, out: Path | str, model: str, *extra: str) -> list[str]:
+    return ["stylize-360", inp, "-o", str(out), "--model", model, "--flow-preset", "ultrafast", "--progress",
+            "none", *extra]
+
+
+def test_equirect_in_all_layouts_out(tmp_path: Path, scene: str, model: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    argv = base(scene, out, model, *CUBE, "--num-frames", "2", "--out-cubemap", "--faces-pattern",
+                "faces/f_%05d-%d.png")
+    argv[argv.index("--progress") + 1] = "json"
+    assert fav(argv) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in events] == ["start", "frame", "frame", "done"]
+    assert events[1]["path"].endswith("frame_00001.png")
+    for i in (1, 2):
+        assert read_png(out / f"frame_{i:05d}.png").shape == (64, 128, 3)  # input size by default
+        assert read_png(out / "cubemap" / f"frame_{i:05d}.png").shape == (32, 192, 3)  # 6 trimmed 32-px faces
+        for face_id in range(1, 7):
+            assert read_png(out / "faces" / f"f_{i:05d}-{face_id}.png").shape == (48, 48, 3)
+    equi = read_png(out / "frame_00001.png")
+    assert equi.std() > 2  # a picture, not a flat colour
+
+
+def test_out_equi_size_into_a_video(tmp_path: Path, scene: str, model: str) -> None:
+    video = tmp_path / "equi.mp4"
+    assert fav(base(scene, video, model, *CUBE, "--num-frames", "2", "--out-equi", "96x48")) == 0
+    frames = open_frames(video)
+    assert frames.indices == [1, 2] and frames.size == (48, 96)
+    with pytest.raises(ConfigError, match="image-sequence output"):
+        fav(base(scene, tmp_path / "again.mp4", model, *CUBE, "--continue-with", "2"))
+
+
+def test_cube_face_input(tmp_path: Path, model: str) -> None:
+    # Faces written the way the reference's transformVRVideo.sh names them: frame_%05d-<file id>.png.
+    geom = CubeGeometry(48, 16)
+    project = EquirectToCube(geom, (64, 128))
+    for i in (1, 2):
+        for name, face in zip(FACES, project(rotating_scene(128, 64, i - 1)), strict=True):
+            write_png(tmp_path / f"frame_{i:05d}-{FILE_IDS[name]}.png", face)
+    out = tmp_path / "out"
+    assert fav(base(str(tmp_path / "frame_%05d-%d.png"), out, model, "--overlap", "16")) == 0
+    assert read_png(out / "frame_00002.png").shape == (64, 128, 3)  # 4 x 2 faces of 32 px
+    with pytest.raises(ConfigError, match="give --overlap"):
+        fav(base(str(tmp_path / "frame_%05d-%d.png"), tmp_path / "o2", model))
+
+
+@pytest.mark.slow
+def test_continue_with_and_resume_equal_one_run(tmp_path: Path, scene: str, model: str) -> None:
+    whole, split, resumed = tmp_path / "whole", tmp_path / "split", tmp_path / "resumed"
+    assert fav(base(scene, whole, model, *CUBE, "--faces-pattern", "faces/f_%05d-%d.png")) == 0
+    assert fav(base(scene, split, model, *CUBE, "--num-frames", "1", "--faces-pattern", "faces/f_%05d-%d.png")) == 0
+    assert not (split / "frame_00002.png").exists()
+    assert fav(base(scene, split, model, *CUBE, "--continue-with", "2", "--faces-pattern",
+                    "faces/f_%05d-%d.png")) == 0
+    assert fav(base(scene, resumed, model, *CUBE, "--num-frames", "2")) == 0
+    assert fav(base(scene, resumed, model, *CUBE)) == 0  # picks up at frame 3
+    for i in (1, 2, 3):
+        ref = read_png(whole / f"frame_{i:05d}.png")
+        np.testing.assert_array_equal(read_png(split / f"frame_{i:05d}.png"), ref)
+        np.testing.assert_array_equal(read_png(resumed / f"frame_{i:05d}.png"), ref)
+        np.testing.assert_array_equal(read_png(split / "faces" / f"f_{i:05d}-6.png"),
+                                      read_png(whole / "faces" / f"f_{i:05d}-6.png"))
+    with pytest.raises(ConfigError, match="overlap=16"):
+        fav(base(scene, whole, model, "--cube-edge", "48", "--overlap", "12"))  # resuming with other settings
+
+
+def test_bad_options(tmp_path: Path, scene: str, model: str) -> None:
+    with pytest.raises(ConfigError, match="WIDTHxHEIGHT"):
+        fav(base(scene, tmp_path / "o", model, *CUBE, "--out-equi", "wide"))
+    with pytest.raises(ConfigError, match="nothing to write"):
+        fav(base(scene, tmp_path / "o", model, *CUBE, "--no-equi"))
+    with pytest.raises(ConfigError, match="placeholder"):
+        fav(base(scene, tmp_path / "o", model, *CUBE, "--flow", "files", "--flow-pattern", "b_[%d]_{%d}.flo",
+                 "--occlusions-pattern", "r_[%d]_{%d}.pgm"))
+    with pytest.raises(ConfigError, match="even"):
+        fav(base(scene, tmp_path / "o", model, "--cube-edge", "48", "--overlap", "15"))
+    assert parse_size("2560x1440") == (1440, 2560)
+
+
+def test_seam_ratio_against_the_baselines(tmp_path: Path, scene: str, model: str) -> None:
+    """Seam metric of the equirect output (mean colour difference across cube-face borders, 8-bit PNGs).
+
+    With a *random* video model the neighbour priors cannot help (a random net does not continue its prior);
+    the seams drop because of ``blend_other_sides``. Measured (2 frames, 48-px faces): ours / fully independent
+    faces ≈ 0.5, ours / the reference's create_inconsistent_border (which still blends) ≈ 1.0–1.2. A trained
+    model changes these numbers (see tests/unit/test_spherical_stylizer.py for a prior-following stand-in).
+    """
+    runs = {"ours": [], "reference_baseline": ["--create-inconsistent-border"],
+            "independent": ["--create-inconsistent-border", "--no-blend-sides"]}
+    index = CubeToEquirect(CubeGeometry(48, 16), (64, 128)).face_index
+    seams = {}
+    for name, extra in runs.items():
+        out = tmp_path / name
+        assert fav(base(scene, out, model, *CUBE, "--num-frames", "2", *extra)) == 0
+        seams[name] = np.mean([seam_difference(read_png(out / f"frame_{i:05d}.png") / 255.0, index) for i in (1, 2)])
+    print("seam metric:", seams, "ratios:", seams["ours"] / seams["independent"],
+          seams["ours"] / seams["reference_baseline"])
+    assert seams["ours"] < 0.75 * seams["independent"]
+    assert seams["ours"] < 1.5 * seams["reference_baseline"]
