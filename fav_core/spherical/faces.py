@@ -9,7 +9,9 @@ left and right and back share "down" = −y with the front; the top face's image
 (rot180) front above it, the bottom face the back above it. :func:`neighbour` derives which face touches which side
 of a face and how the neighbour must be rotated (``numpy.rot90`` k on the H, W axes) so that its touching edge
 lines up — purely from these axes; tests/unit/test_spherical_faces.py checks the result against the reference table
-and checks the shared edges point for point.
+and checks the shared edges point for point. The same axes also reproduce the reference's cube→equirect map
+(``make_cube_to_equirectangular_map``: which face each direction hits and which way up it is drawn), checked in
+tests/unit/test_spherical_projection.py.
 """
 from __future__ import annotations
 

@@ -155,3 +155,38 @@ def test_seam_measures() -> None:
     assert seam_step(ramp_img, idx2) == pytest.approx(0.0, abs=1e-6)  # a linear ramp has no step
     assert math.isfinite(seam_difference(rotating_scene(32, 16, 0), CubeToEquirect(CubeGeometry(12, 4),
                                                                                     (16, 32)).face_index))
+
+
+def reference_equirect_lookup(d: np.ndarray) -> tuple[int, float, float]:
+    """The reference's cube→equirect face choice and face position (vr_helper.lua
+    make_cube_to_equirectangular_map), for one direction in *our* frame. Their y axis points down (the top output
+    row has y = −1); the top/bottom strips are rot180 of the faces. Returns (slot, s, t) in [0, 1] on the strip."""
+    x, y, z = d[0], -d[1], d[2]
+    m = max(abs(x), abs(y), abs(z))
+    xa, ya, za = x / m, y / m, z / m
+    if xa == 1:
+        return 2, abs((za + 1) / 2 - 1), (ya + 1) / 2
+    if xa == -1:
+        return 1, (za + 1) / 2, (ya + 1) / 2
+    if ya == 1:
+        return 5, (xa + 1) / 2, abs((za + 1) / 2 - 1)
+    if ya == -1:
+        return 4, (xa + 1) / 2, (za + 1) / 2
+    if za == 1:
+        return 0, (xa + 1) / 2, (ya + 1) / 2
+    return 3, abs((xa + 1) / 2 - 1), (ya + 1) / 2
+
+
+def test_face_orientation_matches_the_reference_equirect_map() -> None:
+    # Our face axes were derived from the adjacency table alone; the reference's equirect map fixes them
+    # independently (which face is where, and which way up): both must agree for every direction.
+    rng = np.random.default_rng(3)
+    for d in rng.normal(size=(500, 3)):
+        slot, s, t = reference_equirect_lookup(d)
+        ours = int(nearest_face(d))
+        assert ours == slot
+        f, r, down = AXES[FACES[ours]]
+        s_ours, t_ours = ((d @ r) / (d @ f) + 1) / 2, ((d @ down) / (d @ f) + 1) / 2
+        if FACES[ours] in ("top", "bottom"):  # the reference samples rot180 of these faces
+            s_ours, t_ours = 1 - s_ours, 1 - t_ours
+        assert (s_ours, t_ours) == pytest.approx((s, t), abs=1e-12)
