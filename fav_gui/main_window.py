@@ -237,6 +237,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _preview_thread_over(self) -> None:
         worker, self.worker = self.worker, None
         if worker is not None:
+            worker.wait()  # `finished` is emitted just before the thread ends; deleting it earlier aborts Qt
             worker.deleteLater()
         self.preview_button.setEnabled(True)
         self.preview_cancel.setEnabled(False)
