@@ -14,12 +14,18 @@ from fav_core.errors import ConfigError
 
 # printf integer conversion: flags, width, precision, conversion letter.
 _INT_FMT = r"%[-+ 0#]*\d*(?:\.\d+)?[diuoxX]"
-_START_RE = re.compile(r"\[(" + _INT_FMT + r")\]")
-_TARGET_RE = re.compile(r"\{(" + _INT_FMT + r")\}")
+_START_RE = re.compile(r"\[(" + _INT_FMT + r")\]", re.ASCII)
+_TARGET_RE = re.compile(r"\{(" + _INT_FMT + r")\}", re.ASCII)
+#: Largest printf width/precision accepted (``%0999999999d`` would make a 1 GB file name).
+MAX_WIDTH = 32
 
 
 def check_pattern(pattern: str) -> None:
-    """Raise ConfigError unless ``pattern`` has both a ``[fmt]`` and a ``{fmt}`` placeholder."""
+    """Raise ConfigError unless ``pattern`` has both a ``[fmt]`` and a ``{fmt}`` placeholder (widths <= 32)."""
+    for m in (*_START_RE.finditer(pattern), *_TARGET_RE.finditer(pattern)):
+        if any(int(n) > MAX_WIDTH for n in re.findall(r"\d+", m.group(1))):
+            raise ConfigError(f"flow pattern {pattern!r}: width/precision in {m.group(0)} is too large "
+                              f"(at most {MAX_WIDTH})")
     if not _START_RE.search(pattern) or not _TARGET_RE.search(pattern):
         raise ConfigError(
             f"flow pattern {pattern!r} needs both a [%d] (start frame) and a {{%d}} (target frame) placeholder, "

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from fav_core.errors import ConfigError
 
-_PLACEHOLDER = re.compile(r"%(0?)(\d*)d|#+")
+_PLACEHOLDER = re.compile(r"%%|%(0?)(\d*)d|#+", re.ASCII)
+#: Largest zero-padding width accepted (a file name is at most 255 bytes; %0999999999d would make 1 GB names).
+MAX_WIDTH = 32
 
 
 @dataclass(frozen=True)
@@ -60,17 +62,20 @@ class FramePattern:
 def parse_pattern(text: str | Path) -> FramePattern | None:
     """Parse a frame pattern; None when ``text`` has no placeholder.
 
+    ``%%`` is a literal ``%`` (printf).
+
     Raises:
-        ConfigError: more than one placeholder, or a placeholder in a folder name.
+        ConfigError: more than one placeholder, a placeholder in a folder name, or a width above
+            :data:`MAX_WIDTH`.
     """
     s = str(text)
-    found = list(_PLACEHOLDER.finditer(s))
+    found = [m for m in _PLACEHOLDER.finditer(s) if m.group(0) != "%%"]  # printf: %% is a literal %
     if not found:
         return None
     if len(found) > 1:
         raise ConfigError(f"{s}: more than one frame-number placeholder (use one %05d or ####)")
     m = found[0]
-    prefix, suffix = s[: m.start()], s[m.end() :]
+    prefix, suffix = s[: m.start()].replace("%%", "%"), s[m.end() :].replace("%%", "%")
     if "/" in suffix or "\\" in suffix:
         raise ConfigError(f"{s}: the frame-number placeholder must be in the file name, not in a folder")
     if m.group(0).startswith("#"):
@@ -80,4 +85,6 @@ def parse_pattern(text: str | Path) -> FramePattern | None:
         raise ConfigError(f"{s}: space-padded %{m.group(2)}d is not supported; use %0{m.group(2)}d or %d")
     else:
         width = int(m.group(2)) if m.group(2) else 0
+    if width > MAX_WIDTH:
+        raise ConfigError(f"{s}: frame-number width {width} is too large (at most {MAX_WIDTH})")
     return FramePattern(text=s, prefix=prefix, suffix=suffix, width=width)
