@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN_IN_CORE = {"bpy", "nuke", "hosts", "training", "PySide6", "PySide2"}
+FORBIDDEN_IN_CORE = {"bpy", "nuke", "hosts", "training", "fav_gui", "PySide6", "PySide2"}
 
 
 def imported_roots(path: Path) -> set[str]:
