@@ -46,7 +46,7 @@ class RunState:
         if resume and path.exists():
             try:
                 old = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
                 raise InputError(path, f"cannot read the saved run settings ({exc}); use --no-resume") from exc
             for key in sorted(set(old) | set(settings)):
                 if old.get(key) != settings.get(key):
