@@ -273,6 +273,9 @@ def test_corrupt_settings_record(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         state.check_settings({"a": 1}, resume=True)
     one_line(info.value, "settings.json", "--no-resume")
+    (state.dir / "settings.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError):
+        state.check_settings({"a": 1}, resume=True)
     (state.dir / "settings.json").write_text(json.dumps({"a": 2}))
     with pytest.raises(ConfigError) as info:
         state.check_settings({"a": 1}, resume=True)
