@@ -28,8 +28,9 @@ from fav_core.errors import ConfigError
 #: Layer kinds, in the order of the table above.
 TOKEN_KINDS: tuple[str, ...] = ("c", "f", "d", "u", "U", "R", "C")
 
-_CONV_RE = re.compile(r"([cf])(\d+)s(\d+)-(\d+)")
-_SIMPLE_RE = re.compile(r"([duURC])(\d+)")
+# ASCII digits only: ``\d`` would also take e.g. fullwidth "９", which int() reads as 9.
+_CONV_RE = re.compile(r"([cf])(\d+)s(\d+)-(\d+)", re.ASCII)
+_SIMPLE_RE = re.compile(r"([duURC])(\d+)", re.ASCII)
 _FORMS = {
     "c": "cXsY-Z",
     "f": "fXsY-Z",
