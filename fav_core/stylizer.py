@@ -273,7 +273,7 @@ class Stylizer:
             video = self._nets.video
             kind = video.meta.preprocessing
             mask = torch.zeros(1, 1, h, w, device=self._device)
-            fill = self._fill(frame.index, mask, kind)
+            fill = self._fill((frame.index,), mask, kind)
             out = self._forward(video, torch.cat([preprocess(x, kind), fill, mask], dim=1))
             raw = deprocess(out, kind)
         return self._finish(frame, raw, None)
@@ -288,16 +288,39 @@ class Stylizer:
         assert self.motion is not None
         motion: Motion = self.motion.motion(frame, prev_in)
         mask_np = self.prepare_mask(motion)
-        video = self._nets.video
-        kind = video.meta.preprocessing
-        x = self._to_tensor(frame.rgb)
         prev = self._to_tensor(prev_out.raw)
         flow = torch.from_numpy(np.ascontiguousarray(motion.flow.transpose(2, 0, 1)))[None].to(self._device)
         mask = torch.from_numpy(mask_np)[None, None].to(self._device)
         warped = warp_backward(prev, flow)  # rgb01: outside the image → 0 (black), as the reference
-        prior = preprocess(warped, kind) * mask + self._fill(frame.index, mask, kind)
-        out = self._forward(video, torch.cat([preprocess(x, kind), prior, mask], dim=1))
-        return self._finish(frame, deprocess(out, kind), mask_np)
+        raw = self.video_step(self._to_tensor(frame.rgb), warped, mask, fill_key=(frame.index,))
+        return self._finish(frame, raw, mask_np)
+
+    def video_step(
+        self,
+        x: torch.Tensor,
+        prior: torch.Tensor,
+        certainty: torch.Tensor,
+        net_mask: torch.Tensor | None = None,
+        *,
+        fill_key: tuple[int, ...],
+    ) -> torch.Tensor:
+        """The video net on ``[frame, prior·certainty + fill, mask]`` with an explicit prior (§6.3 steps 3–6).
+
+        Args:
+            x: (1, 3, H, W) frame, rgb01 (network encoding).
+            prior: (1, 3, H, W) prior in rgb01 (e.g. the warped previous output, or a cube-face border).
+            certainty: (1, 1, H, W) in [0, 1]; the prior is multiplied by it, the fill by its complement.
+            net_mask: (1, 1, H, W) mask channel the net sees (default ``certainty``).
+            fill_key: integers that, with the config's seed, seed the ``uniform-random`` fill.
+
+        Returns:
+            (1, 3, H, W) raw output in rgb01 (unclamped).
+        """
+        kind = self._nets.video.meta.preprocessing
+        masked = preprocess(prior, kind) * certainty + self._fill(fill_key, certainty, kind)
+        mask = certainty if net_mask is None else net_mask
+        out = self._forward(self._nets.video, torch.cat([preprocess(x, kind), masked, mask], dim=1))
+        return deprocess(out, kind)
 
     def prepare_mask(self, motion: Motion) -> np.ndarray:
         """Reliability map as the net sees it: optional invert / fix, then the k×k min filter. (H, W) float32."""
@@ -309,12 +332,15 @@ class Stylizer:
         return min_filter(mask, self.config.min_filter)
 
     # ------------------------------------------------------------------ helpers
-    def _fill(self, index: int, mask: torch.Tensor, kind: str) -> torch.Tensor:
-        """Fill for unreliable pixels, in pre-space: 0 (= VGG mean colour) or preprocessed U[0,1]³ noise · (1 − m)."""
+    def _fill(self, key: tuple[int, ...], mask: torch.Tensor, kind: str) -> torch.Tensor:
+        """Fill for unreliable pixels, in pre-space: 0 (= VGG mean colour) or preprocessed U[0,1]³ noise · (1 − m).
+
+        The noise is seeded by ``(config.seed, *key)`` (key = frame index, or (frame, face)), so split runs agree.
+        """
         _, _, h, w = mask.shape
         if self.fill == "vgg-mean":  # 0 in pre-space is the mean colour
             return torch.zeros(1, 3, h, w, device=self._device)
-        rng = np.random.default_rng([self.config.seed, index & 0xFFFFFFFF])
+        rng = np.random.default_rng([self.config.seed, *(k & 0xFFFFFFFF for k in key)])
         noise = torch.from_numpy(rng.random((1, 3, h, w), dtype=np.float32)).to(self._device)
         return preprocess(noise, kind) * (1.0 - mask)
 

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         provider = make_provider("deepflow")
     indices = sorted(source.indices)
-    pairs = list(zip(indices[:-1], indices[1:]))
+    pairs = list(zip(indices[:-1], indices[1:], strict=True))
     reporter = make_reporter(args.progress, desc="flow") if args.progress != "none" else None
     if reporter:
         reporter.start(len(pairs), output=str(out))

@@ -15,6 +15,7 @@ from fav_core.errors import Cancelled, FavError
 
 CORE_COMMANDS = (
     "fav_core.cli.stylize",
+    "fav_core.cli.stylize_360",
     "fav_core.cli.flow",
     "fav_core.cli.models",
     "fav_core.cli.evaluate",

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> i
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     from fav_core.io import ImageSequenceSink, make_sink, open_frames
     from fav_core.runstate import RunState
-    from fav_core.stylizer import Stylizer, StylizedFrame, StylizerConfig
+    from fav_core.stylizer import StylizedFrame, Stylizer
     from fav_core.types import CancelToken, Frame
 
     config = config_from_args(args)

@@ -25,7 +25,6 @@ from fav_core.errors import Cancelled, ConfigError, ShapeError
 from fav_core.median import median_filter
 from fav_core.modelfile import StyleModel, load_model
 from fav_core.motion import MotionSource
-from fav_core.nets.preprocess import deprocess, preprocess
 from fav_core.occlusion import fix_occlusions, invert, min_filter
 from fav_core.spherical.blend import (
     Border,
@@ -262,26 +261,7 @@ class Stylizer360:
         Returns:
             (1, 3, E, E) raw rgb01 output (unclamped).
         """
-        kind = self.video.meta.preprocessing
-        x = preprocess(self._tensor(rgb), kind)
-        masked = preprocess(prior, kind) * certainty + self._fill(certainty, key, kind)
-        net_in = torch.cat([x, masked, net_mask], dim=1)
-        with torch.inference_mode():
-            if self.config.precision == "fp32":
-                out = self.video.net(net_in)
-            else:
-                dtype = torch.float16 if self.config.precision == "fp16" else torch.bfloat16
-                with torch.autocast(self.device.type, dtype=dtype):
-                    out = self.video.net(net_in).float()
-        return deprocess(out, kind).clone()
-
-    def _fill(self, certainty: torch.Tensor, key: tuple[int, int], kind: str) -> torch.Tensor:
-        _, _, h, w = certainty.shape
-        if self.stylizer.fill == "vgg-mean":
-            return torch.zeros(1, 3, h, w, device=self.device)
-        rng = np.random.default_rng([self.config.seed, key[0] & 0xFFFFFFFF, key[1]])
-        noise = torch.from_numpy(rng.random((1, 3, h, w), dtype=np.float32)).to(self.device)
-        return preprocess(noise, kind) * (1.0 - certainty)
+        return self.stylizer.video_step(self._tensor(rgb), prior, certainty, net_mask, fill_key=key).clone()
 
     def _tensor(self, rgb: np.ndarray) -> torch.Tensor:
         arr = np.ascontiguousarray(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1))
