@@ -136,27 +136,30 @@ class DeepFlow:
 _RAFT_MIN_SIDE = 128  # torchvision RAFT gives NaNs below 128 px (pytorch/vision#7338)
 
 
+_RAFT_CONVERT_HINT = (
+    "RAFT weights must be a .safetensors file (pickle-based .pth files are never loaded, since unpickling can "
+    "run code); only if you trust its origin, convert it once with "
+    "safetensors.torch.save_file(torch.load(path, weights_only=True), 'raft.safetensors')"
+)
+
+
 def _load_state_dict(path: Path) -> dict[str, Any]:
-    """Load tensors from a local safetensors file or a torch file (``weights_only=True``, no arbitrary pickle)."""
-    import torch
+    """Load tensors from a local safetensors file (never pickle)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
+    try:
         return load_file(str(path), device="cpu")
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelLoadError(path, "expected a state dict of tensors")
-    return state
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(path, f"not a readable safetensors file ({exc})") from exc
 
 
 class RAFTFlow:
     """torchvision RAFT (GPU recommended) with weights from a local file; never downloads.
 
     Args:
-        weights_path: ``.safetensors`` or torch ``.pth`` state dict for ``raft_large`` (or ``raft_small``).
+        weights_path: ``.safetensors`` state dict for ``raft_large`` (or ``raft_small``); pickle-based ``.pth``
+            files are refused with the conversion route.
         small: use the ``raft_small`` architecture.
         iters: number of recurrent flow updates (12 = torchvision default).
         device: torch device; default CUDA when available, else CPU.
@@ -164,12 +167,17 @@ class RAFTFlow:
     Raises:
         ConfigError: torchvision is not installed (it is an optional extra), or bad options.
         InputError: the weights file does not exist.
-        ModelLoadError: the weights do not fit the architecture.
+        ModelLoadError: a non-safetensors file, or weights that do not fit the architecture.
     """
 
     def __init__(
         self, weights_path: str | Path, small: bool = False, iters: int = 12, device: str | None = None
     ) -> None:
+        if iters < 1:
+            raise ConfigError(f"RAFT iters must be >= 1, got {iters}")
+        path = Path(weights_path)
+        if path.suffix.lower() != ".safetensors":
+            raise ModelLoadError(path, _RAFT_CONVERT_HINT)
         try:
             from torchvision.models.optical_flow import raft_large, raft_small
         except ImportError as exc:
@@ -179,11 +187,9 @@ class RAFTFlow:
             ) from exc
         import torch
 
-        if iters < 1:
-            raise ConfigError(f"RAFT iters must be >= 1, got {iters}")
-        path = Path(weights_path)
         if not path.is_file():
             raise InputError(path, "RAFT weights file not found (weights are never downloaded)")
+
         net = (raft_small if small else raft_large)(weights=None, progress=False)
         try:
             state = _load_state_dict(path)
