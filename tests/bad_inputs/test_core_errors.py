@@ -318,3 +318,14 @@ def test_budget_estimates_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
     assert budget.available_bytes() == 10 * budget.GIB
     monkeypatch.undo()
     assert budget.available_bytes() > 0
+
+
+def test_sink_symlink_out_of_the_root(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(OutputError) as info:
+        ImageSequenceSink("link/f_%04d.png", root=root)
+    one_line(info.value, "leaves the output folder")
+    assert list(outside.iterdir()) == []

@@ -163,3 +163,16 @@ def test_unreadable_model_file(tmp_path: Path) -> None:
     path.chmod(0)
     with pytest.raises(ModelLoadError):
         load_model(path)
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".pt", ".bin"])
+def test_raft_weights_are_never_unpickled(tmp_path: Path, suffix: str) -> None:
+    from fav_core.flow import RAFTFlow
+
+    marker = tmp_path / "marker.txt"
+    weights = tmp_path / f"raft{suffix}"
+    weights.write_bytes(malicious_pickle(marker, 4))
+    with pytest.raises(ModelLoadError) as info:
+        RAFTFlow(weights)
+    assert str(weights) in str(info.value) and "weights_only=True" in str(info.value)
+    assert not marker.exists()
