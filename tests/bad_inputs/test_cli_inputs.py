@@ -215,3 +215,18 @@ def test_16k_wide_frames_work(tmp_path: Path, models: tuple[str, str], fav: Fav)
     assert rc == 0, err
     spec = oiio.ImageBuf(str(out / "frame_00002.png")).spec()
     assert (spec.width, spec.height) == (16384, 2)
+
+
+@pytest.mark.parametrize(("h", "w", "extra"), [(13, 17, ()), (1, 1, ()), (1, 1, ("--backward",))])
+def test_odd_and_tiny_frames_into_a_video(tmp_path: Path, models: tuple[str, str], fav: Fav, h: int, w: int,
+                                          extra: tuple[str, ...]) -> None:
+    import av
+
+    inp = make_clip(tmp_path / "in", n=3, h=h, w=w)
+    video = tmp_path / "out.mp4"
+    rc, err = fav(*stylize_args(inp, str(video), models, *extra))
+    assert rc == 0, err
+    with av.open(str(video)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files or folders left
