@@ -17,6 +17,7 @@ from typing import Any
 import av
 import numpy as np
 
+from fav_core.budget import check_decode
 from fav_core.errors import InputError
 from fav_core.io.source import FrameSource
 from fav_core.types import Frame
@@ -38,7 +39,8 @@ class VideoSource(FrameSource):
         time_base: the stream's time base; ``timestamp(index)`` gives a frame's time in seconds.
 
     Raises:
-        InputError: missing file, no video stream, zero frames, or undecodable data (names the file).
+        InputError: missing file, no video stream, zero frames, frames too large to decode in the available
+            memory, or undecodable data (names the file).
     """
 
     def __init__(self, path: str | Path, *, start: int | None = None) -> None:
@@ -62,6 +64,8 @@ class VideoSource(FrameSource):
         self._cache: dict[int, Frame] = {}
         self._count = n
         self._pts_index = {t: i + 1 for i, t in enumerate(self._pts)} if self._pts is not None else {}
+        if min(self._header_size) > 0:  # a huge frame size is refused before a frame is decoded
+            check_decode(p, self._header_size)
         first = self.read(self.indices[0])  # prove the data decodes before any work starts
         self.size = first.size
 
@@ -78,6 +82,7 @@ class VideoSource(FrameSource):
                 self.fps = float(self.rate) if self.rate else None
                 self.time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
                 codec = stream.codec_context
+                self._header_size = (int(codec.height or 0), int(codec.width or 0))
                 fmt = codec.format
                 self.pixel_format = (
                     "uint16" if fmt is not None and fmt.components and fmt.components[0].bits > 8 else "uint8"
