@@ -230,3 +230,20 @@ def test_odd_and_tiny_frames_into_a_video(tmp_path: Path, models: tuple[str, str
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 3
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files or folders left
+
+
+def test_video_too_large_to_decode_is_refused_before_decoding(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    inp = make_clip(tmp_path / "in", n=2, h=64, w=96)
+    video = tmp_path / "clip.mp4"
+    rc, err = fav(*stylize_args(inp, str(video), models, "--per-frame"))
+    assert rc == 0, err
+    import fav_core.io.video as video_mod
+
+    decoded: list[int] = []
+    real = video_mod.VideoSource.read
+    monkeypatch.setattr(video_mod.VideoSource, "read", lambda self, i: decoded.append(i) or real(self, i))
+    monkeypatch.setattr(fav_core.budget, "available_bytes", lambda: 64 * 96 * 4)  # not even one float frame
+    rc, err = fav(*stylize_args(str(video), str(tmp_path / "out"), models))
+    assert_one_line_error(rc, err, "clip.mp4", "96x64")
+    assert decoded == []
