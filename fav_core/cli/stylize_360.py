@@ -88,6 +88,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resume", action="store_true", help="start over even if OUTPUT holds an earlier run")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
                    help="progress bar on stderr, JSON lines on stdout, or nothing")
+    ev = p.add_argument_group("evaluation (algorithm.md §9.6)")
+    ev.add_argument("--evaluate", default=None, metavar="REPORT.json",
+                    help="also measure every face of every frame (cut-edge gradient ratio, MSE between touching "
+                    "trimmed face edges, temporal error with the flow used; content/style losses with a loss "
+                    "network) and write them as JSON")
+    ev.add_argument("--eval-style-image", default=None, help="style image for the style loss")
+    ev.add_argument("--eval-loss-network", default=None,
+                    help="vgg16 | vgg16-t7:PATH | random-multiscale | random-multiscale-literal (default: vgg16 "
+                    "with --eval-style-image, else no perceptual losses)")
+    ev.add_argument("--eval-loss-weights", default=None, help="VGG-16 weights file for --eval-loss-network vgg16")
+    ev.add_argument("--eval-style-image-size", type=int, default=256,
+                    help="longer side of the style image for the style loss (default 256)")
     p.set_defaults(func=run)
 
 
@@ -237,6 +249,8 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
     if start > 0:
         log.warning("resuming at frame %d (%d of %d frames already done)", order[start], start, len(order))
 
+    evaluator = _evaluator(args, stylizer, None if prior is None else prior[1])
+
     cancel = CancelToken()
     if reporter is not None:
         reporter.start(len(todo), first=todo[0] if todo else None, last=todo[-1] if todo else None,
@@ -247,6 +261,9 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
         try:
             for result in stylizer.run(cubes, indices=todo, prior=prior, cancel=cancel):
                 path = outputs.write(result)
+                if evaluator is not None:
+                    inputs = [f.rgb for f in cubes.read(result.index).faces] if evaluator.needs_inputs else None
+                    evaluator.add(result, inputs)
                 if state is not None:
                     state.save_prior(result.index, result.stacked_raw(), drop=last_saved)
                     last_saved = result.index
@@ -258,9 +275,43 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
                 _abort(sink)
             raise
     outputs.close()
+    if evaluator is not None:
+        from fav_core.spherical.evaluate import write_report
+
+        evaluator.report.settings.update(settings_record(args, config, sphere))
+        evaluator.report.settings["evaluated"] = "blended faces before the median filter; temporal error with " \
+            "the flow and reliability each face was stylized with"
+        report_path = write_report(args.evaluate, evaluator.report)
+        log.info("wrote the evaluation to %s", report_path)
+        if reporter is not None:
+            reporter.event("evaluation", path=str(report_path))
     if reporter is not None:
         reporter.event("done", written=written, output=str(args.output))
     return 0
+
+
+def _evaluator(args: argparse.Namespace, stylizer: Any, prior: Any) -> Any:
+    """The per-face evaluation of ``--evaluate`` (None without it); loads the loss network before any work."""
+    if not args.evaluate:
+        return None
+    from fav_core.spherical.evaluate import RunEvaluator
+
+    perceptual = None
+    name = args.eval_loss_network or ("vgg16" if args.eval_style_image else None)
+    if name is not None:
+        from fav_core.evaluate.perceptual import PerceptualEvaluator, PerceptualSettings
+        from fav_core.io import open_frames
+        from fav_core.lossnet import make_loss_network
+
+        net = make_loss_network(name, seed=args.seed, weights=args.eval_loss_weights)
+        style = None
+        if args.eval_style_image:
+            with open_frames(args.eval_style_image) as src:
+                style = src.read(src.indices[0]).rgb
+        perceptual = PerceptualEvaluator(net, style, PerceptualSettings(style_image_size=args.eval_style_image_size),
+                                         device=stylizer.device)
+    coverage = {side: t[0, 0].float().cpu().numpy() for side, t in stylizer.borders.coverage.items()}
+    return RunEvaluator(stylizer.sphere.geometry, coverage, perceptual, prior)
 
 
 class Outputs:

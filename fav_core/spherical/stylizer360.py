@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ import torch
 from fav_core.errors import Cancelled, ConfigError, ShapeError
 from fav_core.median import median_filter
 from fav_core.modelfile import StyleModel, load_model
-from fav_core.motion import MotionSource
+from fav_core.motion import Motion, MotionSource
 from fav_core.occlusion import fix_occlusions, invert, min_filter
 from fav_core.spherical.blend import (
     Border,
@@ -76,11 +76,14 @@ class CubeResult:
         index: frame number.
         raw: 6 × (E, E, 3) float32, blended, unclamped, unfiltered: the next frame's priors (state for resume).
         faces: 6 × (E, E, 3) float32, the delivered faces (median filtered), slot order.
+        motions: 6 × the motion each face was warped with (backward flow to the previous frame and its
+            reliability before the min filter), None for a first frame; empty when not recorded.
     """
 
     index: int
     raw: list[np.ndarray]
     faces: list[np.ndarray]
+    motions: list[Motion | None] = field(default_factory=list)
 
     def stacked_raw(self) -> np.ndarray:
         """The raw faces stacked vertically, (6·E, E, 3) float32 (how the resume state stores them)."""
@@ -170,14 +173,16 @@ class Stylizer360:
         for n, index in enumerate(order):
             cube = source.read(index)
             first = self.config.per_frame or prev_raw is None
-            raw = self.stylize_cube(cube, None if first else prev_cube, None if first else prev_raw, cancel)
+            motions: list[Motion | None] = [None] * len(FACES)
+            raw = self.stylize_cube(cube, None if first else prev_cube, None if first else prev_raw, cancel,
+                                    motions=motions)
             prev_cube, prev_raw = cube, raw
             raw_np = [_numpy(t) for t in raw]
             k = self.config.median_filter
             delivered = [median_filter(f, k) if k > 1 else f.copy() for f in raw_np]
             if on_progress is not None:
                 on_progress(Progress(done=n + 1, total=len(order), frame=index))
-            yield CubeResult(index, raw_np, delivered)
+            yield CubeResult(index, raw_np, delivered, motions)
 
     def stylize_cube(
         self,
@@ -185,6 +190,7 @@ class Stylizer360:
         prev_cube: CubeFrame | None,
         prev_raw: list[torch.Tensor] | None,
         cancel: CancelToken | None = None,
+        motions: list[Motion | None] | None = None,
     ) -> list[torch.Tensor]:
         """Stylize the six faces of one frame and blend them (§9.5–9.6).
 
@@ -192,6 +198,8 @@ class Stylizer360:
             cube: this frame's faces.
             prev_cube: the previous frame's input faces (for the flow), None for a first frame.
             prev_raw: the previous frame's blended raw faces, 6 × (1, 3, E, E), None for a first frame.
+            cancel: checked before every face.
+            motions: if given (6 entries), slot m receives the motion face m was warped with.
 
         Returns:
             6 blended raw faces (1, 3, E, E), slot order.
@@ -206,14 +214,22 @@ class Stylizer360:
                 continue
             border = gather_border(name, {} if self.sphere.inconsistent_border else done, self.borders)
             prev = None if prev_cube is None or prev_raw is None else (prev_cube.faces[slot], prev_raw[slot])
-            done[name] = self.stylize_face(cube.index, slot, face, border, prev)
+            done[name] = self.stylize_face(cube.index, slot, face, border, prev, motions)
         faces = [done[name] for name in FACES]
         return blend_other_sides(faces, self.borders) if self.sphere.blend_sides else faces
 
     def stylize_face(
-        self, index: int, slot: int, face: Frame, border: Border, prev: tuple[Frame, torch.Tensor] | None
+        self,
+        index: int,
+        slot: int,
+        face: Frame,
+        border: Border,
+        prev: tuple[Frame, torch.Tensor] | None,
+        motions: list[Motion | None] | None = None,
     ) -> torch.Tensor:
-        """One face with its border prior and (when ``prev`` is given) its temporal prior. Returns (1, 3, E, E)."""
+        """One face with its border prior and (when ``prev`` is given) its temporal prior. Returns (1, 3, E, E).
+
+        ``motions[slot]`` (when given) receives the motion used for the temporal prior."""
         certainty = border.certainty
         flow: torch.Tensor | None = None
         if prev is not None:
@@ -221,6 +237,8 @@ class Stylizer360:
             if motion is None:
                 raise ConfigError("a motion source (flow) is needed unless per_frame is set")
             m = motion.motion(face, prev[0])
+            if motions is not None:
+                motions[slot] = m
             reliable = m.reliable.astype(np.float32)
             if self.config.invert_occlusion:
                 reliable = invert(reliable)
