@@ -124,3 +124,26 @@ def test_core_env_prepends_checkout(tmp_path: Path) -> None:
     env = core_env({"PYTHONPATH": "/a", "X": "1"}, tmp_path)
     assert env["PYTHONPATH"] == os.pathsep.join([str(tmp_path), "/a"]) and env["X"] == "1"
     assert core_env({}, tmp_path / "nothing-here").get("PYTHONPATH") is None
+
+
+def test_nuke_imports_the_client_from_the_checkout_without_site_packages() -> None:
+    """A bare Python (no site-packages: no torch, numpy or installed fav_core) with only ``hosts/nuke`` on the
+    path, as in Nuke: ``init.py`` puts the checkout on sys.path and fav_nuke.process finds fav_core.jobclient."""
+    import subprocess
+
+    hosts_nuke = Path(__file__).resolve().parents[2] / "hosts" / "nuke"
+    script = textwrap.dedent(f'''
+        import runpy, sys
+        sys.path.insert(0, {str(hosts_nuke)!r})
+        runpy.run_path({str(hosts_nuke / "init.py")!r})
+        import fav_nuke.process, fav_core.jobclient
+        assert fav_nuke.process.Outcome is fav_core.jobclient.Outcome
+        print(fav_core.jobclient.__file__)
+        print(sorted(m for m in ("torch", "numpy", "cv2", "OpenImageIO") if m in sys.modules))
+    ''')
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    path, heavy = done.stdout.splitlines()
+    assert Path(path) == hosts_nuke.parent.parent / "fav_core" / "jobclient.py"
+    assert heavy == "[]"

@@ -1,82 +1,42 @@
-"""Run the core as a child process and follow its JSON-lines progress (docs/job-protocol.md).
+"""Run the core as a child process from Nuke and follow its JSON-lines progress (docs/job-protocol.md).
 
-Pure Python, no ``nuke``: the caller passes callbacks for events and for "has the user cancelled?". Stdout and
-stderr are drained by two reader threads so neither pipe can fill up and block the child; the calling thread
-polls for events and cancellation. Cancel sends SIGTERM (the core finishes or discards the frame it is writing,
-never half-writes it, and exits 130); a child that does not exit within ``grace_s`` is killed.
+A thin adapter over :mod:`fav_core.jobclient` (the one protocol client of every host; pure standard library, so
+Nuke's Python never imports torch): the caller passes callbacks for events and for "has the user cancelled?",
+called in the calling thread. Cancel sends SIGTERM (the core finishes or discards the frame it is writing, never
+half-writes it, and exits 130); a child that does not exit within ``grace_s`` is killed.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
-import os
-import queue
-import subprocess
-import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from fav_core.jobclient import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_OK,
+    CoreProcess,
+    CoreStartError,
+    Outcome,
+    child_env,
+    parse_event,
+)
+
+__all__ = ["EXIT_CANCELLED", "EXIT_ERROR", "EXIT_OK", "Outcome", "core_env", "parse_event", "run_core"]
 
 log = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_ERROR = 2
-EXIT_CANCELLED = 130
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a run ended.
-
-    Attributes:
-        status: ``done``, ``error`` or ``cancelled``.
-        message: one line for the artist (the core's ``error`` message, or what went wrong with the process).
-        written: frames written in this run (from ``done``, else the last ``frame`` event's ``done``).
-        returncode: the child's exit status (None if it never started).
-    """
-
-    status: str
-    message: str
-    written: int
-    returncode: int | None
-
-
-def parse_event(line: str) -> dict[str, Any] | None:
-    """One stdout line -> event dict, or None (logged) for a line that is not a JSON object with ``event``."""
-    text = line.strip()
-    if not text:
-        return None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        log.warning("core printed a non-JSON line on stdout: %.200s", text)
-        return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("event"), str):
-        log.warning("core printed a JSON line without an 'event': %.200s", text)
-        return None
-    return obj
 
 
 def core_env(base: Mapping[str, str], repo_root: Path | None) -> dict[str, str]:
     """Environment of the child: ``base`` plus ``repo_root`` in front of PYTHONPATH when it holds ``fav_core``.
 
     This lets the node run the core straight from a checkout (``hosts/nuke`` two levels below the root) when
-    the core's Python has not ``pip install``-ed the project.
+    the core's Python has not ``pip install``-ed the project. See :func:`fav_core.jobclient.child_env`.
     """
-    env = dict(base)
-    if repo_root is not None and (repo_root / "fav_core" / "__init__.py").is_file():
-        parts = [str(repo_root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        env["PYTHONPATH"] = os.pathsep.join(parts)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
-def _pump(stream: IO[str], sink: Callable[[str], None]) -> None:
-    for line in iter(stream.readline, ""):
-        sink(line)
-    stream.close()
+    holds_core = repo_root is not None and (repo_root / "fav_core" / "__init__.py").is_file()
+    return child_env(base, repo_root if holds_core else None)
 
 
 def run_core(
@@ -101,70 +61,19 @@ def run_core(
         grace_s: how long a cancelled child may take to finish its frame before it is killed.
 
     Returns:
-        The :class:`Outcome`; it never raises for a failing child (the message says what happened).
+        The :class:`Outcome` (status ``done``, ``error`` or ``cancelled``: a crash is an ``error`` here); it
+        never raises for a failing child (the message says what happened).
     """
+    proc = CoreProcess(cmd, env=env, cwd=cwd)
     try:
-        proc = subprocess.Popen(
-            list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            text=True, encoding="utf-8", errors="replace", bufsize=1,
-            env=None if env is None else dict(env), cwd=None if cwd is None else str(cwd),
-        )
-    except OSError as exc:
-        return Outcome("error", f"{cmd[0]}: cannot start the core ({exc.strerror or exc})", 0, None)
-
-    lines: queue.Queue[str] = queue.Queue()
-    stderr_tail: deque[str] = deque(maxlen=20)
-    readers = [
-        threading.Thread(target=_pump, args=(proc.stdout, lines.put), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, stderr_tail.append), daemon=True),
-    ]
-    for t in readers:
-        t.start()
-
-    last: dict[str, dict[str, Any]] = {}
-    cancelled = False
-
-    def handle(line: str) -> None:
-        event = parse_event(line)
-        if event is not None:
-            last[event["event"]] = event
+        proc.start()
+    except CoreStartError as exc:
+        return Outcome("error", str(exc), 0, None)
+    while not proc.finished:
+        for event in proc.poll(timeout=poll_s):
             on_event(event)
-
-    while proc.poll() is None or readers[0].is_alive():
-        try:
-            handle(lines.get(timeout=poll_s))
-            continue
-        except queue.Empty:
-            pass
-        if not cancelled and proc.poll() is None and is_cancelled():
-            cancelled = True
-            log.info("cancelling the core (pid %d)", proc.pid)
-            proc.terminate()
-            try:
-                proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                log.warning("core (pid %d) ignored SIGTERM for %.0f s; killing it", proc.pid, grace_s)
-                proc.kill()
-    for t in readers:
-        t.join(timeout=5.0)
-    while not lines.empty():
-        handle(lines.get_nowait())
-    code = proc.wait()
-    return _outcome(code, last, cancelled, list(stderr_tail), cmd[0])
-
-
-def _outcome(
-    code: int, last: dict[str, dict[str, Any]], cancelled: bool, stderr: list[str], exe: str
-) -> Outcome:
-    written = int(last.get("frame", {}).get("done", 0))
-    if "done" in last and code == EXIT_OK:
-        return Outcome("done", f"wrote {last['done'].get('written', written)} frame(s)",
-                       int(last["done"].get("written", written)), code)
-    if "error" in last:
-        return Outcome("error", str(last["error"].get("message", "unknown error")), written, code)
-    if cancelled or code == EXIT_CANCELLED or "cancelled" in last:
-        return Outcome("cancelled", f"cancelled after {written} frame(s)", written, code)
-    tail = next((s.strip() for s in reversed(stderr) if s.strip()), "no message on stderr")
-    if code == EXIT_OK:
-        return Outcome("error", f"{exe}: the core exited without a 'done' event ({tail})", written, code)
-    return Outcome("error", f"{exe}: the core failed with exit code {code}: {tail}", written, code)
+        if proc.running and not proc.cancel_requested and is_cancelled():
+            proc.cancel(grace_s)
+    outcome = proc.outcome
+    assert outcome is not None
+    return dataclasses.replace(outcome, status="error") if outcome.status == "crashed" else outcome
