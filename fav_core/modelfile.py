@@ -54,6 +54,9 @@ _CONVERT_HINT = (
     "imported with `fav import-t7` (a pure reader, no code runs)"
 )
 
+#: Appended when a file is not safetensors at all (an old-protocol pickle, another format).
+_NOT_SAFETENSORS = "not a safetensors model file; " + _CONVERT_HINT.split("; ", 1)[1]
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelMeta:
@@ -278,7 +281,8 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], int]:
                 raise ModelLoadError(path, f"file is truncated ({size} bytes; no safetensors header)")
             (n,) = struct.unpack("<Q", head[:8])
             if n > MAX_HEADER_BYTES:
-                raise ModelLoadError(path, f"safetensors header claims {n} bytes (limit {MAX_HEADER_BYTES}); not a model file")
+                raise ModelLoadError(path, f"safetensors header claims {n} bytes (limit {MAX_HEADER_BYTES}); "
+                                     f"{_NOT_SAFETENSORS}")
             if 8 + n > size:
                 raise ModelLoadError(path, f"file is truncated (header needs {8 + n} bytes, file has {size})")
             f.seek(8)
