@@ -291,8 +291,8 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], int]:
         raise ModelLoadError(path, f"cannot read model file ({e.strerror or e})") from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ModelLoadError(path, "safetensors header is not valid JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+        raise ModelLoadError(path, f"safetensors header is not valid JSON; {_NOT_SAFETENSORS}") from None
     if not isinstance(header, dict):
         raise ModelLoadError(path, "safetensors header is not a JSON object")
     _check_layout(path, header, size - 8 - n)
@@ -337,7 +337,7 @@ def read_meta(path: str | Path) -> ModelMeta:
         raise ModelLoadError(path, f"no '{META_KEY}' metadata in the safetensors header (not a fav model)")
     try:
         return ModelMeta.from_dict(json.loads(meta[META_KEY]))
-    except (TypeError, ValueError, FavError) as e:  # bad JSON, or a field ModelMeta refuses
+    except (TypeError, ValueError, RecursionError, FavError) as e:  # bad/nested JSON, or a refused field
         raise ModelLoadError(path, f"invalid metadata: {e}") from None
 
 
