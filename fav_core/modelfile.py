@@ -341,6 +341,21 @@ def read_meta(path: str | Path) -> ModelMeta:
         raise ModelLoadError(path, f"invalid metadata: {e}") from None
 
 
+def _check_shapes(path: Path, net: torch.nn.Module, header: dict[str, Any]) -> None:
+    """Compare the tensors a (meta-device) net needs with the header's entries; nothing is read or allocated."""
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    stored = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    for key in sorted(set(expected) | set(stored)):
+        if key not in stored:
+            raise ModelLoadError(path, f"weights do not match the architecture: missing tensor {key!r}")
+        if key not in expected:
+            raise ModelLoadError(path, f"weights do not match the architecture: unexpected tensor {key!r}")
+        if expected[key] != stored[key]:
+            raise ModelLoadError(
+                path, f"weights do not match the architecture: tensor {key!r} has shape {stored[key]}, "
+                f"expected {expected[key]}")
+
+
 def _load_weights(path: Path, net: TransformerNet) -> None:
     expected = net.state_dict()
     try:
@@ -382,9 +397,12 @@ def load_model(path_or_name: str | Path, device: str | torch.device = "cpu") -> 
     path = resolve_model(path_or_name)
     meta = read_meta(path)
     try:
-        net = build_net(meta)
+        with torch.device("meta"):  # no memory: a header may claim an arch with absurd channel counts
+            shell = build_net(meta)
     except ConfigError as e:
         raise ModelLoadError(path, f"invalid architecture in metadata: {e}") from None
+    _check_shapes(path, shell, read_header(path)[0])  # before the real net (and its memory) exists
+    net = build_net(meta)
     _load_weights(path, net)
     net.eval()
     net.requires_grad_(False)
