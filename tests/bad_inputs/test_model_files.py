@@ -176,3 +176,42 @@ def test_raft_weights_are_never_unpickled(tmp_path: Path, suffix: str) -> None:
         RAFTFlow(weights)
     assert str(weights) in str(info.value) and "weights_only=True" in str(info.value)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+def test_old_protocol_pickle_gets_the_conversion_hint(tmp_path: Path, protocol: int) -> None:
+    marker = tmp_path / "marker.txt"
+    model = tmp_path / "old.safetensors"
+    model.write_bytes(malicious_pickle(marker, protocol))
+    assert "weights_only=True" in assert_safe_refusal(model, marker)
+
+
+def test_nested_json_header(tmp_path: Path) -> None:
+    path = header_file(tmp_path / "deep.safetensors", b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        read_meta(path)
+    meta = json.dumps({"kind": "video"})[:-1] + ', "trained_with": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    path = header_file(tmp_path / "deep2.safetensors", json.dumps({"__metadata__": {"fav_model": meta}}).encode())
+    with pytest.raises(ModelLoadError):
+        read_meta(path)
+
+
+def test_absurd_arch_is_refused_before_allocating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metadata claiming a 10^9-channel layer next to tiny weights: shapes are compared on the meta device."""
+    from safetensors.torch import save_file
+
+    from fav_core.nets import build_transformer
+
+    torch.manual_seed(0)
+    small = build_transformer(ARCH, 7)
+    huge_arch = "c3s1-1000000000,d8,R8,u8,c3s1-3"
+    meta = {"kind": "video", "arch": huge_arch, "in_channels": 7, "style_name": "t"}
+    path = tmp_path / "huge.safetensors"
+    save_file({k: v.contiguous() for k, v in small.state_dict().items()}, str(path),
+              metadata={"fav_model": json.dumps(meta)})
+    devices: list[str] = []
+    real = modelfile.build_net
+    monkeypatch.setattr(modelfile, "build_net", lambda m: devices.append(torch.empty(0).device.type) or real(m))
+    with pytest.raises(ModelLoadError, match="weights do not match the architecture"):
+        load_model(path)
+    assert devices == ["meta"]
