@@ -1,47 +1,34 @@
 """The full run as a child process (docs/job-protocol.md): progress bar, ETA and Cancel.
 
-:class:`JobRunner` starts ``<python> -m fav_core.cli stylize ... --progress json`` with :class:`QProcess` (no
-thread of ours: Qt delivers its output as signals on the UI thread), parses the JSON-lines progress and reports
-how the run ended. Cancel sends SIGTERM: the core finishes or discards the frame it is writing, never
-half-writes it, and exits 130; a re-run resumes after the last whole frame. A child that ignores SIGTERM for
-``grace_ms`` is killed (writes are atomic, so even then no half frame is left).
+:class:`JobRunner` runs ``<python> -m fav_core.cli stylize ... --progress json`` with
+:class:`fav_core.jobclient.CoreProcess` (the one protocol client of every host: its reader threads fill a queue
+that a :class:`QTimer` drains on the UI thread, so signals are emitted there) and reports how the run ended.
+Cancel sends SIGTERM: the core finishes or discards the frame it is writing, never half-writes it, and exits
+130; a re-run resumes after the last whole frame. A child that ignores SIGTERM for ``grace_ms`` is killed
+(writes are atomic, so even then no half frame is left).
 
-Imported by Nuke too: no torch, no numpy, Python 3.7 syntax.
+Imported by Nuke too: no torch, no numpy, Python 3.9 syntax.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import sys
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from fav_core import jobclient
+from fav_core.jobclient import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, CoreProcess, CoreStartError, parse_event
 from fav_gui.qt import QtCore, QtWidgets, Signal
+
+__all__ = ["EXIT_CANCELLED", "EXIT_ERROR", "EXIT_OK", "Eta", "JobOutcome", "JobRunner", "JobWidget",
+           "format_duration", "outcome_of", "parse_event", "stylize_command"]
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_ERROR = 2
-EXIT_CANCELLED = 130
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """How a run ended.
-
-    Attributes:
-        status: ``done``, ``error`` or ``cancelled``.
-        message: one line for the artist.
-        written: frames written by this run.
-        returncode: the child's exit status (None if it never started).
-    """
-
-    status: str
-    message: str
-    written: int
-    returncode: int | None
+#: How a run ended (status ``done``, ``error`` or ``cancelled``: a crash is shown as an ``error``).
+JobOutcome = jobclient.Outcome
 
 
 def stylize_command(argv: Sequence[str], python: str | None = None) -> list[str]:
@@ -50,41 +37,33 @@ def stylize_command(argv: Sequence[str], python: str | None = None) -> list[str]
     Args:
         argv: e.g. from :func:`fav_gui.options.stylize_argv`.
         python: the core's interpreter (default: this one).
+
+    Raises:
+        ValueError: ``argv`` does not start with ``stylize`` or already sets ``--progress``.
     """
-    return [python or sys.executable, "-m", "fav_core.cli", *argv, "--progress", "json"]
-
-
-def parse_event(line: str) -> dict[str, Any] | None:
-    """One stdout line -> event dict, or None (logged) if it is not a JSON object with an ``event`` field."""
-    text = line.strip()
-    if not text:
-        return None
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        log.warning("core printed a non-JSON line on stdout: %.200s", text)
-        return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("event"), str):
-        log.warning("core printed a JSON line without an 'event': %.200s", text)
-        return None
-    return obj
+    if not argv or argv[0] != "stylize":
+        raise ValueError(f"stylize_command: the arguments must start with 'stylize', got {list(argv)[:1]}")
+    return jobclient.stylize_command(python or sys.executable, argv[1:])
 
 
 def outcome_of(code: int | None, last: Mapping[str, Mapping[str, Any]], cancelled: bool,
                stderr_tail: Sequence[str], exe: str) -> JobOutcome:
-    """Decide how a run ended from its exit code and the last event of each kind (docs/job-protocol.md)."""
-    written = int(last.get("frame", {}).get("done", 0))
-    if "done" in last and code == EXIT_OK:
-        n = int(last["done"].get("written", written))
-        return JobOutcome("done", f"wrote {n} frame(s) to {last['done'].get('output', '')}", n, code)
-    if "error" in last:
-        return JobOutcome("error", str(last["error"].get("message", "unknown error")), written, code)
-    if cancelled or code == EXIT_CANCELLED or "cancelled" in last:
-        return JobOutcome("cancelled", f"cancelled after {written} frame(s); Run again to resume", written, code)
-    tail = next((s.strip() for s in reversed(list(stderr_tail)) if s.strip()), "no message on stderr")
-    if code == EXIT_OK:
-        return JobOutcome("error", f"{exe}: the core exited without a 'done' event ({tail})", written, code)
-    return JobOutcome("error", f"{exe}: the core failed with exit code {code}: {tail}", written, code)
+    """Decide how a run ended from its exit code and the last event of each kind (docs/job-protocol.md).
+
+    :func:`fav_core.jobclient.decide_outcome` with the GUI's wording (a crash is an ``error``).
+    """
+    outcome = jobclient.decide_outcome(code, last, cancelled, stderr_tail, exe)
+    return _for_artist(outcome, last.get("done", {}).get("output"))
+
+
+def _for_artist(outcome: JobOutcome, output: Any) -> JobOutcome:
+    if outcome.status == jobclient.DONE and output:
+        return dataclasses.replace(outcome, message=f"{outcome.message} to {output}")
+    if outcome.status == jobclient.CANCELLED:
+        return dataclasses.replace(outcome, message=f"{outcome.message}; Run again to resume")
+    if outcome.status == jobclient.CRASHED:
+        return dataclasses.replace(outcome, status=jobclient.ERROR)
+    return outcome
 
 
 class Eta:
@@ -131,110 +110,74 @@ class JobRunner(QtCore.QObject):
     event = Signal(dict)
     ended = Signal(object)
 
-    def __init__(self, parent: QtCore.QObject | None = None, grace_ms: int = 15000) -> None:
+    def __init__(self, parent: QtCore.QObject | None = None, grace_ms: int = 15000, poll_ms: int = 50) -> None:
         super().__init__(parent)
         self.grace_ms = grace_ms
-        self._proc: QtCore.QProcess | None = None
-        self._buffer = b""
-        self._stderr: deque[str] = deque(maxlen=20)
-        self._last: dict[str, dict[str, Any]] = {}
-        self._cancelled = False
-        self._exe = ""
-        self._kill_timer = QtCore.QTimer(self)
-        self._kill_timer.setSingleShot(True)
-        self._kill_timer.timeout.connect(self._kill)
+        self._core: CoreProcess | None = None
+        self._output: Any = None
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(max(1, poll_ms))
+        self._timer.timeout.connect(self._drain)
 
     def running(self) -> bool:
-        return self._proc is not None
+        return self._core is not None
 
     def start(self, cmd: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> None:
         """Start ``cmd`` (e.g. :func:`stylize_command`); ``ended`` fires when it is over.
 
+        ``env`` is the child's whole environment (None: this process's). A program that cannot start ends the
+        run with an ``error`` outcome, emitted from the event loop like every other end.
+
         Raises:
             RuntimeError: a run is already going (the UI disables Run meanwhile).
         """
-        if self._proc is not None:
+        if self._core is not None:
             raise RuntimeError("a job is already running")
-        cmd = list(cmd)
-        self._buffer, self._last, self._cancelled, self._exe = b"", {}, False, cmd[0]
-        self._stderr.clear()
-        proc = QtCore.QProcess(self)
-        if env is not None:
-            penv = QtCore.QProcessEnvironment()
-            for k, v in env.items():
-                penv.insert(str(k), str(v))
-            proc.setProcessEnvironment(penv)
-        if cwd is not None:
-            proc.setWorkingDirectory(str(cwd))
-        proc.readyReadStandardOutput.connect(self._read_stdout)
-        proc.readyReadStandardError.connect(self._read_stderr)
-        proc.finished.connect(self._finished)
-        proc.errorOccurred.connect(self._error)
-        self._proc = proc
-        log.info("starting %s", " ".join(cmd))
-        proc.start(cmd[0], cmd[1:])
+        core = CoreProcess(cmd, env=env, cwd=cwd)
+        self._output = None
+        try:
+            core.start()
+        except CoreStartError as exc:
+            failed = JobOutcome(jobclient.ERROR, str(exc), 0, None)
+            QtCore.QTimer.singleShot(0, lambda: self.ended.emit(failed))
+            return
+        self._core = core
+        self._timer.start()
 
     def cancel(self) -> None:
         """SIGTERM the child (it exits 130 after finishing or dropping its frame); kill it after the grace time."""
-        if self._proc is None or self._cancelled:
-            return
-        self._cancelled = True
-        self._proc.terminate()
-        self._kill_timer.start(self.grace_ms)
+        if self._core is not None and not self._core.cancel_requested:
+            self._core.cancel(self.grace_ms / 1000.0)
 
     def wait(self, timeout_ms: int) -> bool:
-        """Block until the child has exited (tests, closing the window); True if it did."""
-        return self._proc is None or bool(self._proc.waitForFinished(timeout_ms))
+        """Block until the run has ended (tests, closing the window), emitting its signals; True if it did."""
+        core = self._core
+        if core is None:
+            return True
+        try:
+            core.wait(timeout_ms / 1000.0, on_event=self._emit)
+        except TimeoutError:
+            return False
+        self._drain()
+        return True
 
-    # ------------------------------------------------------------------ process signals
-    def _kill(self) -> None:
-        if self._proc is not None:
-            log.warning("core ignored SIGTERM for %d ms; killing it", self.grace_ms)
-            self._proc.kill()
+    def _emit(self, ev: dict[str, Any]) -> None:
+        if ev["event"] == "done":
+            self._output = ev.get("output")
+        self.event.emit(ev)
 
-    def _read_stdout(self) -> None:
-        if self._proc is None:
+    def _drain(self) -> None:
+        core = self._core
+        if core is None:
+            self._timer.stop()
             return
-        self._buffer += bytes(self._proc.readAllStandardOutput().data())
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for raw in lines:
-            ev = parse_event(raw.decode("utf-8", "replace"))
-            if ev is not None:
-                self._last[ev["event"]] = ev
-                self.event.emit(ev)
-
-    def _read_stderr(self) -> None:
-        if self._proc is None:
-            return
-        text = bytes(self._proc.readAllStandardError().data()).decode("utf-8", "replace")
-        for line in text.splitlines():
-            self._stderr.append(line)
-            log.debug("core: %s", line)
-
-    def _finished(self, code: int, status: Any = None) -> None:
-        self._read_stdout()
-        self._read_stderr()
-        if self._buffer.strip():
-            self._buffer += b"\n"
-            self._read_stdout()
-        self._kill_timer.stop()
-        crashed = self._proc is not None and self._proc.exitStatus() == QtCore.QProcess.ExitStatus.CrashExit
-        outcome = outcome_of(None if crashed and not self._cancelled else int(code), self._last,
-                             self._cancelled, list(self._stderr), self._exe)
-        self._release()
-        self.ended.emit(outcome)
-
-    def _error(self, error: Any) -> None:
-        if error != QtCore.QProcess.ProcessError.FailedToStart or self._proc is None:
-            return  # crashes arrive through finished()
-        message = f"{self._exe}: cannot start the core ({self._proc.errorString()})"
-        self._release()
-        self.ended.emit(JobOutcome("error", message, 0, None))
-
-    def _release(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.deleteLater()
+        for ev in core.poll():
+            self._emit(ev)
+        if core.finished and self._core is core:
+            self._timer.stop()
+            self._core = None
+            assert core.outcome is not None
+            self.ended.emit(_for_artist(core.outcome, self._output))
 
 
 class JobWidget(QtWidgets.QWidget):

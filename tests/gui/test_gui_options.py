@@ -113,3 +113,46 @@ def test_eta_uses_the_mean_of_recent_frames() -> None:
     eta.frame(3, 3.0)  # window of 2: mean(1, 3) = 2 s, 7 frames left
     assert eta.remaining_s() == pytest.approx(14.0)
     assert [format_duration(s) for s in (None, 0, 59.6, 125, 3723)] == ["--:--", "0:00", "1:00", "2:05", "1:02:03"]
+
+
+def test_stylize_command_needs_the_subcommand() -> None:
+    with pytest.raises(ValueError, match="must start with 'stylize'"):
+        stylize_command(["c", "-o", "o"], "/py")
+
+
+def test_runner_reports_a_crash_and_a_missing_program(qapp: object, tmp_path: object) -> None:
+    """JobRunner (fav_core.jobclient.CoreProcess drained by a QTimer): every end arrives as one ``ended``."""
+    import sys
+
+    from conftest import wait_for
+
+    from fav_gui.job import JobRunner
+
+    runner = JobRunner()
+    events: list[dict] = []
+    outcomes: list[object] = []
+    runner.event.connect(events.append)
+    runner.ended.connect(outcomes.append)
+    runner.start([sys.executable, "-c", "import sys; print('{\"event\": \"start\", \"total\": 2}'); "
+                                        "print('ValueError: boom', file=sys.stderr); sys.exit(1)"])
+    assert runner.running()
+    with pytest.raises(RuntimeError, match="already running"):
+        runner.start([sys.executable, "-c", "pass"])
+    wait_for(lambda: bool(outcomes), 30, "the crashed child")
+    assert not runner.running() and events == [{"event": "start", "total": 2}]
+    crash = outcomes.pop()
+    assert (crash.status, crash.returncode) == ("error", 1)
+    assert crash.message == f"{sys.executable}: the core failed with exit code 1: ValueError: boom"
+
+    missing = str(tmp_path) + "/no-python"
+    runner.start([missing, "-m", "fav_core.cli"])
+    assert not runner.running() and outcomes == []  # reported from the event loop, not inside start()
+    wait_for(lambda: bool(outcomes), 10, "the failed start")
+    assert outcomes[0].status == "error" and outcomes[0].returncode is None
+    assert outcomes[0].message.startswith(f"{missing}: cannot start the core (")
+
+    runner.start([sys.executable, "-c", "import time; time.sleep(30)"], env={"PATH": "/usr/bin"})
+    assert not runner.wait(200)
+    runner.cancel()
+    assert runner.wait(20000) and not runner.running()
+    assert outcomes[-1].status == "cancelled" and outcomes[-1].message.endswith("Run again to resume")
