@@ -154,7 +154,12 @@ def default_geometry(equirect_width: int | None, edge: int | None, overlap: int 
 
 
 def _open_input(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(cube source, a FrameSource that decides output colour/bits/fps)."""
+    """(cube source, a FrameSource that decides output colour/bits/fps).
+
+    With ``--flow pass`` the frames must carry host motion vectors (refused before any work otherwise): cube-face
+    EXRs their own, an equirect EXR the Vector pass of a panoramic camera, reprojected to every face.
+    """
+    vectors = args.flow == "pass" and not args.per_frame
     from fav_core.io import open_frames
     from fav_core.spherical.sources import EquirectCubes, FaceFiles, count_frame_placeholders
 
@@ -163,9 +168,10 @@ def _open_input(args: argparse.Namespace) -> tuple[Any, Any]:
             log.info("--cube-edge is ignored for cube-face input (the files decide)")
         if args.overlap is None:
             raise ConfigError("cube-face input: give --overlap (the faces' total overlap in px)")
-        faces = FaceFiles(args.input, args.overlap, colorspace=args.colorspace)
+        faces = FaceFiles(args.input, args.overlap, colorspace=args.colorspace, vectors=vectors,
+                          vector_convention=args.vectors)
         return faces, faces.sources[0]
-    source = open_frames(args.input, colorspace=args.colorspace)
+    source = open_frames(args.input, colorspace=args.colorspace, vectors=vectors, vector_convention=args.vectors)
     geometry = default_geometry(source.size[1], args.cube_edge, args.overlap)
     return EquirectCubes(source, geometry, args.interpolation), source
 

@@ -14,6 +14,7 @@ from typing import Protocol
 from fav_core.errors import ConfigError, InputError
 from fav_core.io import FrameSource, open_frames
 from fav_core.spherical.faces import FACES, FILE_IDS
+from fav_core.spherical.flow import EquirectFlowToCube
 from fav_core.spherical.projection import CubeGeometry, EquirectToCube
 from fav_core.types import Frame
 
@@ -97,14 +98,24 @@ class EquirectCubes:
         self.indices = list(source.indices)
         self.linear = source.linear
         self.project = EquirectToCube(geometry, source.size, interpolation)
+        self._vectors: EquirectFlowToCube | None = None
 
     def read(self, index: int) -> CubeFrame:
+        """The faces of frame ``index``; host motion vectors of the frame (EXR Vector pass of a panoramic camera)
+        are reprojected to every face (spherical.flow)."""
         frame = self.source.read(index)
         if frame.alpha is not None:
             log.info("%s: alpha is dropped for spherical output", frame.source or index)
         faces = self.project(frame.rgb)
         label = frame.source or f"frame {index}"
-        return CubeFrame(index, [Frame(index, f, source=f"{label} [{n}]") for n, f in zip(FACES, faces, strict=True)])
+        out = [Frame(index, f, source=f"{label} [{n}]") for n, f in zip(FACES, faces, strict=True)]
+        if frame.flow_to_prev is not None or frame.flow_to_next is not None:
+            if self._vectors is None:
+                self._vectors = EquirectFlowToCube(self.geometry, frame.size)
+            for face, (to_prev, to_next, valid) in zip(out, self._vectors(frame.flow_to_prev, frame.flow_to_next,
+                                                                           frame.flow_valid), strict=True):
+                face.flow_to_prev, face.flow_to_next, face.flow_valid = to_prev, to_next, valid
+        return CubeFrame(index, out)
 
 
 class FaceFiles:
@@ -114,17 +125,28 @@ class FaceFiles:
         pattern: frame number first, face file id (faces.FILE_IDS) last.
         overlap: total overlap in the face images (px).
         colorspace: as :func:`fav_core.io.open_frames`.
+        vectors: EXR host motion vectors per face (as :func:`fav_core.io.open_frames`: None = when present,
+            True = required, False = ignored).
+        vector_convention: ``auto``, ``blender`` or ``nuke``.
 
     Raises:
         ConfigError: the pattern does not have two placeholders, or the overlap does not fit the faces.
         InputError: a face sequence is missing, faces are not square, or the six differ in size or frames.
     """
 
-    def __init__(self, pattern: str, overlap: int, colorspace: str = "auto") -> None:
+    def __init__(
+        self,
+        pattern: str,
+        overlap: int,
+        colorspace: str = "auto",
+        vectors: bool | None = None,
+        vector_convention: str = "auto",
+    ) -> None:
         self.pattern = pattern
         self.sources: list[FrameSource] = []
         for name in FACES:
-            self.sources.append(open_frames(face_pattern(pattern, FILE_IDS[name], expect=2), colorspace=colorspace))
+            self.sources.append(open_frames(face_pattern(pattern, FILE_IDS[name], expect=2), colorspace=colorspace,
+                                            vectors=vectors, vector_convention=vector_convention))
         first = self.sources[0]
         for name, src in zip(FACES, self.sources, strict=True):
             if src.size != first.size:
