@@ -103,13 +103,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Entry point of the sub-command (errors are reported to the progress stream, then re-raised)."""
+def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> int:
+    """Entry point of the sub-command (errors are reported to the progress stream, then re-raised).
+
+    Args:
+        args: the parsed ``fav stylize-360`` options.
+        reporter: progress sink with ``start/frame/event/close`` (default: from ``--progress``), as for
+            :func:`fav_core.cli.stylize.run`, so hosts can run both commands in-process alike.
+        cancel: a :class:`fav_core.types.CancelToken` a host can set from another thread; checked before every
+            face (SIGINT/SIGTERM set it too when running in the main thread).
+    """
     from fav_core.cli.progress import make_reporter
 
-    reporter = make_reporter(args.progress, desc="stylize-360") if args.progress != "none" else None
+    if reporter is None and args.progress != "none":
+        reporter = make_reporter(args.progress, desc="stylize-360")
     try:
-        return _run(args, reporter)
+        return _run(args, reporter, cancel)
     except Cancelled as exc:
         if reporter is not None:
             reporter.event("cancelled", message=str(exc))
@@ -196,7 +205,7 @@ def _motion(args: argparse.Namespace) -> Any:
     ]
 
 
-def _run(args: argparse.Namespace, reporter: Any) -> int:
+def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     from fav_core.cli.stylize import VIDEO_EXTS, _abort, _cancel_on_signals, output_folder, resume_position
     from fav_core.runstate import RunState
     from fav_core.spherical.stylizer360 import SphereConfig, Stylizer360, unstack_faces
@@ -257,7 +266,8 @@ def _run(args: argparse.Namespace, reporter: Any) -> int:
 
     evaluator = _evaluator(args, stylizer, None if prior is None else prior[1])
 
-    cancel = CancelToken()
+    if cancel is None:
+        cancel = CancelToken()
     if reporter is not None:
         reporter.start(len(todo), first=todo[0] if todo else None, last=todo[-1] if todo else None,
                        resumed_from=order[start] if start else None, output=str(args.output))

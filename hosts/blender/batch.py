@@ -6,23 +6,33 @@
 
 Writes ``DIR/render/render_%04d.exr`` (multilayer EXR with the Vector pass) and the stylized frames
 ``DIR/stylized_%04d.<exr|png>``. No timers or modal handlers are used (they never run in background mode).
+
+With ``--equirect`` the scene camera renders a full equirectangular panorama (Cycles; camera type PANO,
+panorama type EQUIRECTANGULAR, restored afterwards) into ``DIR/render_equirect/render_%04d.exr``, and the
+spherical pipeline (``fav stylize-360``: cube faces with consistent borders, ``--cube-edge``/``--overlap``)
+writes the stylized equirect frames ``DIR/stylized_%04d.<exr|png>``; ``--flow pass`` uses the panorama's
+Vector pass reprojected to every cube face.
 Exit status: 0 done, 2 bad input / option or a core error (one-line message on stderr), 130 cancelled
 (Ctrl-C / SIGTERM: the frames written are whole), 1 anything else.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import importlib.util
 import logging
 import signal
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
 PACKAGE_NAME = "fav_blender"
+#: Render folders inside DIR: planar renders and equirectangular panoramas never share one (--reuse-renders).
+RENDER_DIR, EQUIRECT_RENDER_DIR = "render", "render_equirect"
 
 log = logging.getLogger("fav_blender.batch")
 
@@ -92,8 +102,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", default="", help="Python that runs the core (default $FAV_PYTHON or this one)")
     p.add_argument("--core-path", default="", help="folder that holds fav_core, if it is not installed")
     p.add_argument("--in-process", action="store_true", help="run the core in this process (torch here)")
+    p.add_argument("--equirect", action="store_true",
+                   help="render an equirectangular panorama (Cycles) and stylize it with fav stylize-360")
+    p.add_argument("--cube-edge", type=int, default=None, metavar="PX",
+                   help="with --equirect: cube face size incl. overlap (default: the core's, from the width)")
+    p.add_argument("--overlap", type=int, default=None, metavar="PX",
+                   help="with --equirect: total face overlap, even (default: the core's)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def sphere_args(args: argparse.Namespace) -> list[str]:
+    """Extra ``fav stylize-360`` arguments of an ``--equirect`` run."""
+    out: list[str] = []
+    if args.cube_edge is not None:
+        out += ["--cube-edge", str(args.cube_edge)]
+    if args.overlap is not None:
+        out += ["--overlap", str(args.overlap)]
+    return out
+
+
+def sphere_job_spec(jobs: Any, spec: Any, extra: list[str]) -> Any:
+    """``spec`` turned into a ``fav stylize-360`` run (same input/output/options, child process only)."""
+
+    @dataclasses.dataclass(frozen=True)
+    class SphereJobSpec(jobs.JobSpec):  # type: ignore[misc, name-defined]
+        extra: tuple[str, ...] = ()
+
+        def cli_args(self) -> list[str]:
+            return ["stylize-360", self.input, "-o", self.output, *self.options.to_cli_args(), *self.extra,
+                    "--progress", "json"]
+
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    return SphereJobSpec(**fields, extra=tuple(extra))
 
 
 def run(args: argparse.Namespace, pkg: Any) -> int:
@@ -119,6 +160,10 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
             raise HostError(f"no scene named '{args.scene}' in {bpy.data.filepath or 'the open file'}")
         if scene.camera is None:
             raise HostError(f"scene '{scene.name}' has no camera to render with")
+        if args.equirect:
+            _check_equirect(args, scene, render, HostError)
+        elif args.cube_edge is not None or args.overlap is not None:
+            raise HostError("--cube-edge and --overlap need --equirect")
         frames = args.frames or compositor.shot_frames(scene)
         flow, notes = compositor.choose_flow(scene, args.flow)
         for note in notes:
@@ -134,7 +179,7 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
             precision=args.precision, resume=not args.no_resume,
         )
         out_dir: Path = args.out.resolve()
-        render_dir = out_dir / "render"
+        render_dir = out_dir / (EQUIRECT_RENDER_DIR if args.equirect else RENDER_DIR)
         if args.reuse_renders:
             paths = render.existing_renders(render_dir, frames)
             if flow == "pass":
@@ -144,7 +189,8 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
                 log.warning("rendered frame %d -> %s", frame, path)
                 return True
 
-            render.render_frames(scene, frames, render_dir, on_frame=on_frame)
+            with render.equirect_camera(scene) if args.equirect else nullcontext():
+                render.render_frames(scene, frames, render_dir, on_frame=on_frame)
         spec = jobs.JobSpec(
             input=str(render_dir / render.RENDER_PATTERN),
             output=str(out_dir / f"stylized_%04d.{args.format}"),
@@ -154,10 +200,23 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
             core_path=args.core_path,
             log_path=out_dir / "fav.log",
         )
+        if args.equirect:
+            spec = sphere_job_spec(jobs, spec, sphere_args(args))
         return _stylize(jobs, spec)
     except HostError as exc:
         print(f"fav-blender: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _check_equirect(args: argparse.Namespace, scene: Any, render: Any, host_error: type[Exception]) -> None:
+    """Refuse, before anything is rendered, what an ``--equirect`` run cannot do."""
+    problem = render.equirect_problem(scene)
+    if problem:
+        raise host_error(f"--equirect: {problem}")
+    if args.backward:
+        raise host_error("--equirect: spherical stylization runs forward only (drop --backward)")
+    if args.in_process:
+        raise host_error("--equirect runs the core in a child process (drop --in-process)")
 
 
 def _stylize(jobs: Any, spec: Any) -> int:

@@ -87,6 +87,58 @@ def exr_output(scene: Any, *, vector_pass: bool) -> Iterator[None]:
             setattr(rd, key, value)
 
 
+#: Camera data settings :func:`equirect_camera` changes (and restores).
+_PANO_KEYS = ("type", "panorama_type", "latitude_min", "latitude_max", "longitude_min", "longitude_max")
+
+
+def equirect_problem(scene: Any) -> str:
+    """Why ``scene`` cannot be rendered as a full equirectangular panorama ("" when it can).
+
+    Panoramic cameras are a Cycles feature (EEVEE and Workbench render them as perspective).
+    """
+    if scene.camera is None:
+        return f"scene '{scene.name}' has no camera to render with"
+    if scene.camera.type != "CAMERA":
+        return f"the scene camera '{scene.camera.name}' is a {scene.camera.type.lower()}, not a camera"
+    if scene.render.engine != "CYCLES":
+        return f"render engine {scene.render.engine} cannot render panoramic cameras (use Cycles)"
+    return ""
+
+
+@contextmanager
+def equirect_camera(scene: Any) -> Iterator[None]:
+    """Temporarily make the scene camera a full-sphere equirectangular panorama (restored afterwards).
+
+    Blender 4.x/5.0 API: ``Camera.type = 'PANO'``, ``Camera.panorama_type = 'EQUIRECTANGULAR'`` and the
+    latitude/longitude range on the camera data (±90°, ±180°: the whole sphere). The image centre looks along
+    the camera's view direction; use a 2:1 resolution.
+
+    Raises:
+        HostError: :func:`equirect_problem` is not empty.
+    """
+    import math
+
+    problem = equirect_problem(scene)
+    if problem:
+        raise HostError(f"cannot render an equirectangular panorama: {problem}")
+    cam = scene.camera.data
+    if not hasattr(cam, "panorama_type"):
+        raise HostError("this Blender has no Camera.panorama_type (Blender 4.0 or newer is needed)")
+    saved = {k: getattr(cam, k) for k in _PANO_KEYS}
+    width, height = scene.render.resolution_x, scene.render.resolution_y
+    if width != 2 * height:
+        log.warning("equirectangular render at %dx%d; a 2:1 resolution keeps pixels square", width, height)
+    try:
+        cam.type = "PANO"
+        cam.panorama_type = "EQUIRECTANGULAR"
+        cam.latitude_min, cam.latitude_max = -math.pi / 2, math.pi / 2
+        cam.longitude_min, cam.longitude_max = -math.pi, math.pi
+        yield
+    finally:
+        for key in _PANO_KEYS:
+            _try_set(cam, key, saved[key])
+
+
 def _try_set(obj: Any, key: str, value: Any) -> None:
     """Restore a setting whose valid values depend on another one (file_format after media_type)."""
     try:
