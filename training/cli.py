@@ -1,4 +1,4 @@
-"""Command line of the training package: `python -m training {image,video,build-images,build-video,export}`.
+"""Command line of the training package: `python -m training {image,video,build-images,build-video,build-synthetic-video,export}`.
 
 `add_parser(subparsers)` registers the same commands as `fav train ...`. Every `TrainConfig` option is a kebab-case
 flag (`--style-weights`, `--num-frame-steps`, ...); booleans take 0/1 like the reference.
@@ -112,6 +112,22 @@ def _build_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_synthetic_video(args: argparse.Namespace) -> int:
+    from fav_core.flow.providers import make_provider
+    from training.datasets import SKIMAGE_TRAIN, SKIMAGE_VAL, build_video_hdf5, skimage_photos
+    from training.synthetic import synthetic_clips
+
+    size = (args.height, args.width)
+    train = synthetic_clips(skimage_photos(args.skimage or SKIMAGE_TRAIN), args.clips_per_image, args.frames, size,
+                            args.seed)
+    val = synthetic_clips(skimage_photos(args.skimage_val or SKIMAGE_VAL), args.clips_per_image, args.frames, size,
+                          args.seed + 1)
+    build_video_hdf5(train, val, args.output, make_provider(args.flow), args.height, args.width,
+                     args.sequence_length, args.stride, args.seed)
+    print(f"wrote {args.output} ({len(train)} train clips, {len(val)} val clips)")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     import torch
 
@@ -157,6 +173,21 @@ def _populate(commands: argparse._SubParsersAction) -> None:
     video_data.add_argument("--stride", type=int, default=1)
     video_data.add_argument("--seed", type=int, default=0)
     video_data.set_defaults(func=_build_video)
+
+    synth = commands.add_parser("build-synthetic-video",
+                                help="synthetic clips (camera move + moving shapes over photos) -> video HDF5")
+    synth.add_argument("-o", "--output", type=Path, required=True)
+    synth.add_argument("--skimage", nargs="*", help="scikit-image photo names for training clips")
+    synth.add_argument("--skimage-val", nargs="*", help="scikit-image photo names for validation clips")
+    synth.add_argument("--clips-per-image", type=int, default=3)
+    synth.add_argument("--frames", type=int, default=8)
+    synth.add_argument("--flow", default="dis", help="flow provider (dis, deepflow, raft)")
+    synth.add_argument("--height", type=int, default=128)
+    synth.add_argument("--width", type=int, default=128)
+    synth.add_argument("--sequence-length", type=int, default=3)
+    synth.add_argument("--stride", type=int, default=1)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(func=_build_synthetic_video)
 
     export = commands.add_parser("export", help="copy a training checkpoint to a small model file")
     export.add_argument("checkpoint", type=Path, help="RUN_DIR/checkpoint.safetensors")

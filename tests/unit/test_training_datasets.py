@@ -80,3 +80,15 @@ def test_video_hdf5_layout_flow_and_bank(tmp_path: Path) -> None:
     assert sample.steps == 2 and sample.frames[0].shape == (2, 3, 32, 48) and sample.masks[0].shape == (2, 1, 32, 48)
     with pytest.raises(ConfigError):
         VideoBank(out, "train").next_sample(1, 3, "vgg")  # K+1 = 4 > sequence length 3
+
+
+def test_synthetic_clips_are_deterministic_and_move() -> None:
+    from training.synthetic import synthetic_clips
+
+    photos = {"a": _photo(1, 60, 80), "b": _photo(2, 50, 50)}
+    first = synthetic_clips(photos, 2, 4, (24, 32), seed=5)
+    again = synthetic_clips(photos, 2, 4, (24, 32), seed=5)
+    assert len(first) == 4 and all(len(clip) == 4 for clip in first)
+    assert all(f.shape == (24, 32, 3) and f.dtype == np.uint8 for clip in first for f in clip)
+    assert all(np.array_equal(a, b) for ca, cb in zip(first, again, strict=True) for a, b in zip(ca, cb, strict=True))
+    assert all(not np.array_equal(clip[0], clip[-1]) for clip in first)  # camera and shapes move
