@@ -133,6 +133,9 @@ def sphere_job_spec(jobs: Any, spec: Any, extra: list[str]) -> Any:
             return ["stylize-360", self.input, "-o", self.output, *self.options.to_cli_args(), *self.extra,
                     "--progress", "json"]
 
+        def command(self) -> list[str]:
+            return [self.python, "-m", "fav_core.cli", *self.cli_args()]
+
     fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
     return SphereJobSpec(**fields, extra=tuple(extra))
 

@@ -2,6 +2,7 @@
 (camera PANO / EQUIRECTANGULAR), its Vector pass, and the spherical pipeline (``fav stylize-360``) on it."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -91,8 +92,9 @@ def test_batch_equirect_renders_and_stylizes(tmp_path: Path, models: tuple[str, 
     for i in (1, 2):
         stylized = read_exr_channels(out / f"stylized_{i:04d}.exr")
         assert stylized["R"].shape == (H, W)  # the equirect output has the render's size
-    log = (out / "fav.log").read_text() if (out / "fav.log").exists() else ""
-    assert "Traceback" not in log
+    settings = json.loads((out / ".fav-state" / "settings.json").read_text())
+    assert (settings["mode"], settings["cube_edge"], settings["overlap"]) == ("stylize-360", 24, 8)
+    assert settings["flow"] == "pass"  # Cycles: the panorama's Vector pass, reprojected to the faces
 
 
 def test_panorama_vector_pass_fits_the_faces(tmp_path: Path) -> None:
