@@ -1,7 +1,7 @@
 """Render a scene's frames to multilayer EXR with the Vector pass, for the core's ``--flow pass``.
 
 The user's render settings are changed only for the duration of :func:`exr_output` and restored afterwards
-(output path, file format, Vector pass, compositing). Compositing is switched off while rendering so that a
+(output path, file format, Vector and Depth passes, compositing). Compositing is switched off while rendering so that a
 stylized sequence already wired into the compositor never feeds back into the renders.
 
 Vector pass facts (shared/reference/hosts.md §A2): Cycles and EEVEE write it, Workbench does not; with motion
@@ -60,13 +60,16 @@ def working_space_note() -> str:
 
 @contextmanager
 def exr_output(scene: Any, *, vector_pass: bool) -> Iterator[None]:
-    """Temporarily set ``scene`` to write 32-bit multilayer EXR (+ Vector pass), compositing off."""
+    """Temporarily set ``scene`` to write 32-bit multilayer EXR (+ Vector and Depth passes), compositing off.
+
+    The Depth pass lets the core tell Cycles' world background (depth 1e10, no motion vectors) from surfaces
+    that did not move, and use computed flow there (fav_core.flow.vectors)."""
     rd = scene.render
     ims = rd.image_settings
     saved_render = {k: getattr(rd, k) for k in ("filepath", "use_file_extension", "use_compositing")}
     saved_media = getattr(ims, "media_type", None)
     saved_image = {k: getattr(ims, k) for k in ("file_format", "color_depth", "exr_codec", "color_mode")}
-    saved_layers = {vl.name: vl.use_pass_vector for vl in scene.view_layers}
+    saved_layers = {vl.name: (vl.use_pass_vector, vl.use_pass_z) for vl in scene.view_layers}
     try:
         compat.set_multilayer_exr(ims)
         rd.use_file_extension = True
@@ -74,11 +77,13 @@ def exr_output(scene: Any, *, vector_pass: bool) -> Iterator[None]:
         if vector_pass:
             for vl in scene.view_layers:
                 vl.use_pass_vector = True
+                vl.use_pass_z = True  # Depth marks Cycles' world, which has no motion vectors (hosts.md §A2)
         yield
     finally:
-        for name, value in saved_layers.items():
+        for name, (vector, depth) in saved_layers.items():
             if name in scene.view_layers:
-                scene.view_layers[name].use_pass_vector = value
+                scene.view_layers[name].use_pass_vector = vector
+                scene.view_layers[name].use_pass_z = depth
         if saved_media is not None:
             ims.media_type = saved_media
         for key, value in saved_image.items():

@@ -89,6 +89,7 @@ def test_batch_equirect_renders_and_stylizes(tmp_path: Path, models: tuple[str, 
     channels = read_exr_channels(out / "render_equirect" / "render_0002.exr")
     assert channels["ViewLayer.Combined.R"].shape == (H, W)
     assert "ViewLayer.Vector.X" in channels
+    assert "ViewLayer.Depth.Z" in channels  # marks the world, which has no motion vectors
     for i in (1, 2):
         stylized = read_exr_channels(out / f"stylized_{i:04d}.exr")
         assert stylized["R"].shape == (H, W)  # the equirect output has the render's size
@@ -111,8 +112,11 @@ def test_panorama_vector_pass_fits_the_faces(tmp_path: Path) -> None:
     scene.world = bpy.data.worlds.new("Black")
     with render.equirect_camera(scene):
         render.render_frames(scene, range(1, 3), tmp_path)
-    x = read_exr_channels(tmp_path / "render_0002.exr")["ViewLayer.Vector.X"]
+    channels = read_exr_channels(tmp_path / "render_0002.exr")
+    x, depth = channels["ViewLayer.Vector.X"], channels["ViewLayer.Depth.Z"]
     assert np.median(x[x != 0]) == pytest.approx(-2.0, abs=0.05)  # 11.25° of 360° at 64 px: content moves right
+    assert (depth[x == 0] > 1e9).mean() > 0.8  # zero vectors are mostly the world: the core distrusts them
+    assert not scene.view_layers[0].use_pass_z  # the render settings are restored
     cubes = EquirectCubes(open_frames(str(tmp_path / "render_%04d.exr"), vectors=True), CubeGeometry(24, 8))
     prev, cur = cubes.read(1), cubes.read(2)
     motion = PassMotion(fallback=NoMotion())
