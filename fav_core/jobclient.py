@@ -10,6 +10,8 @@ The one implementation used by every host (Nuke, Blender, the GUI) and by farm s
   keeps the tail of stderr (and copies it to a log file if asked). :meth:`CoreProcess.cancel` sends SIGTERM
   (CTRL_BREAK on Windows): the core finishes or discards the frame it is writing and exits 130; a child that
   has not exited ``grace_s`` seconds later is killed (its writes are atomic, so no half frame is left);
+- :class:`EventStream` is the queue between the threads that produce events and the caller that drains them
+  (``poll``/``events``/``wait``); :class:`CoreProcess` is one, and so is a host's in-process runner;
 - :func:`decide_outcome` is the only place that decides how a run ended (:class:`Outcome`).
 
 Pure standard library and Python 3.9 syntax: Nuke 14 (Python 3.9) and Blender import this file in the artist's
@@ -48,7 +50,7 @@ STDERR_TAIL_LINES = 20
 #: ``Outcome.status`` values.
 DONE, ERROR, CANCELLED, CRASHED = "done", "error", "cancelled", "crashed"
 
-_END = object()  # queue sentinel: the child has exited and everything it printed is queued
+_END = object()  # queue sentinel, queued as (_END, outcome) after the run's last event
 
 
 @dataclass(frozen=True)
@@ -186,111 +188,65 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-class CoreProcess:
-    """One run of the core as a child process, followed without blocking the caller.
+class EventStream:
+    """The events of one run, produced by worker threads and drained by the caller, and how the run ended.
 
-    Typical use from a UI timer::
-
-        proc = CoreProcess(stylize_command(python, args), env=child_env(os.environ)).start()
-        ...                                   # every 100 ms:
-        for event in proc.poll():
-            show(event)
-        if proc.finished:
-            report(proc.outcome)
-
-    or, blocking (farm scripts, background modes): ``outcome = proc.wait(on_event=show)``.
-
-    Events are plain dicts as in docs/job-protocol.md, delivered in order, each once, to whichever of
-    :meth:`poll`, :meth:`events` or :meth:`wait` drains them.
+    Producers (the reader threads of :class:`CoreProcess`, or a host's own worker that runs the core in its
+    process) call :meth:`push` for each event and :meth:`close` once with the exit status. The caller drains
+    with :meth:`poll` (never blocks longer than asked: fine for a UI timer), :meth:`events` or :meth:`wait`;
+    each event is delivered once, in order, and :attr:`outcome` is set together with the last one.
     """
 
-    def __init__(
-        self,
-        cmd: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        log_path: str | os.PathLike[str] | None = None,
-    ) -> None:
-        """Describe the run (nothing starts before :meth:`start`).
+    def __init__(self, exe: str) -> None:
+        """Create an empty, not yet started stream.
 
         Args:
-            cmd: the full command, e.g. from :func:`stylize_command`.
-            env: environment of the child (None: inherited), e.g. from :func:`child_env`.
-            cwd: working folder of the child (None: inherited).
-            log_path: file that receives the child's stderr as well (its folder is created); None = none.
+            exe: the program (or runner) named in crash messages.
         """
-        if not cmd:
-            raise ValueError("CoreProcess: empty command")
-        self.cmd = [str(c) for c in cmd]
-        self.env = None if env is None else dict(env)
-        self.cwd = None if cwd is None else str(cwd)
-        self.log_path = None if log_path is None else Path(log_path)
-        self._proc: subprocess.Popen[str] | None = None
+        self.exe = exe
         self._queue: queue.Queue[Any] = queue.Queue()
         self._last: dict[str, dict[str, Any]] = {}
-        self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._lock = threading.Lock()
+        self._started = False
         self._cancel_requested = False
-        self._killer: threading.Timer | None = None
-        self._pending: Outcome | None = None  # decided by the reader, published with the last event
         self._outcome: Outcome | None = None
 
-    # ------------------------------------------------------------------ start
-    def start(self) -> CoreProcess:
-        """Start the child and its reader threads; returns self.
-
-        Raises:
-            CoreStartError: the program cannot be started.
-            RuntimeError: already started.
-        """
-        if self._proc is not None:
-            raise RuntimeError("CoreProcess.start: already started")
-        log_file: IO[str] | None = None
-        if self.log_path is not None:
-            try:
-                self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                log_file = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed by the reader)
-            except OSError as exc:
-                raise CoreStartError(self.cmd[0], f"cannot write the log {self.log_path}: {exc.strerror or exc}") from exc
-        kwargs: dict[str, Any] = {}
-        if os.name == "nt":  # CTRL_BREAK_EVENT reaches only a child in its own process group
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        log.info("starting the core: %s", " ".join(self.cmd))
-        try:
-            self._proc = subprocess.Popen(
-                self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, encoding="utf-8", errors="replace", bufsize=1, env=self.env, cwd=self.cwd, **kwargs,
-            )
-        except OSError as exc:
-            if log_file is not None:
-                log_file.close()
-            raise CoreStartError(self.cmd[0], str(exc.strerror or exc)) from exc
-        err = threading.Thread(target=self._read_stderr, args=(self._proc.stderr, log_file),
-                               name="fav-core-stderr", daemon=True)
-        err.start()
-        threading.Thread(target=self._read_stdout, args=(err,), name="fav-core-stdout", daemon=True).start()
+    def start(self) -> EventStream:
+        """Mark the run as started (subclasses then start their runner); returns self."""
+        self._started = True
         return self
+
+    # ------------------------------------------------------------------ producer side
+    def push(self, event: dict[str, Any]) -> None:
+        """Queue one event (any thread); events without a string ``event`` field are logged and dropped."""
+        if not isinstance(event.get("event"), str):
+            log.warning("dropping a progress event without an 'event' name: %.200r", event)
+            return
+        self._last[event["event"]] = event
+        self._queue.put(event)
+
+    def close(self, returncode: int | None, stderr_tail: Iterable[str] = ()) -> None:
+        """The run is over (any thread, once, after the last :meth:`push`); decides its :class:`Outcome`."""
+        with self._lock:
+            cancelled = self._cancel_requested
+        outcome = decide_outcome(returncode, self._last, cancelled, stderr_tail, self.exe)
+        log.info("%s ended with exit status %s: %s", self.exe, returncode, outcome.status)
+        self._queue.put((_END, outcome))
 
     # ------------------------------------------------------------------ state
     @property
-    def pid(self) -> int | None:
-        """The child's process id (None before :meth:`start`)."""
-        return None if self._proc is None else self._proc.pid
-
-    @property
     def started(self) -> bool:
-        return self._proc is not None
+        return self._started
 
     @property
     def finished(self) -> bool:
-        """True once the child has exited and every event has been drained (:attr:`outcome` is then set)."""
+        """True once the run is over and every event has been drained (:attr:`outcome` is then set)."""
         return self._outcome is not None
 
     @property
     def running(self) -> bool:
-        """True between :meth:`start` and the draining of the last event."""
-        return self._proc is not None and self._outcome is None
+        """True between the start and the draining of the last event."""
+        return self._started and self._outcome is None
 
     @property
     def outcome(self) -> Outcome | None:
@@ -301,7 +257,12 @@ class CoreProcess:
     def cancel_requested(self) -> bool:
         return self._cancel_requested
 
-    # ------------------------------------------------------------------ events
+    def cancel(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Mark the run as cancelled (subclasses also tell their runner to stop); ``grace_s`` is theirs to use."""
+        with self._lock:
+            self._cancel_requested = True
+
+    # ------------------------------------------------------------------ consumer side
     def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
         """The events that arrived since the last call, in order.
 
@@ -312,15 +273,15 @@ class CoreProcess:
             Possibly empty; never blocks longer than ``timeout``.
         """
         out: list[dict[str, Any]] = []
-        if self._proc is None or self._outcome is not None:
+        if not self._started or self._outcome is not None:
             return out
         try:
             item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
         except queue.Empty:
             return out
         while True:
-            if item is _END:
-                self._outcome = self._pending
+            if isinstance(item, tuple) and item[0] is _END:
+                self._outcome = item[1]
                 return out
             out.append(item)
             try:
@@ -348,24 +309,108 @@ class CoreProcess:
             TimeoutError: the run has not ended within ``timeout`` seconds (it keeps running).
             RuntimeError: not started.
         """
-        if self._proc is None:
-            raise RuntimeError("CoreProcess.wait: not started")
+        if not self._started:
+            raise RuntimeError(f"{type(self).__name__}.wait: not started")
         deadline = None if timeout is None else _now() + timeout
         while self._outcome is None:
             left = 0.5 if deadline is None else min(0.5, deadline - _now())
             if left <= 0:
-                raise TimeoutError(f"{self.cmd[0]}: the core is still running after {timeout:.1f} s")
+                raise TimeoutError(f"{self.exe}: the core is still running after {timeout:.1f} s")
             for event in self.poll(timeout=left):
                 if on_event is not None:
                     on_event(event)
         return self._outcome
 
-    # ------------------------------------------------------------------ cancel
+
+class CoreProcess(EventStream):
+    """One run of the core as a child process, followed without blocking the caller.
+
+    Typical use from a UI timer::
+
+        proc = CoreProcess(stylize_command(python, args), env=child_env(os.environ)).start()
+        ...                                   # every 100 ms:
+        for event in proc.poll():
+            show(event)
+        if proc.finished:
+            report(proc.outcome)
+
+    or, blocking (farm scripts, background modes): ``outcome = proc.wait(on_event=show)``.
+    """
+
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Describe the run (nothing starts before :meth:`start`).
+
+        Args:
+            cmd: the full command, e.g. from :func:`stylize_command`.
+            env: environment of the child (None: inherited), e.g. from :func:`child_env`.
+            cwd: working folder of the child (None: inherited).
+            log_path: file that receives the child's stderr as well (its folder is created); None = none.
+        """
+        if not cmd:
+            raise ValueError("CoreProcess: empty command")
+        super().__init__(str(cmd[0]))
+        self.cmd = [str(c) for c in cmd]
+        self.env = None if env is None else dict(env)
+        self.cwd = None if cwd is None else str(cwd)
+        self.log_path = None if log_path is None else Path(log_path)
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._killer: threading.Timer | None = None
+
+    def start(self) -> CoreProcess:
+        """Start the child and its reader threads; returns self.
+
+        Raises:
+            CoreStartError: the program cannot be started.
+            RuntimeError: already started.
+        """
+        if self._proc is not None:
+            raise RuntimeError("CoreProcess.start: already started")
+        log_file: IO[str] | None = None
+        if self.log_path is not None:
+            try:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                log_file = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed by the reader)
+            except OSError as exc:
+                raise CoreStartError(self.exe, f"cannot write the log {self.log_path}: {exc.strerror or exc}") \
+                    from exc
+        kwargs: dict[str, Any] = {}
+        if os.name == "nt":  # CTRL_BREAK_EVENT reaches only a child in its own process group
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        log.info("starting the core: %s", " ".join(self.cmd))
+        try:
+            self._proc = subprocess.Popen(
+                self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, encoding="utf-8", errors="replace", bufsize=1, env=self.env, cwd=self.cwd, **kwargs,
+            )
+        except OSError as exc:
+            if log_file is not None:
+                log_file.close()
+            raise CoreStartError(self.exe, str(exc.strerror or exc)) from exc
+        self._started = True
+        err = threading.Thread(target=self._read_stderr, args=(self._proc.stderr, log_file),
+                               name="fav-core-stderr", daemon=True)
+        err.start()
+        threading.Thread(target=self._read_stdout, args=(err,), name="fav-core-stdout", daemon=True).start()
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before :meth:`start`)."""
+        return None if self._proc is None else self._proc.pid
+
     def cancel(self, grace_s: float = DEFAULT_GRACE_S) -> None:
         """Ask the child to stop after (or instead of) the frame in progress; kill it after ``grace_s``.
 
         Non-blocking. Calling it again does not restart the grace period; calling it after the child has
-        exited does nothing but mark the run as cancelled when it had not ended with an event.
+        exited only marks the run as cancelled (which matters only if it ended without a protocol event).
         """
         proc = self._proc
         with self._lock:
@@ -392,7 +437,6 @@ class CoreProcess:
             except OSError:
                 log.debug("the core (pid %d) exited while being killed", proc.pid)
 
-    # ------------------------------------------------------------------ reader threads
     def _read_stderr(self, stream: IO[str], log_file: IO[str] | None) -> None:
         try:
             for line in iter(stream.readline, ""):
@@ -413,8 +457,7 @@ class CoreProcess:
             for line in iter(proc.stdout.readline, ""):
                 event = parse_event(line)
                 if event is not None:
-                    self._last[event["event"]] = event
-                    self._queue.put(event)
+                    self.push(event)
         finally:
             proc.stdout.close()
             code = proc.wait()
@@ -422,10 +465,7 @@ class CoreProcess:
             with self._lock:
                 if self._killer is not None:
                     self._killer.cancel()
-                cancelled = self._cancel_requested
-            self._pending = decide_outcome(code, self._last, cancelled, list(self._stderr), self.cmd[0])
-            log.info("the core (pid %d) exited with %s: %s", proc.pid, code, self._pending.status)
-            self._queue.put(_END)
+            self.close(code, list(self._stderr))
 
 
 def _now() -> float:

@@ -9,7 +9,9 @@
   without the manifest, for "Install legacy Add-on" (``bl_info`` in ``__init__.py``).
 
 The zips carry only pure-Python glue (no wheels): the core and torch run in a Python the user points to.
-Standard library only, so it runs with any Python 3.11+.
+Besides the modules of this folder they hold ``jobclient.py``, a verbatim copy of ``fav_core/jobclient.py`` (the
+job-protocol client, standard library only), so the extension works where ``fav_core`` is not installed in
+Blender's Python. Standard library only, so it runs with any Python 3.11+.
 """
 from __future__ import annotations
 
@@ -22,11 +24,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 MANIFEST = "blender_manifest.toml"
 EXCLUDE = {"build.py"}
+#: Core modules shipped inside the zips (pure standard library): source path -> name in the zip.
+BUNDLED = {HERE.parent.parent / "fav_core" / "jobclient.py": "jobclient.py"}
 
 
 def package_files(folder: Path = HERE) -> list[Path]:
     """The files that go into both zips: every module of the extension (sorted, no caches, no build.py)."""
     return sorted(p for p in folder.glob("*.py") if p.name not in EXCLUDE)
+
+
+def bundled_files() -> dict[Path, str]:
+    """The core modules copied into both zips, by their name there.
+
+    Raises:
+        FileNotFoundError: one is missing (the script must run from a checkout).
+    """
+    for path in BUNDLED:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; build the extension from a checkout of the project")
+    return dict(BUNDLED)
 
 
 def manifest(folder: Path = HERE) -> dict[str, object]:
@@ -41,15 +57,23 @@ def build(out: Path, folder: Path = HERE) -> tuple[Path, Path]:
     ext_id, version = str(info["id"]), str(info["version"])
     out.mkdir(parents=True, exist_ok=True)
     files = package_files(folder)
+    bundled = bundled_files()
+    clash = sorted(set(bundled.values()) & {p.name for p in files})
+    if clash:
+        raise FileExistsError(f"{folder}: {', '.join(clash)} would hide the bundled core module(s)")
     extension = out / f"{ext_id}-{version}.zip"
     legacy = out / f"{ext_id}-{version}-legacy.zip"
     with zipfile.ZipFile(extension, "w", zipfile.ZIP_DEFLATED) as z:
         z.write(folder / MANIFEST, MANIFEST)
         for path in files:
             z.write(path, path.name)
+        for path, name in bundled.items():
+            z.write(path, name)
     with zipfile.ZipFile(legacy, "w", zipfile.ZIP_DEFLATED) as z:
         for path in files:
             z.write(path, f"{ext_id}/{path.name}")
+        for path, name in bundled.items():
+            z.write(path, f"{ext_id}/{name}")
     return extension, legacy
 
 

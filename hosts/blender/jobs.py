@@ -1,33 +1,35 @@
 """Run the core on a sequence without blocking Blender: a child process or a worker thread.
 
-Both runners speak the progress protocol of docs/job-protocol.md: a stream of event dicts (``start``,
-``frame``, ``done``, ``error``, ``cancelled``) pushed into a queue. Blender's main thread drains that queue
-(``Job.poll`` from a ``bpy.app.timers`` poller or a modal operator), and background mode (``blender -b``) uses
+Both runners speak the progress protocol of docs/job-protocol.md through :mod:`fav_core.jobclient` (the one
+protocol client of every host): events are queued by a background thread, and Blender's main thread drains them
+(``Job.poll`` from a ``bpy.app.timers`` poller or a modal operator), or background mode (``blender -b``) uses
 ``Job.wait`` instead, because there timers and modal handlers never run.
 
-- Subprocess (default): ``<python> -m fav_core.cli stylize INPUT -o OUTPUT ... --progress json``; stdout carries
-  the events, stderr goes to a log file. Cancel sends SIGTERM (CTRL_BREAK on Windows); the core then finishes
-  or discards the frame being written, so only whole frames remain. Torch never enters Blender's process.
+- Subprocess (default): :class:`fav_core.jobclient.CoreProcess` runs ``<python> -m fav_core.cli stylize INPUT
+  -o OUTPUT ... --progress json``; stdout carries the events, stderr goes to a log file. Cancel sends SIGTERM
+  (CTRL_BREAK on Windows); the core then finishes or discards the frame being written, so only whole frames
+  remain. Torch never enters Blender's process.
 - In-process: the same CLI entry, called in a worker thread of Blender's own Python (only when torch and
-  fav_core import there and the preference asks for it). Cancel sets the core's ``CancelToken``.
+  fav_core import there and the preference asks for it), feeding a :class:`fav_core.jobclient.EventStream`.
+  Cancel sets the core's ``CancelToken``.
 
-This module imports ``bpy`` only inside :func:`start_poller`, so it can be tested without Blender.
+The client module is this extension's own copy (``build.py`` puts ``fav_core/jobclient.py`` into the zips) or,
+from a checkout, ``fav_core/jobclient.py`` itself, loaded by path so that add-on start-up never imports the
+``fav_core`` package. This module imports ``bpy`` only inside :func:`start_poller`, so it can be tested without
+Blender.
 """
 from __future__ import annotations
 
-import json
+import importlib.util
 import logging
 import os
-import queue
-import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from types import ModuleType
+from typing import Any
 
 from .errors import HostError
 from .options import StylizeOptions
@@ -36,12 +38,33 @@ log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 
-#: Exit status of a cancelled core run (docs/job-protocol.md).
-EXIT_CANCELLED = 130
 #: Seconds a cancelled child gets to finish its frame before it is killed.
 CANCEL_GRACE_S = 60.0
 
-_END = object()  # queue sentinel: the runner has stopped and pushed everything it had
+
+def _load_jobclient() -> ModuleType:
+    """``jobclient.py`` next to this file (zips), else the checkout's ``fav_core/jobclient.py``, else fav_core's."""
+    name = f"{__package__}.jobclient"
+    if name in sys.modules:
+        return sys.modules[name]
+    here = Path(__file__).resolve().parent
+    for path in (here / "jobclient.py", here.parent.parent / "fav_core" / "jobclient.py"):
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # dataclasses look their module up while the file runs
+            spec.loader.exec_module(module)
+            return module
+    from fav_core import jobclient  # the core installed in Blender's Python
+
+    return jobclient
+
+
+jobclient = _load_jobclient()
+
+#: Exit status of a cancelled core run (docs/job-protocol.md).
+EXIT_CANCELLED = jobclient.EXIT_CANCELLED
 
 
 @dataclass(frozen=True)
@@ -66,13 +89,17 @@ class JobSpec:
     core_path: str = ""
     log_path: Path | None = None
 
+    def stylize_args(self) -> list[str]:
+        """Arguments of ``fav stylize`` (after the sub-command, without ``--progress``)."""
+        return [self.input, "-o", self.output, *self.options.to_cli_args()]
+
     def cli_args(self) -> list[str]:
         """Arguments after ``fav`` (sub-command first), with JSON progress."""
-        return ["stylize", self.input, "-o", self.output, *self.options.to_cli_args(), "--progress", "json"]
+        return ["stylize", *self.stylize_args(), "--progress", "json"]
 
     def command(self) -> list[str]:
         """The child-process command line."""
-        return [self.python, "-m", "fav_core.cli", *self.cli_args()]
+        return jobclient.stylize_command(self.python, self.stylize_args())
 
 
 @dataclass
@@ -95,6 +122,34 @@ class JobResult:
     returncode: int = 0
 
 
+class _InProcessRun(jobclient.EventStream):  # type: ignore[name-defined,misc]
+    """``fav stylize`` in a worker thread of this Python (see :mod:`inprocess`), as an event stream."""
+
+    def __init__(self, spec: JobSpec) -> None:
+        super().__init__("Blender's Python")
+        self._spec = spec
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="fav-core", daemon=True)
+
+    def start(self) -> _InProcessRun:
+        super().start()
+        self._thread.start()
+        return self
+
+    def cancel(self, grace_s: float = CANCEL_GRACE_S) -> None:
+        super().cancel(grace_s)
+        self._stop.set()
+
+    def _work(self) -> None:
+        from . import inprocess  # imports fav_core (and so torch) only here, in the worker
+
+        code: int | None = 1
+        try:
+            code = inprocess.run(self._spec.cli_args(), self.push, self._stop, self._spec.core_path)
+        finally:
+            self.close(code)
+
+
 class Job:
     """A running (or finished) stylization: start it, poll/wait for events, cancel it.
 
@@ -104,18 +159,9 @@ class Job:
 
     def __init__(self, spec: JobSpec) -> None:
         self.spec = spec
-        self._events: queue.Queue[Any] = queue.Queue()
-        self._cancel = threading.Event()
-        self._proc: subprocess.Popen[str] | None = None
-        self._thread: threading.Thread | None = None
-        self._returncode: int | None = None
-        self._ended = False
+        self._run: Any = None  # a jobclient.EventStream once started
         self._written: list[tuple[int, str | None]] = []
         self._total = 0
-        self._error = ""
-        self._saw_done = False
-        self._saw_cancelled = False
-        self._cancel_at: float | None = None
         self.result: JobResult | None = None
 
     # ------------------------------------------------------------------ start
@@ -126,109 +172,41 @@ class Job:
             HostError: the interpreter cannot be started (missing file, not executable).
         """
         if self.spec.in_process:
-            self._thread = threading.Thread(target=self._run_in_process, name="fav-core", daemon=True)
-        else:
-            self._proc = self._spawn()
-            self._thread = threading.Thread(target=self._read_child, name="fav-core-reader", daemon=True)
-        self._thread.start()
+            self._run = _InProcessRun(self.spec).start()
+            return self
+        env = jobclient.child_env(os.environ, self.spec.core_path or None)
+        proc = jobclient.CoreProcess(self.spec.command(), env=env, log_path=self.spec.log_path)
+        try:
+            self._run = proc.start()
+        except jobclient.CoreStartError as exc:
+            raise HostError(f"{exc.exe}: cannot start the core's Python ({exc.reason})") from exc
         return self
-
-    def _spawn(self) -> subprocess.Popen[str]:
-        env = dict(os.environ)
-        env.pop("PYTHONHOME", None)
-        env["PYTHONUNBUFFERED"] = "1"
-        if self.spec.core_path:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (self.spec.core_path, env.get("PYTHONPATH", "")) if p)
-        kwargs: dict[str, Any] = {}
-        if os.name == "nt":
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        log_file: IO[str] | int = subprocess.DEVNULL
-        if self.spec.log_path is not None:
-            self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_file = open(self.spec.log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed after Popen)
-        log.info("starting core: %s", " ".join(self.spec.command()))
-        try:
-            return subprocess.Popen(
-                self.spec.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=log_file,
-                text=True,
-                encoding="utf-8",
-                bufsize=1,
-                env=env,
-                **kwargs,
-            )
-        except OSError as exc:
-            raise HostError(f"{self.spec.python}: cannot start the core's Python ({exc.strerror})") from exc
-        finally:
-            if not isinstance(log_file, int):
-                log_file.close()
-
-    def _read_child(self) -> None:
-        proc = self._proc
-        assert proc is not None and proc.stdout is not None
-        for line in proc.stdout:
-            text = line.strip()
-            if not text:
-                continue
-            try:
-                event = json.loads(text)
-            except json.JSONDecodeError:
-                log.warning("core printed a non-protocol line on stdout: %s", text)
-                continue
-            if isinstance(event, dict) and "event" in event:
-                self._events.put(event)
-        self._returncode = proc.wait()
-        self._events.put(_END)
-
-    def _run_in_process(self) -> None:
-        from . import inprocess  # imports fav_core (and so torch) only here, in the worker
-
-        try:
-            self._returncode = inprocess.run(self.spec.cli_args(), self._events.put, self._cancel,
-                                             self.spec.core_path)
-        finally:
-            self._events.put(_END)
 
     # ------------------------------------------------------------------ control
     def cancel(self) -> None:
         """Ask the run to stop after (or instead of) the frame in progress; never leaves half a frame.
 
-        A child that has not stopped :data:`CANCEL_GRACE_S` seconds later is killed (by :meth:`poll` /
-        :meth:`wait`); its atomic writes still leave no partial frame.
+        A child that has not stopped :data:`CANCEL_GRACE_S` seconds later is killed; its atomic writes still
+        leave no partial frame.
         """
-        if self._cancel_at is None:
-            self._cancel_at = _now()
-        self._cancel.set()
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            try:
-                proc.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGTERM)
-            except OSError:
-                log.debug("core process already gone when cancelling")
+        if self._run is not None:
+            self._run.cancel(CANCEL_GRACE_S)
 
     @property
     def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
+        return self._run is not None and bool(self._run.cancel_requested)
 
     @property
     def finished(self) -> bool:
         """True once every event has been drained and :attr:`result` is set."""
-        return self._ended
+        return self.result is not None
 
     # ------------------------------------------------------------------ events
     def poll(self) -> list[Event]:
         """Drain the events that arrived so far (non-blocking, call on the main thread)."""
-        self._enforce_grace()
-        out: list[Event] = []
-        while not self._ended:
-            try:
-                item = self._events.get_nowait()
-            except queue.Empty:
-                break
-            self._take(item, out)
-        return out
+        if self._run is None or self.result is not None:
+            return []
+        return self._take(self._run.poll())
 
     def wait(self, on_event: Callable[[Event], None] | None = None, timeout: float | None = None) -> JobResult:
         """Block until the run ends, calling ``on_event`` for each event in this thread (background mode).
@@ -240,76 +218,43 @@ class Job:
         Raises:
             HostError: no event arrived within ``timeout`` seconds (the run is cancelled first).
         """
-        while not self._ended:
-            cancelling = self._cancel_at is not None and self._proc is not None
-            try:
-                item = self._events.get(timeout=0.5 if cancelling else timeout)
-            except queue.Empty:
-                if cancelling:
-                    self._enforce_grace()
-                    continue
+        if self._run is None:
+            raise HostError("the job was never started")
+        while self.result is None:
+            patient = timeout is None or self.cancel_requested
+            events = self._take(self._run.poll(timeout=0.5 if patient else timeout))
+            if not events and self.result is None and not patient:
                 self.cancel()
-                raise HostError(f"the core sent nothing for {timeout:.0f} s; run cancelled") from None
-            out: list[Event] = []
-            self._take(item, out)
-            for event in out:
+                raise HostError(f"the core sent nothing for {timeout:.0f} s; run cancelled")
+            for event in events:
                 if on_event is not None:
                     on_event(event)
-        assert self.result is not None
         return self.result
 
-    def _enforce_grace(self) -> None:
-        if self._cancel_at is not None and _now() - self._cancel_at >= CANCEL_GRACE_S:
-            self._kill()
+    def _take(self, events: list[Event]) -> list[Event]:
+        for item in events:
+            kind = item.get("event")
+            if kind == "start":
+                self._total = int(item.get("total", 0))
+            elif kind == "frame":
+                path = item.get("path")
+                self._written.append((int(item["index"]), None if path is None else str(path)))
+        if self._run.finished and self.result is None:
+            self.result = self._finish(self._run.outcome)
+        return events
 
-    def _kill(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            log.warning("core did not stop within %.0f s of cancel; killing it", CANCEL_GRACE_S)
-            self._proc.kill()
-
-    def _take(self, item: Any, out: list[Event]) -> None:
-        if item is _END:
-            if self._thread is not None:
-                self._thread.join()
-            self._ended = True
-            self.result = self._finish()
-            return
-        kind = item.get("event")
-        if kind == "start":
-            self._total = int(item.get("total", 0))
-        elif kind == "frame":
-            path = item.get("path")
-            self._written.append((int(item["index"]), None if path is None else str(path)))
-        elif kind == "error":
-            self._error = str(item.get("message", "")).strip()
-        elif kind == "done":
-            self._saw_done = True
-        elif kind == "cancelled":
-            self._saw_cancelled = True
-        out.append(item)
-
-    def _finish(self) -> JobResult:
-        rc = self._returncode if self._returncode is not None else 1
-        if rc == 0 and self._saw_done:
-            status, message = "done", f"{len(self._written)} frames stylized"
-        elif rc == EXIT_CANCELLED or self._saw_cancelled or (self._cancel.is_set() and not self._error):
-            status, message = "cancelled", f"cancelled after {len(self._written)} frames"
+    def _finish(self, outcome: Any) -> JobResult:
+        n = len(self._written)
+        rc = outcome.returncode if outcome.returncode is not None else 1
+        if outcome.status == jobclient.DONE:
+            status, message = "done", f"{n} frames stylized"
+        elif outcome.status == jobclient.CANCELLED:
+            status, message = "cancelled", f"cancelled after {n} frames"
         else:
-            status = "failed"
-            message = self._error or self._last_log_line() or f"the core stopped with exit status {rc}"
+            status, message = "failed", outcome.message
+            if outcome.status == jobclient.CRASHED and self.spec.log_path is not None and not self.spec.in_process:
+                message = f"{message} (log: {self.spec.log_path})"
         return JobResult(status, list(self._written), self._total, message, rc)
-
-    def _last_log_line(self) -> str:
-        path = self.spec.log_path
-        if path is None or not path.is_file():
-            return ""
-        lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()]
-        lines = [ln for ln in lines if ln]
-        return f"the core failed: {lines[-1]} (log: {path})" if lines else ""
-
-
-def _now() -> float:
-    return time.monotonic()
 
 
 def start_poller(

@@ -124,7 +124,7 @@ def test_runner_reports_a_crash_and_a_missing_program(qapp: object, tmp_path: ob
     """JobRunner (fav_core.jobclient.CoreProcess drained by a QTimer): every end arrives as one ``ended``."""
     import sys
 
-    from conftest import wait_for
+    from tests.gui.conftest import wait_for
 
     from fav_gui.job import JobRunner
 

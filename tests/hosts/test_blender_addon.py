@@ -47,8 +47,13 @@ def test_zips_hold_the_modules(zips: tuple[Path, Path]) -> None:
     ext_names = set(zipfile.ZipFile(extension).namelist())
     legacy_names = set(zipfile.ZipFile(legacy).namelist())
     modules = {p.name for p in ADDON_DIR.glob("*.py")} - {"build.py"}
+    assert "jobclient.py" not in modules
+    modules |= {"jobclient.py"}  # the job-protocol client, copied from the core
     assert ext_names == modules | {"blender_manifest.toml"}
     assert legacy_names == {f"fast_artistic_videos/{m}" for m in modules}
+    core_client = (ADDON_DIR.parent.parent / "fav_core" / "jobclient.py").read_bytes()
+    assert zipfile.ZipFile(extension).read("jobclient.py") == core_client
+    assert zipfile.ZipFile(legacy).read("fast_artistic_videos/jobclient.py") == core_client
     init = zipfile.ZipFile(legacy).read("fast_artistic_videos/__init__.py").decode()
     assert "bl_info" in init and "import torch" not in init
 
@@ -76,6 +81,10 @@ SCRIPT = textwrap.dedent(
           hasattr(bpy.ops.fav, "stylize_render"))
     print("core_mode", prefs.core_mode)
     print("torch_loaded", "torch" in sys.modules)
+    print("fav_core_loaded", "fav_core" in sys.modules)
+    from importlib import import_module
+    client = import_module(name + ".jobs").jobclient
+    print("jobclient", client.__name__, client.__file__.startswith(sys.modules[name].__path__[0]))
     ext = sys.modules[name]
     from importlib import import_module
     preferences = import_module(name + ".preferences")
@@ -102,6 +111,8 @@ def test_extension_installs_and_loads_without_torch(tmp_path: Path, zips: tuple[
     assert lines["registered"] == "True True True"
     assert lines["core_mode"] == "AUTO"
     assert lines["torch_loaded"] == "False"
+    assert lines["fav_core_loaded"] == "False"  # start-up imports neither torch nor the core package
+    assert lines["jobclient"] == "bl_ext.user_default.fast_artistic_videos.jobclient True"  # the bundled copy
     assert lines["auto_in_process"] == "False"
     assert lines["in_process_error"].startswith("HostError torch or fav_core is not installed in Blender's Python")
     assert "pip install fast-artistic-videos" in lines["in_process_error"]

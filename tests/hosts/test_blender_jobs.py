@@ -173,3 +173,21 @@ def test_child_ignoring_cancel_is_killed_after_grace(tmp_path: Path, monkeypatch
     result = job.wait(lambda e: job.cancel())
     assert time.monotonic() - t0 < 10
     assert result.status == "cancelled" and result.returncode == -9
+
+
+def test_child_crash_is_failed_with_its_last_stderr_line_and_the_log(tmp_path: Path) -> None:
+    import os
+
+    fake = tmp_path / "broken-python"
+    fake.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\n"
+                    "echo \"ModuleNotFoundError: No module named 'fav_core'\" >&2\nexit 1\n")
+    os.chmod(fake, 0o755)
+    log_path = tmp_path / "logs" / "fav.log"
+    spec = jobs.JobSpec("in_%04d.png", str(tmp_path / "o_%04d.png"), StylizeOptions(model="m"), python=str(fake),
+                        log_path=log_path)
+    result = jobs.Job(spec).start().wait(timeout=30)
+    assert (result.status, result.returncode, result.written, result.total) == ("failed", 1, [], 0)
+    assert result.message == (f"{fake}: the core failed with exit code 1: ModuleNotFoundError: No module named "
+                              f"'fav_core' (log: {log_path})")
+    assert log_path.read_text().splitlines()[-1] == "ModuleNotFoundError: No module named 'fav_core'"
+    assert jobs.jobclient.__name__ == "fav_blender.jobclient"  # the checkout's fav_core/jobclient.py, by path

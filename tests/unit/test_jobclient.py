@@ -237,3 +237,28 @@ def test_module_is_python_3_9_and_stdlib_only() -> None:
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported - set(sys.stdlib_module_names)
     assert source.startswith('"""') and "from __future__ import annotations" in source
+
+
+def test_event_stream_fed_by_a_worker_thread() -> None:
+    """The queue that a host's in-process runner feeds (Blender): order, bad events dropped, one outcome."""
+    import threading
+
+    stream = jobclient.EventStream("worker")
+    assert stream.poll() == [] and not stream.running  # not started: nothing to drain
+
+    def work() -> None:
+        stream.push({"event": "start", "total": 2})
+        stream.push({"no": "name"})
+        for i in (1, 2):
+            stream.push({"event": "frame", "done": i, "total": 2, "index": i, "path": None})
+        stream.close(jobclient.EXIT_CANCELLED)
+
+    assert stream.start() is stream and stream.running
+    stream.cancel()
+    worker = threading.Thread(target=work)
+    worker.start()
+    events = list(stream.events())
+    worker.join()
+    assert [e["event"] for e in events] == ["start", "frame", "frame"]
+    assert stream.outcome == Outcome("cancelled", "cancelled after 2 frame(s)", 2, 130)
+    assert stream.finished and stream.poll() == [] and stream.wait() is stream.outcome
