@@ -223,6 +223,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
                           blend_sides=not args.no_blend_sides, smooth_certainty=args.smooth_certainty,
                           border_maps=args.border_maps)
     stylizer = Stylizer360(config, sphere, _motion(args))  # loads the models before anything is written
+    evaluator = _evaluator(args, stylizer)  # and the loss network
     order = sorted(cubes.indices)
     if args.num_frames is not None:
         if args.num_frames < 1:
@@ -264,7 +265,8 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if start > 0:
         log.warning("resuming at frame %d (%d of %d frames already done)", order[start], start, len(order))
 
-    evaluator = _evaluator(args, stylizer, None if prior is None else prior[1])
+    if evaluator is not None and prior is not None:
+        evaluator.resume_from(prior[1])
 
     if cancel is None:
         cancel = CancelToken()
@@ -306,7 +308,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     return 0
 
 
-def _evaluator(args: argparse.Namespace, stylizer: Any, prior: Any) -> Any:
+def _evaluator(args: argparse.Namespace, stylizer: Any) -> Any:
     """The per-face evaluation of ``--evaluate`` (None without it); loads the loss network before any work."""
     if not args.evaluate:
         return None
@@ -327,7 +329,7 @@ def _evaluator(args: argparse.Namespace, stylizer: Any, prior: Any) -> Any:
         perceptual = PerceptualEvaluator(net, style, PerceptualSettings(style_image_size=args.eval_style_image_size),
                                          device=stylizer.device)
     coverage = {side: t[0, 0].float().cpu().numpy() for side, t in stylizer.borders.coverage.items()}
-    return RunEvaluator(stylizer.sphere.geometry, coverage, perceptual, prior)
+    return RunEvaluator(stylizer.sphere.geometry, coverage, perceptual)
 
 
 class Outputs:

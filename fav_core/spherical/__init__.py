@@ -7,7 +7,9 @@
 - :mod:`~fav_core.spherical.blend` — border priors, ramps, ``blend_other_sides`` (torch);
 - :mod:`~fav_core.spherical.stylizer360` — the per-face loop (torch);
 - :mod:`~fav_core.spherical.sources`, :mod:`~fav_core.spherical.layout`, :mod:`~fav_core.spherical.seams`,
-  :mod:`~fav_core.spherical.synthetic` — inputs, output layouts, seam measurement, a procedural test scene.
+  :mod:`~fav_core.spherical.synthetic` — inputs, output layouts, seam measurement, a procedural test scene;
+- :mod:`~fav_core.spherical.flow` — host motion vectors of an equirect frame reprojected to the faces;
+- :mod:`~fav_core.spherical.evaluate` — the §9.6 evaluation extras per face (``fav stylize-360 --evaluate``).
 
 Importing this package imports no torch; the torch modules are imported where they are used.
 """

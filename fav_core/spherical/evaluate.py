@@ -355,7 +355,6 @@ class RunEvaluator:
         geometry: face size and overlap.
         coverage: per side, :math:`(E, E)` border-map coverage.
         perceptual: content/style losses per face, or None.
-        prior: the raw faces of the frame before the first one evaluated (a resumed run), or None.
     """
 
     def __init__(
@@ -363,13 +362,18 @@ class RunEvaluator:
         geometry: CubeGeometry,
         coverage: Mapping[Side, np.ndarray],
         perceptual: Perceptual | None = None,
-        prior: Sequence[np.ndarray] | None = None,
     ) -> None:
         self.geometry = geometry
         self.coverage = {side: np.asarray(c, dtype=np.float32) for side, c in coverage.items()}
         self.perceptual = perceptual
         self.report = CubeReport()
-        self._prev: Sequence[np.ndarray] | None = prior
+        self._prev: Sequence[np.ndarray] | None = None
+
+    def resume_from(self, raw: Sequence[np.ndarray]) -> None:
+        """The raw faces of the frame before the first one evaluated (a resumed run), for its temporal error."""
+        if len(raw) != len(FACES):
+            raise ShapeError(f"prior faces: expected 6 cube faces, got {len(raw)}")
+        self._prev = list(raw)
 
     @property
     def needs_inputs(self) -> bool:

@@ -180,3 +180,25 @@ def test_report_summary_and_json(tmp_path: Path) -> None:
     assert [f["frame"] for f in data["frames"]] == [1, 2]
     assert [f["face"] for f in data["frames"][1]["faces"]] == list(FACES)
     assert data["frames"][1]["faces"][4]["edge_mse_sides"]["left"] == pytest.approx(0.25)
+
+
+def test_run_evaluator_chains_frames_and_resumes() -> None:
+    from types import SimpleNamespace
+
+    from fav_core.motion import Motion
+    from fav_core.spherical.evaluate import RunEvaluator
+
+    faces = seamless_cube()
+    still = [Motion(np.zeros((GEOM.edge, GEOM.edge, 2), np.float32), np.ones((GEOM.edge, GEOM.edge), np.float32),
+                    "test")] * 6
+    first = SimpleNamespace(index=1, raw=faces, motions=[None] * 6)
+    second = SimpleNamespace(index=2, raw=[f + np.float32(0.25) for f in faces], motions=still)
+    run = RunEvaluator(GEOM, full_coverage(GEOM.edge))
+    assert all(m.temporal_error is None for m in run.add(first))
+    assert [m.temporal_error for m in run.add(second)] == pytest.approx([0.0625] * 6)
+    resumed = RunEvaluator(GEOM, full_coverage(GEOM.edge))
+    resumed.resume_from(faces)  # frame 1's faces from the saved state
+    assert [m.temporal_error for m in resumed.add(second)] == pytest.approx([0.0625] * 6)
+    assert sorted(run.report.frames) == [1, 2] and sorted(resumed.report.frames) == [2]
+    with pytest.raises(ShapeError):
+        resumed.resume_from(faces[:3])
