@@ -329,3 +329,14 @@ def test_sink_symlink_out_of_the_root(tmp_path: Path) -> None:
         ImageSequenceSink("link/f_%04d.png", root=root)
     one_line(info.value, "leaves the output folder")
     assert list(outside.iterdir()) == []
+
+
+def test_budget_on_cuda_uses_the_gpu_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (3 * budget.GIB, 80 * budget.GIB))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: budget.GIB)
+    assert budget.device_bytes("cuda:0") == 4 * budget.GIB
+    tokens = parse_arch("c3s1-8,d8,R8,u8,c3s1-3")
+    budget.check_stylize("in", (4096, 4096), tokens, 7, "cuda:0", 2)  # 23*16.8M*1.25*2 B = 0.9 GiB fits
+    with pytest.raises(ConfigError) as info:
+        budget.check_stylize("in", (8192, 8192), tokens, 7, "cuda:0", 4)  # 7.2 GiB does not
+    one_line(info.value, "8192x8192", "cuda:0", "4.0 GiB")
