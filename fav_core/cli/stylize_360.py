@@ -49,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-equi", action="store_true",
                    help="do not write the equirectangular output (OUTPUT is then the folder for the cube outputs)")
     p.add_argument("--out-cubemap", nargs="?", const=DEFAULT_CUBEMAP, default=None, metavar="PATTERN",
-                   help=f"also write a one-row cube map per frame (default pattern {DEFAULT_CUBEMAP}, "
+                   help="also write a one-row cube map per frame (default pattern "
+                   f"{DEFAULT_CUBEMAP.replace('%', '%%')}, "
                    "inside the output folder)")
     p.add_argument("--faces-pattern", default=None, metavar="PATTERN",
                    help="also write the six stylized faces (with overlap), e.g. faces/frame_%%05d-%%d.png")

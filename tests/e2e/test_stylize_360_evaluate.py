@@ -48,3 +48,15 @@ def test_edge_mse_far_below_independent_faces(tmp_path: Path, scene: str, model:
                            "--no-blend-sides")["summary"]["cube_edge_mse"]
     print("cube edge MSE ours / independent:", ours, independent, ours / independent)
     assert ours < 0.75 * independent  # measured ≈ 0.54 with the random model
+
+
+def test_help_formats() -> None:
+    """``fav stylize-360 --help`` prints (a bare ``%`` in a help text used to crash argparse)."""
+    import argparse
+
+    from fav_core.cli.stylize_360 import add_parser
+
+    sub = argparse.ArgumentParser(prog="fav").add_subparsers()
+    add_parser(sub)
+    text = sub.choices["stylize-360"].format_help()
+    assert "--evaluate REPORT.json" in text and "cubemap/frame_%05d.png" in text
