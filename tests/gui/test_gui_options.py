@@ -124,9 +124,8 @@ def test_runner_reports_a_crash_and_a_missing_program(qapp: object, tmp_path: ob
     """JobRunner (fav_core.jobclient.CoreProcess drained by a QTimer): every end arrives as one ``ended``."""
     import sys
 
-    from tests.gui.conftest import wait_for
-
     from fav_gui.job import JobRunner
+    from tests.gui.conftest import wait_for
 
     runner = JobRunner()
     events: list[dict] = []
