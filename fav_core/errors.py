@@ -64,7 +64,7 @@ def check_shape(x: Any, spec: str, name: str = "tensor") -> dict[str, int]:
     if len(shape) != len(dims):
         raise ShapeError(f"{name}: expected {want}, got {shape}")
     bound: dict[str, int] = {}
-    for d, s in zip(dims, shape):
+    for d, s in zip(dims, shape, strict=True):
         if d.isdigit():
             if int(d) != s:
                 raise ShapeError(f"{name}: expected {want}, got {shape}")

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> i
 
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     from fav_core.io import ImageSequenceSink, make_sink, open_frames
+    from fav_core.io.atomic import remove_stale_temps
     from fav_core.runstate import RunState
     from fav_core.stylizer import StylizedFrame, Stylizer
     from fav_core.types import CancelToken, Frame
@@ -139,6 +140,8 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
         if not resume:
             state.clear()
         state.check_settings(settings_record(args, config), resume=resume)
+        remove_stale_temps(output_folder(args.output))
+        remove_stale_temps(state.dir)
         if resume and args.continue_with is None:
             start = max(start, resume_position(order, sink, state))
     elif args.continue_with is not None:

@@ -72,3 +72,23 @@ def atomic_write(final: str | Path, write: Callable[[Path], None]) -> None:
             os.replace(tmp, final)
         except OSError as exc:
             raise OutputError(final, f"cannot write: {_describe_oserror(exc)}") from exc
+
+
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete hidden temp files (``.<name>.tmp-*``) that a killed run left in ``folder``; returns how many.
+
+    Only call this for a folder no other process is writing to at the same time (a run's own output folder
+    when it starts or resumes).
+    """
+    removed = 0
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    for p in root.iterdir():
+        if p.name.startswith(".") and TEMP_MARKER in p.name and p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed += 1
+    if removed:
+        log.info("%s: removed %d temp file(s) left by an interrupted run", root, removed)
+    return removed

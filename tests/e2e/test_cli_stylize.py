@@ -176,9 +176,11 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path, models: tuple[str,
     proc.wait(timeout=60)
     partial = frames_in(out)
     assert 3 <= len(partial) < 12
+    (out / ".frame_00004.tmp-abc.png").write_bytes(b"half a frame")  # as a kill mid-write leaves
     res = run_cli(*stylize_args(inp, str(out), models))
     assert res.returncode == 0, res.stderr
     assert "resuming" in res.stderr
+    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]
     for a, b in zip(frames_in(ref), frames_in(out), strict=True):
         np.testing.assert_array_equal(read_image(a), read_image(b))
 
