@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from tqdm import tqdm
+
+from fav_core.errors import Cancelled, FavError
 
 
 class JsonReporter:
@@ -59,3 +62,28 @@ class TqdmReporter:
 
 def make_reporter(kind: str, desc: str = "stylize") -> JsonReporter | TqdmReporter:
     return JsonReporter() if kind == "json" else TqdmReporter(desc)
+
+
+def run_reported(
+    body: Callable[[Any, Any, Any], int], args: Any, reporter: Any, cancel: Any, desc: str = "stylize"
+) -> int:
+    """Run a job body ``body(args, reporter, cancel)`` with the reporter the options ask for, turning typed
+    errors into the protocol's ``error`` / ``cancelled`` events before they propagate to the CLI boundary.
+
+    A :class:`Cancelled` may carry ``done`` (frames written whole by this run).
+    """
+    if reporter is None and args.progress != "none":
+        reporter = make_reporter(args.progress, desc=desc)
+    try:
+        return body(args, reporter, cancel)
+    except Cancelled as exc:
+        if reporter is not None:
+            reporter.event("cancelled", message=str(exc), done=getattr(exc, "done", None))
+        raise
+    except FavError as exc:
+        if reporter is not None:
+            reporter.event("error", message=str(exc), kind=type(exc).__name__)
+        raise
+    finally:
+        if reporter is not None:
+            reporter.close()

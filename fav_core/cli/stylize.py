@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fav_core.errors import Cancelled, ConfigError, FavError
+from fav_core.errors import Cancelled, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -77,23 +77,9 @@ def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> i
         cancel: a :class:`fav_core.types.CancelToken` a host can set from another thread; checked before
             every frame (SIGINT/SIGTERM set it too when running in the main thread).
     """
-    from fav_core.cli.progress import make_reporter
+    from fav_core.cli.progress import run_reported
 
-    if reporter is None and args.progress != "none":
-        reporter = make_reporter(args.progress)
-    try:
-        return _run(args, reporter, cancel)
-    except Cancelled as exc:
-        if reporter is not None:
-            reporter.event("cancelled", message=str(exc))
-        raise
-    except FavError as exc:
-        if reporter is not None:
-            reporter.event("error", message=str(exc), kind=type(exc).__name__)
-        raise
-    finally:
-        if reporter is not None:
-            reporter.close()
+    return run_reported(_run, args, reporter, cancel, desc="stylize")
 
 
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
@@ -180,6 +166,10 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
                 written += 1
                 if reporter is not None:
                     reporter.frame(written, len(todo), out.index, str(path) if path else None)
+        except Cancelled as exc:
+            exc.done = written  # frames written whole by this run, for the "cancelled" event
+            _abort(sink)
+            raise
         except BaseException:
             _abort(sink)
             raise
@@ -321,7 +311,9 @@ def _cancel_on_signals(cancel: Any) -> Iterator[None]:
 
     old = {}
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGBREAK", None)):  # SIGBREAK: Windows
+            if sig is None:
+                continue
             old[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread (e.g. called from a host's worker thread)
         old = {}

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fav_core.errors import Cancelled, ConfigError, FavError
+from fav_core.errors import Cancelled, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -114,23 +114,9 @@ def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> i
         cancel: a :class:`fav_core.types.CancelToken` a host can set from another thread; checked before every
             face (SIGINT/SIGTERM set it too when running in the main thread).
     """
-    from fav_core.cli.progress import make_reporter
+    from fav_core.cli.progress import run_reported
 
-    if reporter is None and args.progress != "none":
-        reporter = make_reporter(args.progress, desc="stylize-360")
-    try:
-        return _run(args, reporter, cancel)
-    except Cancelled as exc:
-        if reporter is not None:
-            reporter.event("cancelled", message=str(exc))
-        raise
-    except FavError as exc:
-        if reporter is not None:
-            reporter.event("error", message=str(exc), kind=type(exc).__name__)
-        raise
-    finally:
-        if reporter is not None:
-            reporter.close()
+    return run_reported(_run, args, reporter, cancel, desc="stylize-360")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -289,6 +275,11 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
                 written += 1
                 if reporter is not None:
                     reporter.frame(written, len(todo), result.index, path)
+        except Cancelled as exc:
+            exc.done = written  # frames written whole by this run, for the "cancelled" event
+            for sink in outputs.sinks:
+                _abort(sink)
+            raise
         except BaseException:
             for sink in outputs.sinks:
                 _abort(sink)

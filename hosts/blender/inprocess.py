@@ -56,7 +56,7 @@ def run(cli_args: list[str], emit: Callable[[dict[str, Any]], None], cancel: thr
     """
     _add_to_path(core_path)
     try:
-        from fav_core.cli import stylize
+        from fav_core.cli import stylize, stylize_360
         from fav_core.cli.main import build_parser
         from fav_core.errors import Cancelled, FavError
         from fav_core.types import CancelToken
@@ -75,7 +75,8 @@ def run(cli_args: list[str], emit: Callable[[dict[str, Any]], None], cancel: thr
         return EXIT_ERROR
     reporter = _QueueReporter(emit)
     try:  # stylize.run reports "cancelled" / "error" events itself before raising
-        stylize.run(parsed, reporter, cancel=CancelToken.from_event(cancel))
+        runner = stylize_360.run if parsed.command == "stylize-360" else stylize.run
+        runner(parsed, reporter, cancel=CancelToken.from_event(cancel))
     except Cancelled:
         return EXIT_CANCELLED
     except FavError:
