@@ -20,11 +20,13 @@ import torch
 
 from fav_core.budget import check_stylize
 from fav_core.errors import Cancelled, ConfigError, ShapeError
+from fav_core.inference import EngineOptions, InferenceEngine
 from fav_core.median import median_filter
 from fav_core.modelfile import StyleModel, load_model
 from fav_core.motion import Motion, MotionSource
 from fav_core.nets.grammar import parse_arch
 from fav_core.nets.preprocess import deprocess, preprocess
+from fav_core.nets.transformer import TransformerNet
 from fav_core.occlusion import fix_occlusions, invert, min_filter
 from fav_core.types import CancelToken, Frame, Progress
 from fav_core.warp import warp_backward
@@ -138,11 +140,14 @@ class Stylizer:
         motion: where flow + reliability for (cur, prev) come from; may be None only for ``per_frame``.
         models: already-loaded models (video, image-or-None) — tests and hosts that cache models pass them;
             default loads ``config.model`` / ``config.image_model``.
+        engine: how untiled frames run through the nets (:class:`~fav_core.inference.EngineOptions`: threads,
+            torch.compile, ...); None = the defaults (the fast, numerically equivalent path).
     """
 
     config: StylizerConfig
     motion: MotionSource | None = None
     models: tuple[StyleModel, StyleModel | None] | None = None
+    engine: EngineOptions | None = None
     _nets: _Nets = field(init=False, repr=False)
     _device: torch.device = field(init=False, repr=False)
 
@@ -171,6 +176,12 @@ class Stylizer:
         if self.motion is None and not cfg.per_frame:
             raise ConfigError("a motion source (flow) is needed unless per_frame is set")
         self._nets = _Nets(video, image)
+        # Inference engines for untiled frames, by id of the net (tiled frames run the net itself).
+        self._engines: dict[int, InferenceEngine] = {
+            id(m.net): InferenceEngine(m.net, self._device, cfg.precision, self.engine)
+            for m in (video, image)
+            if m is not None and isinstance(m.net, TransformerNet)
+        }
 
     @property
     def fill(self) -> str:
@@ -350,6 +361,9 @@ class Stylizer:
         )
 
     def _forward(self, model: StyleModel, x: torch.Tensor) -> torch.Tensor:
+        engine = self._engines.get(id(model.net))
+        if engine is not None:
+            return engine(x)
         with torch.inference_mode():
             if self.config.precision == "fp32":
                 return model.net(x)

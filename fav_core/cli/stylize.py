@@ -61,6 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto",
                    help="encoding of the input pixels (default auto: EXR/float = scene-linear)")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform-random fill")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for the network (default: torch's default, one per core)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the networks (first run compiles for a while; the result is cached in "
+                   "~/.cache/fav/compile for later runs)")
     p.add_argument("--no-resume", action="store_true",
                    help="start over even if OUTPUT already holds frames of an earlier run")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
@@ -84,7 +89,9 @@ def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> i
 
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     from fav_core.io import ImageSequenceSink, make_sink, open_frames
+    from fav_core.inference import EngineOptions
     from fav_core.io.atomic import remove_stale_temps
+    from fav_core.pipeline import BackgroundWriter, FramePipeline
     from fav_core.runstate import RunState
     from fav_core.stylizer import StylizedFrame, Stylizer
     from fav_core.types import CancelToken, Frame
@@ -100,7 +107,11 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
             raise ConfigError(f"--num-frames must be >= 1, got {args.num_frames}")
         indices = indices[: args.num_frames]
     motion = None if config.per_frame else build_motion(args)
-    stylizer = Stylizer(config, motion)  # loads and checks the models before anything is written
+    # Decode and flow run ahead of the network in a background thread (FramePipeline), writes behind it.
+    pipe = FramePipeline(source, motion)
+    engine = EngineOptions(threads=args.threads, compile=args.compile)
+    # loads and checks the models before anything is written
+    stylizer = Stylizer(config, pipe.motion_view, engine=engine)
     order = stylizer.order(indices)
 
     start = 0
@@ -155,22 +166,46 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
                        resumed_from=todo[0] if start and todo else None, output=str(args.output))
     written = 0
     last_saved = order[start - 1] if start > 0 else None
+
+    def write_one(out: StylizedFrame) -> tuple[int, str | None]:  # runs in the writer thread, in order
+        nonlocal last_saved
+        sink.write(Frame(out.index, out.rgb, out.alpha, source=out.source))
+        path = sink.path(out.index) if isinstance(sink, ImageSequenceSink) else None
+        if state is not None:
+            state.save_prior(out.index, out.raw, drop=last_saved)
+            last_saved = out.index
+        return out.index, str(path) if path else None
+
+    def report_written() -> None:  # progress events stay in this thread, after each frame is written whole
+        nonlocal written
+        for index, path in writer.completed():
+            written += 1
+            if reporter is not None:
+                reporter.frame(written, len(todo), index, path)
+
+    pipe.start(todo, prior_index=prior.index if prior is not None and not config.per_frame else None)
+    writer: BackgroundWriter[StylizedFrame, tuple[int, str | None]] = BackgroundWriter(write_one)
     with _cancel_on_signals(cancel):
         try:
-            for out in stylizer.run(source, indices=todo, prior=prior, cancel=cancel):
-                sink.write(Frame(out.index, out.rgb, out.alpha, source=out.source))
-                path = sink.path(out.index) if isinstance(sink, ImageSequenceSink) else None
-                if state is not None:
-                    state.save_prior(out.index, out.raw, drop=last_saved)
-                    last_saved = out.index
-                written += 1
-                if reporter is not None:
-                    reporter.frame(written, len(todo), out.index, str(path) if path else None)
+            with pipe:
+                for out in stylizer.run(pipe.source_view, indices=todo, prior=prior, cancel=cancel):
+                    writer.submit(out)
+                    report_written()
+            writer.close()
+            report_written()
         except Cancelled as exc:
+            _finish_writes(writer)
+            report_written()
             exc.done = written  # frames written whole by this run, for the "cancelled" event
             _abort(sink)
             raise
-        except BaseException:
+        except Exception:
+            _finish_writes(writer)  # frames finished before the error are kept (resume starts after them)
+            report_written()
+            _abort(sink)
+            raise
+        except BaseException:  # second Ctrl-C / exit: stop after the frame being written
+            writer.abandon()
             _abort(sink)
             raise
     sink.close()
@@ -293,6 +328,15 @@ def settings_record(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     rec.update(input=str(Path(args.input).resolve()), flow=args.flow, flow_preset=args.flow_preset,
                flow_pattern=args.flow_pattern, occlusions_pattern=args.occlusions_pattern)
     return rec
+
+
+def _finish_writes(writer: Any) -> None:
+    """Write what is queued, when an error stops the loop; a failing writer's own error is logged only (the
+    loop's error is the one reported)."""
+    try:
+        writer.close()
+    except Exception as exc:  # noqa: BLE001 - secondary to the error being raised
+        log.debug("writer stopped with %s: %s", type(exc).__name__, exc)
 
 
 def _abort(sink: Any) -> None:
