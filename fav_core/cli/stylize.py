@@ -88,8 +88,8 @@ def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> i
 
 
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
-    from fav_core.io import ImageSequenceSink, make_sink, open_frames
     from fav_core.inference import EngineOptions
+    from fav_core.io import ImageSequenceSink, make_sink, open_frames
     from fav_core.io.atomic import remove_stale_temps
     from fav_core.pipeline import BackgroundWriter, FramePipeline
     from fav_core.runstate import RunState
