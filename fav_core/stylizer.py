@@ -28,6 +28,7 @@ from fav_core.nets.grammar import parse_arch
 from fav_core.nets.preprocess import deprocess, preprocess
 from fav_core.nets.transformer import TransformerNet
 from fav_core.occlusion import fix_occlusions, invert, min_filter
+from fav_core.tiling import auto_tile, check_stylize_tiled, forward_any_size, is_out_of_memory
 from fav_core.types import CancelToken, Frame, Progress
 from fav_core.warp import warp_backward
 
@@ -56,6 +57,9 @@ class StylizerConfig:
         invert_occlusion: the reliability maps are white = occluded (e.g. Sintel ground truth).
         fix_occlusions: also mark pixels whose flow leaves the frame unreliable (§5.3).
         seed: seed of the ``uniform-random`` fill (per frame: ``(seed, frame index)``, so split runs agree).
+        tile: run the nets in overlapping tiles of at most this many px per side (:mod:`fav_core.tiling`;
+            instance-norm statistics from the frame scaled down to one tile); None = automatic: untiled unless
+            the memory budget says a frame does not fit or the device runs out of memory.
     """
 
     model: str
@@ -70,6 +74,7 @@ class StylizerConfig:
     invert_occlusion: bool = False
     fix_occlusions: bool = False
     seed: int = 0
+    tile: int | None = None
 
     def __post_init__(self) -> None:
         if not str(self.model):
@@ -84,6 +89,8 @@ class StylizerConfig:
             k = getattr(self, name)
             if not isinstance(k, int) or k < 1 or k > 31 or k % 2 == 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be an odd integer in 1..31, got {k!r}")
+        if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int) or self.tile < 16):
+            raise ConfigError(f"tile must be an integer >= 16 (px per tile side) or None, got {self.tile!r}")
         if self.per_frame and self.image_model == "self":
             log.debug("per-frame mode with image_model=self: frames use the video net with an empty prior")
         resolve_device(self.device)  # raises ConfigError for an unknown device
@@ -150,6 +157,7 @@ class Stylizer:
     engine: EngineOptions | None = None
     _nets: _Nets = field(init=False, repr=False)
     _device: torch.device = field(init=False, repr=False)
+    _tiles: dict[tuple[int, int, int], int | None] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -209,7 +217,9 @@ class Stylizer:
         if size is not None:
             bpv = 4 if self.config.precision == "fp32" else 2
             for model in (self._nets.video, self._nets.image):
-                if model is not None:
+                if model is not None and isinstance(model.net, TransformerNet):  # tiling can shrink the need
+                    check_stylize_tiled(what, tuple(size), model.net, str(self._device), bpv, self.config.tile)
+                elif model is not None:
                     check_stylize(what, tuple(size), parse_arch(model.meta.arch), model.meta.in_channels,
                                   str(self._device), bpv)
         check_motion = getattr(self.motion, "check", None)
@@ -362,14 +372,32 @@ class Stylizer:
 
     def _forward(self, model: StyleModel, x: torch.Tensor) -> torch.Tensor:
         engine = self._engines.get(id(model.net))
-        if engine is not None:
-            return engine(x)
+        if engine is not None and self.config.tile is None:
+            key = (id(model.net), int(x.shape[-2]), int(x.shape[-1]))
+            if key not in self._tiles:  # the same automatic decision (and cache) as tiling.forward_any_size
+                bpv = 4 if self.config.precision == "fp32" else 2
+                self._tiles[key] = auto_tile(model.net, key[1:], str(self._device), bpv)
+            if self._tiles[key] is None:
+                try:
+                    return engine(x)
+                except RuntimeError as exc:  # out of memory: the tiling path below retries in tiles
+                    if not is_out_of_memory(exc):
+                        raise
+                    del self._tiles[key]
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
         with torch.inference_mode():
             if self.config.precision == "fp32":
-                return model.net(x)
+                return self._net_call(model, x, 4)
             dtype = torch.float16 if self.config.precision == "fp16" else torch.bfloat16
             with torch.autocast(self._device.type, dtype=dtype):
-                return model.net(x).float()
+                return self._net_call(model, x, 2).float()
+
+    def _net_call(self, model: StyleModel, x: torch.Tensor, bytes_per_value: int) -> torch.Tensor:
+        """The net on ``x``: tiled when ``config.tile`` asks, the budget says the frame does not fit, or on OOM."""
+        if not isinstance(model.net, TransformerNet):
+            return model.net(x)
+        return forward_any_size(model.net, x, self.config.tile, str(self._device), bytes_per_value, self._tiles)
 
     def _finish(self, frame: Frame, raw_t: torch.Tensor, mask: np.ndarray | None) -> StylizedFrame:
         raw = raw_t[0].permute(1, 2, 0).float().cpu().numpy()

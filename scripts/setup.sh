@@ -11,4 +11,4 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" "numpy<2"
-python -m pip install -q -e ".[dev,blender]" "numpy<2" "${TORCH_SPEC:-torch==2.13.0}"
+python -m pip install -q -e ".[dev,blender,farm]" "numpy<2" "${TORCH_SPEC:-torch==2.13.0}"

@@ -58,6 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="stylize every frame independently (the flickering baseline)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--tile", type=int, default=None, metavar="N",
+                   help="run the network in overlapping tiles of at most N px per side (for frames that do not "
+                   "fit in memory; default: only when the memory estimate or the GPU says so)")
     p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto",
                    help="encoding of the input pixels (default auto: EXR/float = scene-linear)")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform-random fill")
@@ -277,6 +280,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         invert_occlusion=args.invert_occlusion,
         fix_occlusions=args.fix_occlusions,
         seed=args.seed,
+        tile=getattr(args, "tile", None),
     )
 
 
