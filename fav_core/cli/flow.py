@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from fav_core.errors import OutputError
 
@@ -31,9 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fav_core.cli.progress import make_reporter
-    from fav_core.flow import make_provider, write_flo
     from fav_core.io import open_frames
-    from fav_core.occlusion import consistency_check, write_pgm
 
     source = open_frames(args.input, colorspace=args.colorspace)
     out = Path(args.output)
@@ -41,31 +40,16 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(out, f"cannot create the output folder ({exc.strerror or exc})") from exc
-    if args.method == "dis":
-        provider = make_provider("dis", preset=args.preset)
-    elif args.method == "raft":
-        provider = make_provider("raft", weights_path=args.raft_weights)
-    else:
-        provider = make_provider("deepflow")
+    provider = make_flow_provider(args.method, args.preset, args.raft_weights)
     indices = sorted(source.indices)
     pairs = list(zip(indices[:-1], indices[1:], strict=True))
     reporter = make_reporter(args.progress, desc="flow") if args.progress != "none" else None
     if reporter:
         reporter.start(len(pairs), output=str(out))
     prev = source.read(indices[0]) if indices else None
-    for n, (j, i) in enumerate(pairs):
+    for n, (_j, i) in enumerate(pairs):
         cur = source.read(i)
-        fwd_p, bwd_p = out / f"forward_{j}_{i}.flo", out / f"backward_{i}_{j}.flo"
-        rel_i, rel_j = out / f"reliable_{i}_{j}.pgm", out / f"reliable_{j}_{i}.pgm"
-        if not all(p.exists() for p in (fwd_p, bwd_p, rel_i, rel_j)):
-            fwd = provider.compute(prev.rgb, cur.rgb)  # j → i
-            bwd = provider.compute(cur.rgb, prev.rgb)  # i → j
-            img_i = None if args.no_structure_term else cur.rgb * 255.0
-            img_j = None if args.no_structure_term else prev.rgb * 255.0
-            write_flo(fwd_p, fwd)
-            write_flo(bwd_p, bwd)
-            write_pgm(rel_i, consistency_check(bwd, fwd, img_i))
-            write_pgm(rel_j, consistency_check(fwd, bwd, img_j))
+        bwd_p = write_pair(provider, out, prev, cur, structure_term=not args.no_structure_term)
         if reporter:
             reporter.frame(n + 1, len(pairs), i, str(bwd_p))
         prev = cur
@@ -73,3 +57,52 @@ def run(args: argparse.Namespace) -> int:
         reporter.event("done", written=len(pairs), output=str(out))
         reporter.close()
     return 0
+
+
+def make_flow_provider(method: str, preset: str = "medium", raft_weights: str | None = None) -> Any:
+    """The provider for ``--method`` (``dis`` with ``preset``, ``raft`` with local weights, ``deepflow``)."""
+    from fav_core.flow import make_provider
+
+    if method == "dis":
+        return make_provider("dis", preset=preset)
+    if method == "raft":
+        return make_provider("raft", weights_path=raft_weights)
+    return make_provider("deepflow")
+
+
+def pair_paths(out: Path, j: int, i: int) -> tuple[Path, Path, Path, Path]:
+    """The reference's file names for the pair (j = i-1, i): forward j→i, backward i→j, reliable_i_j, reliable_j_i."""
+    return (out / f"forward_{j}_{i}.flo", out / f"backward_{i}_{j}.flo",
+            out / f"reliable_{i}_{j}.pgm", out / f"reliable_{j}_{i}.pgm")
+
+
+def write_pair(provider: Any, out: Path, prev: Any, cur: Any, *, structure_term: bool = True) -> Path:
+    """Compute and write both flows and reliability maps of one frame pair, unless all four files exist.
+
+    Shared by ``fav flow`` and ``fav farm``; every file is written atomically, so a killed or retried job
+    never leaves a partial file and re-running it is idempotent.
+
+    Args:
+        provider: a :class:`~fav_core.flow.FlowProvider` (``compute(src, dst)`` -> (H, W, 2) flow src → dst).
+        out: folder for the files.
+        prev, cur: the frames j and i (:class:`~fav_core.types.Frame`, ``rgb`` (H, W, 3) float32).
+        structure_term: use the image structure term in the consistency check.
+
+    Returns:
+        The backward flow's path (i → j).
+    """
+    from fav_core.flow import write_flo
+    from fav_core.occlusion import consistency_check, write_pgm
+
+    j, i = prev.index, cur.index
+    fwd_p, bwd_p, rel_i, rel_j = pair_paths(out, j, i)
+    if not all(p.exists() for p in (fwd_p, bwd_p, rel_i, rel_j)):
+        fwd = provider.compute(prev.rgb, cur.rgb)  # j → i
+        bwd = provider.compute(cur.rgb, prev.rgb)  # i → j
+        img_i = cur.rgb * 255.0 if structure_term else None
+        img_j = prev.rgb * 255.0 if structure_term else None
+        write_flo(fwd_p, fwd)
+        write_flo(bwd_p, bwd)
+        write_pgm(rel_i, consistency_check(bwd, fwd, img_i))
+        write_pgm(rel_j, consistency_check(fwd, bwd, img_j))
+    return bwd_p

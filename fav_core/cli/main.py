@@ -21,6 +21,7 @@ CORE_COMMANDS = (
     "fav_core.cli.evaluate",
     "fav_core.cli.compare",
     "fav_core.cli.import_t7",
+    "fav_core.cli.farm",
 )
 
 EXIT_ERROR = 2

@@ -1,0 +1,112 @@
+"""``fav farm INPUT... -o OUTPUT --workers N``: flows and chunked stylization on a Ray cluster.
+
+Flows for every frame pair run in parallel (``fav flow`` file names, in ``--flow-dir``); then every shot is
+stylized in chunks of ``--chunk-size`` frames, each started ``--warmup`` frames early (stylized, not written)
+so the recursion has converged at its first written frame. Outputs are written atomically and existing ones
+are kept, so a failed task is retried (``--max-retries``) and a re-run only fills in what is missing. Without
+``--address`` a local Ray cluster with ``--workers`` CPUs is started for the run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from fav_core.errors import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from fav_core.cli.stylize import DEFAULT_VIDEO_MODEL
+
+    p = sub.add_parser("farm", help="flows and chunked stylization of one or more shots on a Ray cluster",
+                       description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p.add_argument("input", nargs="+", help="one or more shots: video file, printf pattern or folder of images")
+    p.add_argument("-o", "--output", required=True,
+                   help="image-sequence output (pattern or folder); with several shots a folder that gets one "
+                   "sub-folder per shot")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="tasks running at once")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: a local cluster for this run)")
+    p.add_argument("--chunk-size", type=int, default=50, help="written frames per stylization task (default 50)")
+    p.add_argument("--warmup", type=int, default=10,
+                   help="frames each chunk stylizes before its first written frame (default 10)")
+    p.add_argument("--flow-group", type=int, default=None, metavar="N",
+                   help="frame pairs per flow task (default: the chunk size)")
+    p.add_argument("--flow-dir", default=None,
+                   help="folder of the .flo/.pgm files (default: OUTPUT's folder/flow, per shot)")
+    p.add_argument("--max-retries", type=int, default=3, help="retries of a failed task (default 3)")
+    p.add_argument("--gpus-per-task", type=float, default=0.0, help="GPUs each task asks Ray for (default 0)")
+    p.add_argument("--model", default=DEFAULT_VIDEO_MODEL, help="video model name or .safetensors path")
+    p.add_argument("--image-model", default=None, help="first-frame model name/path, or 'self'")
+    p.add_argument("--flow", choices=("dis", "deepflow", "raft"), default="dis", help="flow method (default dis)")
+    p.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default="medium")
+    p.add_argument("--raft-weights", default=None, help="local RAFT weights file (with --flow raft)")
+    p.add_argument("--no-structure-term", action="store_true", help="consistency check without the structure term")
+    p.add_argument("--fix-occlusions", action="store_true", help="also mark flow leaving the frame unreliable")
+    p.add_argument("--min-filter", type=int, default=7)
+    p.add_argument("--median-filter", type=int, default=3)
+    p.add_argument("--fill", choices=("vgg-mean", "uniform-random"), default=None)
+    p.add_argument("--backward", action="store_true", help="process from the last frame to the first")
+    p.add_argument("--num-frames", type=int, default=None, metavar="N", help="only the first N frames of each shot")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--tile", type=int, default=None, metavar="N", help="network tiles of at most N px per side")
+    p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
+    p.set_defaults(func=run, per_frame=False, invert_occlusion=False)
+
+
+def shot_specs(args: argparse.Namespace) -> list[Any]:
+    """One :class:`~fav_core.farm.ShotSpec` per input, with outputs and flow folders as documented."""
+    from fav_core.cli.stylize import VIDEO_EXTS, config_from_args, output_folder
+    from fav_core.farm import ShotSpec
+
+    if Path(args.output).suffix.lower() in VIDEO_EXTS:
+        raise ConfigError(f"{args.output}: fav farm writes image sequences (chunks run in parallel), not a video")
+    if args.flow == "raft" and not args.raft_weights:
+        raise ConfigError("--flow raft needs --raft-weights PATH (weights are never downloaded)")
+    config = config_from_args(args)
+    specs = []
+    names: set[str] = set()
+    for inp in args.input:
+        if len(args.input) == 1:
+            output, root = args.output, str(output_folder(args.output))
+        else:
+            base = Path(inp.rstrip("/\\"))
+            name = base.stem if base.suffix and "%" not in base.name else (base.parent.name if "%" in base.name
+                                                                             or "#" in base.name else base.name)
+            stem, k = name or "shot", 2
+            while name in names:
+                name, k = f"{stem}_{k}", k + 1
+            names.add(name)
+            output = root = str(Path(args.output) / name)
+        flow_dir = str(Path(args.flow_dir) / Path(output).name) if args.flow_dir and len(args.input) > 1 else (
+            args.flow_dir or str(Path(root) / "flow"))
+        specs.append(ShotSpec(inp, output, root, flow_dir, config, args.colorspace, args.flow, args.flow_preset,
+                              args.raft_weights, not args.no_structure_term))
+    return specs
+
+
+def run(args: argparse.Namespace) -> int:
+    from fav_core.cli.progress import make_reporter
+    from fav_core.farm.ray_runner import run_farm
+
+    specs = shot_specs(args)
+    reporter = make_reporter(args.progress, desc="farm") if args.progress != "none" else None
+
+    def on_task(kind: str, result: Any, done: int, total: int) -> None:
+        if reporter is None:
+            return
+        if done == 1:
+            reporter.start(total, output=str(args.output))
+        reporter.frame(done, total, done, None)
+
+    report = run_farm(specs, workers=args.workers, chunk_size=args.chunk_size, warmup=args.warmup,
+                      flow_group_size=args.flow_group, address=args.address, max_retries=args.max_retries,
+                      gpus_per_task=args.gpus_per_task, num_frames=args.num_frames, on_task=on_task)
+    if reporter is not None:
+        reporter.event("done", written=report.written, skipped=report.skipped, output=str(args.output),
+                       flow_tasks=report.flow_tasks, chunk_tasks=report.chunk_tasks)
+        reporter.close()
+    return 0

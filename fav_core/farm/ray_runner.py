@@ -1,0 +1,177 @@
+"""Schedule a farm job on Ray: all flow groups first (in parallel), then every stylization chunk.
+
+A chunk task depends on the flow tasks of its own shot only (Ray starts it as soon as they are done), so
+several shots overlap. At most ``workers`` tasks are in flight; each takes one CPU (and ``gpus_per_task``
+GPUs). Failed tasks are retried by Ray (``max_retries``; worker crashes and the exception types in
+:data:`RETRY_ON`); the task bodies are idempotent, so a retry only fills in what is missing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fav_core.errors import ConfigError, FavError, OutputError
+from fav_core.farm.plan import Chunk, plan_chunks, plan_flow_groups
+from fav_core.farm.tasks import ShotSpec, TaskResult, flow_group, stylize_chunk
+
+log = logging.getLogger(__name__)
+
+#: Exceptions worth a retry (transient I/O, out of memory); typed input/config errors fail at once.
+RETRY_ON: tuple[type[BaseException], ...] = (OSError, RuntimeError, MemoryError, OutputError)
+
+
+@dataclass
+class FarmReport:
+    """Outcome of a farm run.
+
+    Attributes:
+        flow_tasks, chunk_tasks: number of tasks of each kind.
+        written, skipped: chunk frames written now / already there.
+        flow_seconds, total_seconds: wall time until the last flow task finished, and in all.
+    """
+
+    flow_tasks: int = 0
+    chunk_tasks: int = 0
+    written: int = 0
+    skipped: int = 0
+    flow_seconds: float = 0.0
+    total_seconds: float = 0.0
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+def _call_flow(fn: Callable[..., TaskResult], shot: ShotSpec, pairs: list[tuple[int, int]]) -> TaskResult:
+    return fn(shot, pairs)
+
+
+def _call_chunk(fn: Callable[..., TaskResult], shot: ShotSpec, chunk: Chunk, *flows_done: TaskResult) -> TaskResult:
+    return fn(shot, chunk)  # ``flows_done``: the shot's flow results, passed only so Ray waits for them
+
+
+def shot_indices(shot: ShotSpec, num_frames: int | None = None) -> list[int]:
+    """The frame numbers of a shot (sorted), optionally only the first ``num_frames``."""
+    from fav_core.io import open_frames
+
+    indices = sorted(open_frames(shot.input, colorspace=shot.colorspace, vectors=False).indices)
+    return indices[:num_frames] if num_frames is not None else indices
+
+
+def run_farm(
+    shots: Sequence[ShotSpec],
+    *,
+    workers: int,
+    chunk_size: int,
+    warmup: int,
+    flow_group_size: int | None = None,
+    address: str | None = None,
+    max_retries: int = 3,
+    gpus_per_task: float = 0.0,
+    num_frames: int | None = None,
+    on_task: Callable[[str, TaskResult, int, int], None] | None = None,
+    flow_fn: Callable[..., TaskResult] = flow_group,
+    chunk_fn: Callable[..., TaskResult] = stylize_chunk,
+) -> FarmReport:
+    """Run flows and chunked stylization of ``shots`` on Ray.
+
+    Args:
+        shots: the shots (each its own input, output and flow folder).
+        workers: tasks in flight at once (and CPUs of the local cluster when ``address`` is None).
+        chunk_size: written frames per stylization chunk.
+        warmup: frames each chunk (but the first) stylizes before its first written frame.
+        flow_group_size: frame pairs per flow task (default ``chunk_size``).
+        address: Ray cluster address (e.g. ``auto`` or ``ray://host:10001``); None starts a local cluster on
+            this machine for the run (or uses the one already initialised in this process).
+        max_retries: retries of a failed task.
+        gpus_per_task: GPUs each task asks Ray for (0 = CPU).
+        num_frames: only the first N frames of every shot.
+        on_task: called in the driver after each task with ("flow" | "chunk", its result, tasks done, tasks).
+        flow_fn, chunk_fn: the task bodies (default :func:`flow_group`, :func:`stylize_chunk`).
+
+    Raises:
+        ConfigError: bad settings, or Ray is not installed.
+        FavError: a task failed after its retries (a typed error of the task is re-raised as is).
+    """
+    try:
+        import ray
+    except ModuleNotFoundError as exc:
+        raise ConfigError("fav farm needs Ray: pip install 'fast-artistic-videos[farm]' (ray>=2.9)") from exc
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
+    if max_retries < 0:
+        raise ConfigError(f"--max-retries must be >= 0, got {max_retries}")
+    group = flow_group_size or chunk_size
+    report = FarmReport()
+    own = False
+    if not ray.is_initialized():
+        if address is None:
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                         _node_ip_address="127.0.0.1")  # a private cluster on loopback
+        else:
+            ray.init(address=address, log_to_driver=False)
+        own = True
+    try:
+        opts: dict[str, Any] = dict(num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries,
+                                    retry_exceptions=list(RETRY_ON))
+        flow_remote = ray.remote(**opts)(_call_flow)
+        chunk_remote = ray.remote(**opts)(_call_chunk)
+        jobs: list[tuple[str, Callable[[dict[int, Any]], Any]]] = []
+        flow_keys: dict[int, list[int]] = {}
+        refs: dict[int, Any] = {}  # queue position -> ObjectRef, once submitted
+        plans = []
+        for s, shot in enumerate(shots):
+            indices = shot_indices(shot, num_frames)
+            order = indices[::-1] if shot.config.direction == "backward" else indices
+            chunks = plan_chunks(order, chunk_size, warmup, shot=s)
+            groups = [] if shot.config.per_frame else plan_flow_groups(indices, group)
+            plans.append((shot, chunks, groups))
+        position = 0
+        for s, (shot, _chunks, groups) in enumerate(plans):
+            flow_keys[s] = []
+            for pairs in groups:
+                jobs.append(("flow", lambda _r, shot=shot, pairs=pairs: flow_remote.remote(flow_fn, shot, pairs)))
+                flow_keys[s].append(position)
+                position += 1
+        report.flow_tasks = position
+        for s, (shot, chunks, _groups) in enumerate(plans):
+            for chunk in chunks:
+                jobs.append(("chunk", lambda r, shot=shot, chunk=chunk, s=s: chunk_remote.remote(
+                    chunk_fn, shot, chunk, *[r[k] for k in flow_keys[s]])))
+                report.chunks.append(chunk)
+        report.chunk_tasks = len(report.chunks)
+        start = time.perf_counter()
+        in_flight: dict[Any, tuple[str, int]] = {}
+        submitted = 0
+        flows_left = report.flow_tasks
+        while submitted < len(jobs) or in_flight:
+            while submitted < len(jobs) and len(in_flight) < workers:
+                kind, make = jobs[submitted]
+                ref = make(refs)
+                refs[submitted] = ref
+                in_flight[ref] = (kind, submitted)
+                submitted += 1
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in done:
+                kind, n = in_flight.pop(ref)
+                try:
+                    result: TaskResult = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, FavError):
+                        raise cause from None
+                    raise FavError(f"farm {kind} task #{n + 1} failed after {max_retries} retries: {cause or exc}") from exc
+                if kind == "flow":
+                    flows_left -= 1
+                    if flows_left == 0:
+                        report.flow_seconds = time.perf_counter() - start
+                else:
+                    report.written += result.written
+                    report.skipped += result.skipped
+                if on_task is not None:
+                    on_task(kind, result, submitted - len(in_flight), len(jobs))
+        report.total_seconds = time.perf_counter() - start
+        return report
+    finally:
+        if own:
+            ray.shutdown()
