@@ -141,3 +141,24 @@ def test_rerun_is_idempotent_and_failed_tasks_are_retried(cluster: object, job: 
     assert second.written == 1 and second.skipped == N_FRAMES - 1 and second.flow_tasks == 3
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items() if p.name != frames[5].name)
     assert not any(n.startswith(".") or n.endswith(".tmp") for n in os.listdir(out))
+
+
+def test_several_shots_in_parallel_with_json_progress(cluster: object, job: dict[str, str], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    a = make_clip(tmp_path / "shotA", 5, seed=1)
+    b = make_clip(tmp_path / "shotB", 4, seed=2)
+    out = tmp_path / "out"
+    assert main(["farm", a, b, "-o", str(out), "--workers", "2", "--chunk-size", "2", "--warmup", "1",
+                 "--flow-preset", "fast", "--model", job["video"], "--image-model", job["image"],
+                 "--progress", "json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # tasks: shot A 4 pairs -> 2 flow groups + 3 chunks, shot B 3 pairs -> 2 groups + 2 chunks
+    assert events[0]["event"] == "start" and events[0]["total"] == 9
+    assert [e["done"] for e in events if e["event"] == "frame"] == list(range(1, 10))
+    assert events[-1]["event"] == "done" and events[-1]["written"] == 9
+    for name, n in (("shotA", 5), ("shotB", 4)):
+        assert sorted(p.name for p in (out / name).glob("*.png")) == [f"frame_{i:05d}.png" for i in range(1, n + 1)]
+        assert len(list((out / name / "flow").glob("*.flo"))) == 2 * (n - 1)
+    assert main(["farm", a, "-o", str(tmp_path / "x.mp4"), "--model", job["video"], "--progress", "none"]) == 2
