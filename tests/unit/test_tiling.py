@@ -196,3 +196,28 @@ def test_stylizer_tile_option(net: TransformerNet) -> None:
     assert a.shape == b.shape == (96, 140, 3)
     assert float(np.abs(b - expect).max()) < 1e-5
     assert float(np.abs(a - b).max()) > 1e-4  # tiled (downscaled stats) is not the untiled result
+
+
+def test_cli_tile_option_and_budget_check(net: TransformerNet, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fav_core.budget as budget
+    from fav_core.budget import LOOP_FLOATS_PER_PIXEL, net_bytes
+    from fav_core.cli.main import build_parser
+    from fav_core.cli.stylize import config_from_args
+    from fav_core.nets import parse_arch
+
+    args = build_parser().parse_args(["stylize", "in", "-o", "out", "--model", "m", "--tile", "96"])
+    assert config_from_args(args).tile == 96
+    model = StyleModel(net, ModelMeta(kind="video", arch=SMALL_ARCH, in_channels=7, style_name="t"), Path("<t>"))
+    stylizer = Stylizer(StylizerConfig(model="m", device="cpu", per_frame=True), None, (model, None))
+
+    class Big:
+        size = (1024, 1024)
+        path = "big_%04d.png"
+
+    loop = 1024 * 1024 * LOOP_FLOATS_PER_PIXEL * 4
+    full = net_bytes(parse_arch(SMALL_ARCH), 7, (1024, 1024))
+    monkeypatch.setattr(budget, "available_bytes", lambda: loop + full // 2)  # untiled does not fit, tiles do
+    stylizer.check(Big(), [1])
+    monkeypatch.setattr(budget, "available_bytes", lambda: loop + 1024)  # not even the loop buffers + a tile
+    with pytest.raises(ConfigError, match="big_%04d.png: frames are 1024x1024"):
+        stylizer.check(Big(), [1])
