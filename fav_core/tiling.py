@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -134,7 +134,7 @@ def record_in_stats(net: nn.Module) -> Iterator[InstanceNormStats]:
     stats: InstanceNormStats = {}
     handles = []
 
-    def make_hook(name: str):  # noqa: ANN202
+    def make_hook(name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
         def hook(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             var, mean = torch.var_mean(args[0].detach().float(), dim=(2, 3), unbiased=False)
             stats[name] = (mean, var)
@@ -150,7 +150,10 @@ def record_in_stats(net: nn.Module) -> Iterator[InstanceNormStats]:
             h.remove()
 
 
-def _frozen_forward(module: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor):  # noqa: ANN202
+def _frozen_forward(
+    module: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A forward for ``module`` that normalises with ``mean``/``var`` ((B, C) each) instead of the input's."""
     scale = torch.rsqrt(var + module.eps)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
@@ -398,6 +401,8 @@ def check_stylize_tiled(
         ConfigError: the frames do not fit even when tiled.
     """
     h, w = size
+    if tile is not None and tile < max(size) and tile // net.size_multiple * net.size_multiple < min_tile(net):
+        raise ConfigError(f"{what}: tile {tile} px is too small for arch {net.arch!r} (at least {min_tile(net)} px)")
     loop = 0 if device.startswith("cuda") else h * w * LOOP_FLOATS_PER_PIXEL * 4
     avail = device_bytes(device)
     full = net_bytes(parse_arch(net.arch), net.in_channels, size, bytes_per_value)

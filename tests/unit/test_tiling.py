@@ -218,6 +218,9 @@ def test_cli_tile_option_and_budget_check(net: TransformerNet, monkeypatch: pyte
     full = net_bytes(parse_arch(SMALL_ARCH), 7, (1024, 1024))
     monkeypatch.setattr(budget, "available_bytes", lambda: loop + full // 2)  # untiled does not fit, tiles do
     stylizer.check(Big(), [1])
+    small = Stylizer(StylizerConfig(model="m", device="cpu", per_frame=True, tile=64), None, (model, None))
+    with pytest.raises(ConfigError, match="big_%04d.png: tile 64 px is too small"):
+        small.check(Big(), [1])
     monkeypatch.setattr(budget, "available_bytes", lambda: loop + 1024)  # not even the loop buffers + a tile
     with pytest.raises(ConfigError, match="big_%04d.png: frames are 1024x1024"):
         stylizer.check(Big(), [1])
