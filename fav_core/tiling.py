@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 
 #: Per IN module name: (mean, var), each (B, C) float32 — the statistics an instance-norm layer normalises with.
 InstanceNormStats = dict[str, tuple[torch.Tensor, torch.Tensor]]
-#: How tile statistics are obtained: from a downscaled full frame, or from the full frame (must fit).
-StatsMode = Literal["downscaled", "full"]
+#: How tile statistics are obtained: from a downscaled full frame, exactly tile by tile
+#: (:mod:`fav_core.tilestats`, one prefix pass per IN layer), or from one untiled pass of the full frame.
+StatsMode = Literal["downscaled", "exact", "full"]
 #: Default overlap of neighbouring tiles' kept regions, blended with raised-cosine weights (px).
 DEFAULT_FEATHER = 16
 #: Fraction of the free device memory a tile may plan to use (the estimates are rough).
@@ -168,16 +169,17 @@ def _frozen_forward(
 
 
 @contextmanager
-def frozen_in_stats(net: nn.Module, stats: InstanceNormStats) -> Iterator[None]:
+def frozen_in_stats(net: nn.Module, stats: InstanceNormStats, *, partial: bool = False) -> Iterator[None]:
     """Inside the block every instance-norm layer of ``net`` normalises with ``stats`` instead of its input's.
 
     Implemented as a per-instance ``forward`` override of the IN modules, restored on exit; the net must not be
-    used by another thread meanwhile. ``stats`` must name every IN layer (as :func:`record_in_stats` does).
+    used by another thread meanwhile. ``stats`` must name every IN layer (as :func:`record_in_stats` does)
+    unless ``partial`` (layers not named keep their own statistics).
 
     Raises:
-        ShapeError: ``stats`` misses a layer of ``net``.
+        ShapeError: ``stats`` misses a layer of ``net`` (and not ``partial``).
     """
-    norms = _instance_norms(net)
+    norms = [(name, mod) for name, mod in _instance_norms(net) if not partial or name in stats]
     missing = [name for name, _ in norms if name not in stats]
     if missing:
         raise ShapeError(f"instance-norm stats miss {len(missing)} layer(s) of the net, e.g. {missing[0]!r}")
@@ -300,8 +302,9 @@ def tiled_forward(
         net: a TransformerNet (any norm; with batch norm no statistics are needed).
         x: (B, in_channels, H, W) pre-space input, any H, W.
         tile: maximum side of the net input per tile (px); rounded down to the net's stride.
-        stats: ``"downscaled"`` (statistics of the frame scaled down to fit in one tile), ``"full"`` (of the
-            whole frame: the untiled result, but needs one untiled pass) or precomputed stats.
+        stats: ``"downscaled"`` (statistics of the frame scaled down to fit in one tile: cheap, approximate),
+            ``"exact"`` (the untiled statistics computed tile by tile: matches the untiled net, costs about
+            L/2 extra tiled passes for L IN layers), ``"full"`` (one untiled pass; tests) or precomputed stats.
         feather: minimum overlap of neighbouring tiles' kept regions, blended with raised-cosine weights.
 
     Returns:
@@ -329,15 +332,20 @@ def tiled_forward(
     if t < smallest:
         raise ConfigError(f"tile {tile} px is too small for arch {net.arch!r} (at least {smallest} px)")
     margin = tile_margin(net)
-    if isinstance(stats, str):
-        if stats not in ("downscaled", "full"):
-            raise ConfigError(f"stats must be 'downscaled', 'full' or recorded stats, got {stats!r}")
-        use = frame_stats(net, x, None if stats == "full" else t - 2 * s)
-    else:
-        use = stats
     xp = pad_frame(x, top, bottom, left, right)
     rows = axis_tiles(hp, min(t, hp), margin, s, m, feather)
     cols = axis_tiles(wp, min(t, wp), margin, s, m, feather)
+    if isinstance(stats, str):
+        if stats not in ("downscaled", "exact", "full"):
+            raise ConfigError(f"stats must be 'downscaled', 'exact', 'full' or recorded stats, got {stats!r}")
+        if stats == "exact":
+            from fav_core.tilestats import exact_stats
+
+            use = exact_stats(net, xp, rows, cols)
+        else:
+            use = frame_stats(net, x, None if stats == "full" else t - 2 * s)
+    else:
+        use = stats
     out = torch.zeros(x.shape[0], 3, h, w, dtype=torch.float32, device=x.device)
     oy, ox = top - s, left - s  # body-output index of frame pixel 0
     log.debug("tiled forward: %dx%d frame in %dx%d tiles of %d px (margin %d)", w, h, len(cols), len(rows), t, margin)
@@ -432,6 +440,7 @@ def forward_any_size(
     device: str,
     bytes_per_value: int = 4,
     cache: dict[tuple[int, int, int], int | None] | None = None,
+    stats: StatsMode = "exact",
 ) -> torch.Tensor:
     """``net(x)``, tiled when asked (``tile``), when the budget says the frame does not fit, or after an OOM.
 
@@ -442,13 +451,15 @@ def forward_any_size(
         device: device name for the budget (``"cpu"``, ``"cuda:0"``).
         bytes_per_value: 4 for fp32, 2 under autocast.
         cache: remembers the automatic decision per (net, H, W), so every frame of a shot is processed alike
-            (a tiled frame differs slightly from an untiled one).
+            (with ``stats="downscaled"`` a tiled frame looks slightly different from an untiled one).
+        stats: how tiles get their instance-norm statistics (:func:`tiled_forward`); default ``"exact"``, so
+            a frame that falls back to tiles looks exactly like an untiled one.
 
     Returns:
         (B, 3, H, W) pre-space output.
     """
     if tile is not None:
-        return tiled_forward(net, x, tile)
+        return tiled_forward(net, x, tile, stats=stats)
     size = (int(x.shape[-2]), int(x.shape[-1]))
     key = (id(net), *size)
     if cache is not None and key in cache:
@@ -471,7 +482,7 @@ def forward_any_size(
             return y
     while True:
         try:
-            y = tiled_forward(net, x, chosen)
+            y = tiled_forward(net, x, chosen, stats=stats)
         except RuntimeError as exc:  # torch's OutOfMemoryError is a RuntimeError
             smallest = max(min_tile(net), MIN_AUTO_TILE)
             if not is_out_of_memory(exc) or chosen <= smallest:

@@ -61,6 +61,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, default=None, metavar="N",
                    help="run the network in overlapping tiles of at most N px per side (for frames that do not "
                    "fit in memory; default: only when the memory estimate or the GPU says so)")
+    p.add_argument("--tile-stats", choices=("exact", "downscaled"), default="exact",
+                   help="instance-norm statistics of tiled frames: exact (tiles look exactly like an untiled run; "
+                   "about L/2 extra passes for L norm layers) or downscaled (from the frame scaled down to one "
+                   "tile: faster, a slightly different look) (default exact)")
     p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto",
                    help="encoding of the input pixels (default auto: EXR/float = scene-linear)")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform-random fill")
@@ -281,6 +285,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         fix_occlusions=args.fix_occlusions,
         seed=args.seed,
         tile=getattr(args, "tile", None),
+        tile_stats=getattr(args, "tile_stats", "exact"),
     )
 
 

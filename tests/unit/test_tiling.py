@@ -112,6 +112,28 @@ def test_tiled_equals_untiled_with_full_frame_stats(net: TransformerNet) -> None
     assert float((tiled - full).abs().max()) < FULL_STATS_TOL
 
 
+def test_exact_stats_from_tiles_equal_the_full_frame_stats(net: TransformerNet) -> None:
+    from fav_core.nets.padding import pad_amounts, pad_frame
+    from fav_core.tilestats import exact_stats
+
+    x = smooth_frame(96, 140)
+    with torch.inference_mode():
+        full = net(x)
+        reference = frame_stats(net, x)
+        top, bottom = pad_amounts(96, 4, net.size_min, 0)
+        left, right = pad_amounts(140, 4, net.size_min, 0)
+        xp = pad_frame(x, top, bottom, left, right)
+        rows = axis_tiles(xp.shape[-2], 80, tile_margin(net), 0, 4, 16)
+        cols = axis_tiles(xp.shape[-1], 80, tile_margin(net), 0, 4, 16)
+        stats = exact_stats(net, xp, rows, cols)
+        tiled = tiled_forward(net, x, 80, stats="exact")
+    assert sorted(stats) == sorted(reference)
+    for name, (mean, var) in reference.items():
+        assert torch.allclose(stats[name][0], mean, rtol=1e-4, atol=1e-4), name
+        assert torch.allclose(stats[name][1], var, rtol=1e-4, atol=1e-4), name
+    assert float((tiled - full).abs().max()) < FULL_STATS_TOL
+
+
 def test_downscaled_stats_are_seam_free_and_close(net: TransformerNet) -> None:
     x = smooth_frame(96, 140)
     with torch.inference_mode():
@@ -170,8 +192,7 @@ def test_out_of_memory_falls_back_to_tiles(monkeypatch: pytest.MonkeyPatch) -> N
         y = forward_any_size(net, x, None, "cpu", cache=cache)
         assert cache[(id(net), 160, 160)] == 80
         monkeypatch.setattr(TransformerNet, "forward", real)
-        with frozen_in_stats(net, frame_stats(net, x, 80)):
-            ref = net(x)
+        ref = net(x)  # the fallback uses exact statistics: the untiled result
     assert float((y - ref).abs().max()) < FULL_STATS_TOL
 
 
@@ -180,19 +201,24 @@ def test_stylizer_tile_option(net: TransformerNet) -> None:
         StylizerConfig(model="m", tile=8)
     with pytest.raises(ConfigError, match="tile"):
         StylizerConfig(model="m", tile=True)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="tile-stats"):
+        StylizerConfig(model="m", tile_stats="mean")
     meta = ModelMeta(kind="video", arch=SMALL_ARCH, in_channels=7, style_name="t")
     model = StyleModel(net, meta, Path("<tiling test>"))
     rgb = smooth_frame(96, 140)[0, :3].permute(1, 2, 0).numpy() / 200.0 + 0.5
     frame = Frame(1, np.ascontiguousarray(rgb, dtype=np.float32))
     plain = Stylizer(StylizerConfig(model="m", device="cpu", median_filter=1, per_frame=True), None, (model, None))
-    tiled = Stylizer(StylizerConfig(model="m", device="cpu", median_filter=1, tile=80, per_frame=True), None,
+    exact = Stylizer(StylizerConfig(model="m", device="cpu", median_filter=1, tile=80, per_frame=True), None,
                      (model, None))
+    tiled = Stylizer(StylizerConfig(model="m", device="cpu", median_filter=1, tile=80, per_frame=True,
+                                    tile_stats="downscaled"), None, (model, None))
     a, b = plain.stylize_first(frame).raw, tiled.stylize_first(frame).raw
+    assert float(np.abs(exact.stylize_first(frame).raw - a).max()) < 1e-5  # default: exact statistics
     # the stylizer's tiled path is tiled_forward on the first-frame input (video net, empty prior)
     x = torch.from_numpy(frame.rgb.transpose(2, 0, 1).copy())[None]
     net_in = torch.cat([preprocess(x, "vgg"), torch.zeros(1, 3, 96, 140), torch.zeros(1, 1, 96, 140)], dim=1)
     with torch.inference_mode():
-        expect = deprocess(tiled_forward(net, net_in, 80), "vgg")[0].permute(1, 2, 0).numpy()
+        expect = deprocess(tiled_forward(net, net_in, 80, stats="downscaled"), "vgg")[0].permute(1, 2, 0).numpy()
     assert a.shape == b.shape == (96, 140, 3)
     assert float(np.abs(b - expect).max()) < 1e-5
     assert float(np.abs(a - b).max()) > 1e-4  # tiled (downscaled stats) is not the untiled result
@@ -206,7 +232,7 @@ def test_cli_tile_option_and_budget_check(net: TransformerNet, monkeypatch: pyte
     from fav_core.nets import parse_arch
 
     args = build_parser().parse_args(["stylize", "in", "-o", "out", "--model", "m", "--tile", "96"])
-    assert config_from_args(args).tile == 96
+    assert config_from_args(args).tile == 96 and config_from_args(args).tile_stats == "exact"
     model = StyleModel(net, ModelMeta(kind="video", arch=SMALL_ARCH, in_channels=7, style_name="t"), Path("<t>"))
     stylizer = Stylizer(StylizerConfig(model="m", device="cpu", per_frame=True), None, (model, None))
 
@@ -224,3 +250,13 @@ def test_cli_tile_option_and_budget_check(net: TransformerNet, monkeypatch: pyte
     monkeypatch.setattr(budget, "available_bytes", lambda: loop + 1024)  # not even the loop buffers + a tile
     with pytest.raises(ConfigError, match="big_%04d.png: frames are 1024x1024"):
         stylizer.check(Big(), [1])
+
+
+@pytest.mark.parametrize("padding", ["reflect-start", "reflect", "replicate", "zero", "none"])
+@pytest.mark.parametrize("arch", ["c5s1-8,d16,R16,u16,c5s1-3", "c3s1-8,f3s2-16,R16,d16,c3s1-3"])
+def test_exact_tiles_match_untiled_for_every_padding(arch: str, padding: str) -> None:
+    torch.manual_seed(0)
+    net = build_transformer(arch, 7, padding=padding).eval()
+    x = smooth_frame(90, 130)
+    with torch.inference_mode():
+        assert float((tiled_forward(net, x, 80, stats="exact") - net(x)).abs().max()) < FULL_STATS_TOL
