@@ -5,10 +5,12 @@ per side. Two things make the tiles agree with each other (no seams):
 
 1. **Instance-norm statistics are shared.** Instance norm is the only non-local operation of the network: every
    IN layer normalises with the mean/variance of its *whole* input. A tile alone would get its own statistics
-   and a different look. So a first pass records every IN layer's per-channel mean and variance
-   (:func:`record_in_stats`) on the full frame scaled down to fit in one tile (or on the full frame itself when
-   it fits, ``stats="full"``), and every tile then normalises with those numbers (:func:`frozen_in_stats`).
-   With frozen statistics the network is a local operator.
+   and a different look. So every tile normalises with one set of per-layer, per-channel means and variances
+   (:func:`frozen_in_stats`): by default the untiled pass's exact statistics, computed tile by tile layer after
+   layer (``stats="exact"``, :mod:`fav_core.tilestats`); or, cheaper but approximate, those recorded
+   (:func:`record_in_stats`) on the frame scaled down to fit in one tile (``stats="downscaled"``; measured with
+   the trained stained-glass image model at 512x512: mean |difference| 0.023 in rgb01 at 3/4 scale, 0.064 at
+   1/2). With frozen statistics the network is a local operator.
 2. **Every tile has enough context.** The receptive-field radius ``R`` of the architecture
    (:func:`receptive_radius`, computed from the layers) decides how far a tile's border (the body's reflect-start
    pad, zero padding of the convolutions) reaches into its output; the output within ``margin >= R`` px of an
@@ -16,7 +18,7 @@ per side. Two things make the tiles agree with each other (no seams):
    samples the full frame would.
 
 With the same statistics the tiled output therefore equals the untiled output of the frozen-statistics network
-up to float rounding; the neighbouring tiles' kept regions overlap by ``feather`` px and are blended with
+up to float rounding (with exact statistics: the untiled output itself); the neighbouring tiles' kept regions overlap by ``feather`` px and are blended with
 raised-cosine weights (a partition of unity), which also hides any residual difference (e.g. under fp16).
 
 Convention:
@@ -293,7 +295,7 @@ def tiled_forward(
     x: torch.Tensor,
     tile: int,
     *,
-    stats: StatsMode | InstanceNormStats = "downscaled",
+    stats: StatsMode | InstanceNormStats = "exact",
     feather: int = DEFAULT_FEATHER,
 ) -> torch.Tensor:
     """``net(x)`` computed in overlapping tiles of at most ``tile`` px per side, with shared IN statistics.

@@ -51,6 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
     p.add_argument("--tile", type=int, default=None, metavar="N", help="network tiles of at most N px per side")
+    p.add_argument("--tile-stats", choices=("exact", "downscaled"), default="exact",
+                   help="instance-norm statistics of tiled frames (see fav stylize --help)")
     p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
