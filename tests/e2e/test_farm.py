@@ -162,3 +162,19 @@ def test_several_shots_in_parallel_with_json_progress(cluster: object, job: dict
         assert sorted(p.name for p in (out / name).glob("*.png")) == [f"frame_{i:05d}.png" for i in range(1, n + 1)]
         assert len(list((out / name / "flow").glob("*.flo"))) == 2 * (n - 1)
     assert main(["farm", a, "-o", str(tmp_path / "x.mp4"), "--model", job["video"], "--progress", "none"]) == 2
+
+
+def test_backward_farm_chunk_one_matches(cluster: object, job: dict[str, str], tmp_path: Path) -> None:
+    flow1 = Path(job["flow1"])
+    single = tmp_path / "single-back"
+    assert main(["stylize", job["in"], "-o", str(single), "--model", job["video"], "--image-model", job["image"],
+                 "--backward", "--flow", "files", "--flow-pattern", str(flow1 / "forward_[%d]_{%d}.flo"),
+                 "--occlusions-pattern", str(flow1 / "reliable_[%d]_{%d}.pgm"), "--progress", "none"]) == 0
+    out = tmp_path / "farm-back"
+    assert main(farm_args(job, out, "--backward", "--flow-dir", str(flow1))) == 0
+    for i in range(N_FRAMES, 0, -1):  # processing order: last frame first
+        name = f"frame_{i:05d}.png"
+        d = np.abs(read_image(out / name).astype(int) - read_image(single / name).astype(int))
+        if i > N_FRAMES - CHUNK:  # chunk 1 of the backward run
+            assert int(d.max()) == 0, name
+        assert int(d.max()) <= LATER_CHUNK_MAX_DIFF and float(d.mean()) <= LATER_CHUNK_MEAN_DIFF, name
