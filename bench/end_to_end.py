@@ -30,6 +30,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+# As fav stylize does (it must happen before torch is imported): torch's CPU allocator on transparent huge pages.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "0" if "--no-thp" in sys.argv else "1")
+
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=12)
     p.add_argument("--size", default="1024x436", help="WxH")
     p.add_argument("--flows", default="files,dis", help="comma list of --flow modes: files, dis")
+    p.add_argument("--no-thp", action="store_true", help="leave torch's allocator without transparent huge pages")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-serial", action="store_true", help="skip the in-process serial loop")
     args = p.parse_args(argv)

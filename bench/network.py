@@ -31,6 +31,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# As fav stylize does (it must happen before torch is imported): torch's CPU allocator on transparent huge pages.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "0" if "--no-thp" in sys.argv else "1")
+
 import torch
 from torch import nn
 
@@ -55,7 +58,8 @@ def machine() -> str:
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     return (
         f"{model}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"python {platform.python_version()}, load average {load[0]:.2f}"
+        f"python {platform.python_version()}, THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')}, "
+        f"load average {load[0]:.2f}"
     )
 
 
@@ -182,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sizes", default="1024x436,1920x1080", help="WxH list; the first is the headline size")
+    p.add_argument("--no-thp", action="store_true", help="leave torch's allocator without transparent huge pages")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     p.add_argument("--compile", action="store_true", help="also time the engine with torch.compile")
     p.add_argument("--layers", action="store_true", help="per-module times of the default path")

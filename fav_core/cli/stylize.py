@@ -95,6 +95,10 @@ def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> i
 
 
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
+    # Large CPU tensors on transparent huge pages: each fresh activation buffer then costs ~40x fewer page
+    # faults (bench/RESULTS.md). torch reads this once, at its first allocation, so it only takes effect when
+    # torch is not imported yet (the fav CLI process); a value the user set wins.
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     from fav_core.inference import EngineOptions
     from fav_core.io import ImageSequenceSink, make_sink, open_frames
     from fav_core.io.atomic import remove_stale_temps
