@@ -274,12 +274,33 @@ class InferenceEngine:
             if self.options.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             if self.precision == "fp32":
-                y = self._run(x)
+                y = self._call(x)
             else:
                 dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
                 with torch.autocast(self.device.type, dtype=dtype):
-                    y = self._run(x)
+                    y = self._call(x)
             return y.float().contiguous()
+
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
+        """The compiled forward when there is one; if compiling fails (no C++ compiler, unsupported op, ...)
+        a warning is logged and this engine runs uncompiled from then on (same results)."""
+        if self._run is self._module:
+            return self._module(x)
+        try:
+            return self._run(x)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back to the eager module
+            if is_out_of_memory(exc):
+                raise
+            log.warning("torch.compile failed (%s: %s); running the network uncompiled",
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            self._run = self._module
+            return self._module(x)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for torch's out-of-memory errors (CUDA, MPS or CPU allocation failures)."""
+    oom = getattr(torch, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
 def _compiled(module: nn.Module, cache_dir: str | None) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -179,3 +179,24 @@ def test_single_pixel_low_res_falls_back_to_the_plain_path() -> None:
     z = torch.randn(1, 4, 1, 1)
     with torch.inference_mode():
         torch.testing.assert_close(block(z), conv(nn.ReLU()(norm(up(z)))))
+
+
+def test_compile_failure_falls_back_to_the_uncompiled_module(caplog: pytest.LogCaptureFixture,
+                                                             tmp_path: object) -> None:
+    torch.manual_seed(6)
+    net = build_transformer(SMALL_PAPER_LIKE, 7).eval()
+    engine = InferenceEngine(net, "cpu", options=EngineOptions(compile=True, cache_dir=str(tmp_path)))
+    calls = []
+
+    def broken(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+
+    engine._run = broken  # noqa: SLF001 - simulate a machine without a compiler
+    x = torch.randn(1, 7, 16, 24)
+    ref = InferenceEngine(net, "cpu")(x)
+    with caplog.at_level("WARNING", logger="fav_core.inference"):
+        torch.testing.assert_close(engine(x), ref, rtol=0, atol=0)
+        torch.testing.assert_close(engine(x), ref, rtol=0, atol=0)
+    assert calls == [1]  # not retried after the first failure
+    assert "torch.compile failed (RuntimeError: InvalidCxxCompiler" in caplog.text
