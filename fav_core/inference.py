@@ -303,17 +303,30 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
+def _torch_default_cache_dir() -> str:
+    """Inductor's own default cache folder (``/tmp/torchinductor_<user>``), or "" if torch does not say."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir as torch_default
+    except ImportError:
+        return ""
+    return os.path.abspath(torch_default())
+
+
 def _compiled(module: nn.Module, cache_dir: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
     """``torch.compile(module)`` with inductor's FX-graph cache in a persistent per-user folder.
 
     The folder is handed to inductor through ``TORCHINDUCTOR_CACHE_DIR`` (inductor reads only that; it is
-    process-wide) unless the user already set that variable.
+    process-wide): an explicit ``cache_dir`` always, else :func:`default_cache_dir` unless the variable holds
+    a folder of the user's own (torch writes its /tmp default into the variable the first time any of its
+    Python kernels asks, e.g. a meta-device forward, so that value does not count as the user's).
     """
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{folder}: cannot create the compile cache folder ({exc.strerror})") from exc
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(folder))
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if cache_dir is not None or current is None or os.path.abspath(current) == _torch_default_cache_dir():
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
     log.info("torch.compile with the compile cache in %s", os.environ["TORCHINDUCTOR_CACHE_DIR"])
     return torch.compile(module, dynamic=False)  # type: ignore[return-value]

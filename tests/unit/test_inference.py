@@ -1,6 +1,8 @@
 """fav_core.inference: the polyphase rewrite equals the eager network; engine options and errors."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -200,3 +202,18 @@ def test_compile_failure_falls_back_to_the_uncompiled_module(caplog: pytest.LogC
         torch.testing.assert_close(engine(x), ref, rtol=0, atol=0)
     assert calls == [1]  # not retried after the first failure
     assert "torch.compile failed (RuntimeError: InvalidCxxCompiler" in caplog.text
+
+
+def test_compile_cache_folder_replaces_torchs_tmp_default(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from fav_core.inference import _compiled, _torch_default_cache_dir
+
+    net = build_transformer(SMALL_PAPER_LIKE, 7).eval()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", _torch_default_cache_dir())  # what torch itself writes there
+    _compiled(net, None)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "fav" / "compile")  # type: ignore[operator]
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))  # type: ignore[operator]
+    _compiled(net, None)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")  # type: ignore[operator]  # user's wins
+    _compiled(net, str(tmp_path / "explicit"))  # type: ignore[operator]
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "explicit")  # type: ignore[operator]
