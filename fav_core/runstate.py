@@ -110,3 +110,77 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     bio = io.BytesIO()
     np.save(bio, arr, allow_pickle=False)
     return bio.getvalue()
+
+
+def continue_position(order: list[int], continue_with: int | None, where: str) -> int:
+    """Position of ``--continue-with`` in the processing ``order`` (0 when not given)."""
+    if continue_with is None:
+        return 0
+    if continue_with not in order:
+        raise ConfigError(f"--continue-with {continue_with}: no such frame in {where}")
+    return order.index(continue_with)
+
+
+def plan_resume(
+    order: list[int],
+    state: RunState | None,
+    outputs: Any,
+    *,
+    start: int,
+    resume: bool,
+    continue_with: int | None,
+    settings: dict[str, Any],
+    needs_prior: bool,
+) -> tuple[int, int | None]:
+    """Decide where a run starts and which frame's saved prior it needs; prepare the state folder.
+
+    Args:
+        order: frames in processing order.
+        state: the run state of an image-sequence output, or None for a video output (no resume).
+        outputs: anything with ``exists(index)`` (the sink).
+        start: the position from ``--continue-with`` (see :func:`continue_position`).
+        resume: continue after the last whole frame of an earlier run (else the state is cleared).
+        continue_with: the ``--continue-with`` frame, or None.
+        settings: what must not change between a run and its resumption (checked or recorded).
+        needs_prior: False for runs without a prior (per-frame).
+
+    Returns:
+        (start position, frame whose saved prior must be loaded, or None).
+
+    Raises:
+        ConfigError: ``--continue-with`` on a video output, changed settings, or a missing saved prior.
+    """
+    from fav_core.io.atomic import remove_stale_temps
+
+    if state is None:
+        if continue_with is not None:
+            raise ConfigError("--continue-with needs an image-sequence output (a video file cannot be continued)")
+    else:
+        if not resume:
+            state.clear()
+        state.check_settings(settings, resume=resume)
+        remove_stale_temps(state.dir.parent)
+        remove_stale_temps(state.dir)
+        if resume and continue_with is None:
+            start = max(start, resume_position(order, outputs, state))
+    if start == 0 or not needs_prior:
+        return start, None
+    prev = order[start - 1]
+    if state is None or not state.has_prior(prev):
+        raise ConfigError(
+            f"cannot continue at frame {order[start]}: the saved state of frame {prev} is missing in "
+            f"{state.dir if state else 'the output'} (run the earlier frames first, or --no-resume)"
+        )
+    return start, prev
+
+
+def resume_position(order: list[int], outputs: Any, state: RunState) -> int:
+    """Position in ``order`` to resume at: after the last frame whose output and saved prior both exist,
+    with every earlier output present too."""
+    pos = 0
+    for n, index in enumerate(order):
+        if not outputs.exists(index):
+            break
+        if state.has_prior(index):
+            pos = n + 1
+    return pos

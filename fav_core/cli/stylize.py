@@ -101,9 +101,8 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     from fav_core.inference import EngineOptions
     from fav_core.io import ImageSequenceSink, make_sink, open_frames
-    from fav_core.io.atomic import remove_stale_temps
     from fav_core.pipeline import BackgroundWriter, FramePipeline
-    from fav_core.runstate import RunState
+    from fav_core.runstate import RunState, continue_position, plan_resume
     from fav_core.stylizer import StylizedFrame, Stylizer
     from fav_core.types import CancelToken, Frame
 
@@ -125,11 +124,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     stylizer = Stylizer(config, pipe.motion_view, engine=engine)
     order = stylizer.order(indices)
 
-    start = 0
-    if args.continue_with is not None:
-        if args.continue_with not in order:
-            raise ConfigError(f"--continue-with {args.continue_with}: no such frame in {args.input}")
-        start = order.index(args.continue_with)
+    start = continue_position(order, args.continue_with, args.input)
 
     # Everything that can be checked (frame size vs memory, motion files) before anything is written or cleared.
     stylizer.check(source, order[start:], prior_index=order[start - 1] if start > 0 else None)
@@ -144,25 +139,10 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if is_video and config.direction == "backward":
         sink = ReorderingSink(sink, Path(args.output).parent)
     resume = not args.no_resume and not is_video
-    if state is not None:
-        if not resume:
-            state.clear()
-        state.check_settings(settings_record(args, config), resume=resume)
-        remove_stale_temps(output_folder(args.output))
-        remove_stale_temps(state.dir)
-        if resume and args.continue_with is None:
-            start = max(start, resume_position(order, sink, state))
-    elif args.continue_with is not None:
-        raise ConfigError("--continue-with needs an image-sequence output (a video file cannot be continued)")
-
+    start, prev = plan_resume(order, state, sink, start=start, resume=resume, continue_with=args.continue_with,
+                              settings=settings_record(args, config), needs_prior=not config.per_frame)
     prior = None
-    if start > 0 and not config.per_frame:
-        prev = order[start - 1]
-        if state is None or not state.has_prior(prev):
-            raise ConfigError(
-                f"cannot continue at frame {order[start]}: the saved prior of frame {prev} is missing in "
-                f"{state.dir if state else args.output} (run the earlier frames first, or --no-resume)"
-            )
+    if prev is not None:
         raw = state.load_prior(prev, source.size)
         prior = StylizedFrame(prev, raw, raw)
     todo = order[start:]
@@ -321,18 +301,6 @@ def output_folder(output: str) -> Path:
     if "%" in p.name or "#" in p.name or p.suffix:
         return p.parent
     return p
-
-
-def resume_position(order: list[int], sink: Any, state: Any) -> int:
-    """Position in ``order`` to resume at: after the last frame whose output and saved prior both exist,
-    with every earlier output present too."""
-    pos = 0
-    for n, index in enumerate(order):
-        if not sink.exists(index):
-            break
-        if state.has_prior(index):
-            pos = n + 1
-    return pos
 
 
 def settings_record(args: argparse.Namespace, config: Any) -> dict[str, Any]:

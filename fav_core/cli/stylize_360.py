@@ -193,8 +193,8 @@ def _motion(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
-    from fav_core.cli.stylize import VIDEO_EXTS, _abort, _cancel_on_signals, output_folder, resume_position
-    from fav_core.runstate import RunState
+    from fav_core.cli.stylize import VIDEO_EXTS, _abort, _cancel_on_signals, output_folder
+    from fav_core.runstate import RunState, continue_position, plan_resume
     from fav_core.spherical.stylizer360 import SphereConfig, Stylizer360, unstack_faces
     from fav_core.stylizer import StylizerConfig
     from fav_core.types import CancelToken
@@ -223,30 +223,13 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if not outputs.sinks:
         raise ConfigError("nothing to write: --no-equi needs --out-cubemap or --faces-pattern")
 
-    start = 0
-    if args.continue_with is not None:
-        if args.continue_with not in order:
-            raise ConfigError(f"--continue-with {args.continue_with}: no such frame in {args.input}")
-        start = order.index(args.continue_with)
+    start = continue_position(order, args.continue_with, args.input)
     state = None if is_video else RunState(folder)
     resume = not args.no_resume and state is not None
-    if state is not None:
-        if not resume:
-            state.clear()
-        state.check_settings(settings_record(args, config, sphere), resume=resume)
-        if resume and args.continue_with is None:
-            start = max(start, resume_position(order, outputs, state))
-    elif args.continue_with is not None:
-        raise ConfigError("--continue-with needs an image-sequence output (a video file cannot be continued)")
-
+    start, prev = plan_resume(order, state, outputs, start=start, resume=resume, continue_with=args.continue_with,
+                              settings=settings_record(args, config, sphere), needs_prior=not config.per_frame)
     prior = None
-    if start > 0 and not config.per_frame:
-        prev = order[start - 1]
-        if state is None or not state.has_prior(prev):
-            raise ConfigError(
-                f"cannot continue at frame {order[start]}: the saved faces of frame {prev} are missing in "
-                f"{state.dir if state else folder} (run the earlier frames first, or --no-resume)"
-            )
+    if prev is not None:
         prior = (prev, unstack_faces(state.load_prior(prev, (6 * geometry.edge, geometry.edge))))
     todo = order[start:]
     if start > 0:
