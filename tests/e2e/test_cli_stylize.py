@@ -9,55 +9,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import OpenImageIO as oiio
 import pytest
-import torch
 
 from fav_core.cli.main import main
-from fav_core.modelfile import ModelMeta, save_model
-from fav_core.nets import build_transformer
+from tests.support import make_clip
+from tests.support import read_png_u8 as read_image
 
 ROOT = Path(__file__).resolve().parents[2]
-ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
-
-
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    data = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
-    out = oiio.ImageOutput.create(str(path))
-    assert out is not None, oiio.geterror()
-    out.open(str(path), oiio.ImageSpec(data.shape[1], data.shape[0], 3, oiio.UINT8))
-    out.write_image(data)
-    out.close()
-
-
-def read_image(path: Path) -> np.ndarray:
-    buf = oiio.ImageBuf(str(path))
-    return buf.get_pixels(oiio.UINT8)
-
-
-def make_clip(folder: Path, n: int = 6, h: int = 24, w: int = 32, seed: int = 0) -> str:
-    """A textured image panning right by 1.5 px per frame, as frame_0001.png ..."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    big = rng.random((h, w + 4 * n, 3)).astype(np.float32)
-    big = (big + np.roll(big, 1, 1) + np.roll(big, 1, 0)) / 3
-    for i in range(1, n + 1):
-        x0 = int(1.5 * i)
-        write_png(folder / f"frame_{i:04d}.png", big[:, x0:x0 + w])
-    return str(folder / "frame_%04d.png")
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    d = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    video = build_transformer(ARCH, 7)
-    image = build_transformer(ARCH, 3)
-    vpath = save_model(d / "tiny-video.safetensors", video,
-                       ModelMeta(kind="video", arch=ARCH, in_channels=7, style_name="tiny"))
-    ipath = save_model(d / "tiny-image.safetensors", image,
-                       ModelMeta(kind="image", arch=ARCH, in_channels=3, style_name="tiny"))
-    return str(vpath), str(ipath)
+def models(tiny_models: tuple[str, str]) -> tuple[str, str]:
+    return tiny_models
 
 
 def stylize_args(inp: str, out: str, models: tuple[str, str], *extra: str) -> list[str]:
@@ -70,7 +33,7 @@ def frames_in(folder: Path) -> list[Path]:
 
 
 def test_stylize_image_sequence(tmp_path: Path, models: tuple[str, str]) -> None:
-    inp = make_clip(tmp_path / "in")
+    inp = make_clip(tmp_path / "in", 6)
     out = tmp_path / "out"
     assert main(stylize_args(inp, str(out), models)) == 0
     files = frames_in(out)
@@ -95,7 +58,7 @@ def test_stylize_video_in_and_out(tmp_path: Path, models: tuple[str, str]) -> No
 
 
 def test_continue_with_gives_the_same_frames_as_one_run(tmp_path: Path, models: tuple[str, str]) -> None:
-    inp = make_clip(tmp_path / "in")
+    inp = make_clip(tmp_path / "in", 6)
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(stylize_args(inp, str(one), models)) == 0
     assert main(stylize_args(inp, str(two), models, "--num-frames", "3")) == 0
