@@ -24,7 +24,6 @@ from fav_core.jobclient import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
 H, W, N = 16, 24, 4
 
 # The real CLI with a reporter that pauses 0.4 s after each frame event: a cancel sent on the first frame
@@ -43,16 +42,8 @@ SLOW_CLI = (
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import torch
-
-    from fav_core.modelfile import ModelMeta, save_model
-    from fav_core.nets import build_transformer
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny-video.safetensors"
-    save_model(path, build_transformer(ARCH, 7), ModelMeta(kind="video", arch=ARCH, in_channels=7, style_name="tiny"))
-    return str(path)
+def model(tiny_models: tuple[str, str]) -> str:
+    return tiny_models[0]
 
 
 @pytest.fixture(scope="module")
