@@ -6,21 +6,18 @@ import json
 from pathlib import Path
 
 import numpy as np
-import OpenImageIO as oiio
 import pytest
-import torch
 
 from fav_core.cli.stylize_360 import add_parser, parse_size
 from fav_core.errors import ConfigError
 from fav_core.io import open_frames
-from fav_core.modelfile import ModelMeta, save_model
-from fav_core.nets import build_transformer
 from fav_core.spherical.faces import FACES, FILE_IDS
 from fav_core.spherical.projection import CubeGeometry, CubeToEquirect, EquirectToCube
 from fav_core.spherical.seams import seam_difference
 from fav_core.spherical.synthetic import rotating_scene
+from tests.support import read_png_u8 as read_png
+from tests.support import write_png
 
-ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
 CUBE = ["--cube-edge", "48", "--overlap", "16"]
 
 
@@ -33,19 +30,6 @@ def fav(argv: list[str]) -> int:
     return int(args.func(args) or 0)
 
 
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    data = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
-    out = oiio.ImageOutput.create(str(path))
-    assert out is not None
-    out.open(str(path), oiio.ImageSpec(data.shape[1], data.shape[0], 3, oiio.UINT8))
-    out.write_image(data)
-    out.close()
-
-
-def read_png(path: Path) -> np.ndarray:
-    return oiio.ImageBuf(str(path)).get_pixels(oiio.UINT8)
-
-
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> str:
     d = tmp_path_factory.mktemp("equi")
@@ -55,10 +39,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    torch.manual_seed(0)
-    meta = ModelMeta(kind="video", arch=ARCH, in_channels=7, style_name="tiny")
-    return str(save_model(tmp_path_factory.mktemp("m") / "tiny-video.safetensors", build_transformer(ARCH, 7), meta))
+def model(tiny_models: tuple[str, str]) -> str:
+    return tiny_models[0]
 
 
 def base(inp: str, out: Path | str, model: str, *extra: str) -> list[str]:
