@@ -23,23 +23,12 @@ from tests.hosts.fake_nuke.scene import BACKWARD, FORWARD, write_plate  # noqa: 
 
 pytestmark = pytest.mark.slow
 
-ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
 N = 5
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    torch = pytest.importorskip("torch")
-    from fav_core.modelfile import ModelMeta, save_model
-    from fav_core.nets import build_transformer
-
-    d = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    video = save_model(d / "tiny-video.safetensors", build_transformer(ARCH, 7),
-                       ModelMeta(kind="video", arch=ARCH, in_channels=7, style_name="tiny"))
-    image = save_model(d / "tiny-image.safetensors", build_transformer(ARCH, 3),
-                       ModelMeta(kind="image", arch=ARCH, in_channels=3, style_name="tiny"))
-    return str(video), str(image)
+def models(tiny_models: tuple[str, str]) -> tuple[str, str]:
+    return tiny_models
 
 
 @pytest.fixture()
