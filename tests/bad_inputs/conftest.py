@@ -9,14 +9,12 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 import pytest
-import torch
 
 from fav_core.cli.main import main
-from fav_core.modelfile import ModelMeta, save_model
-from fav_core.nets import build_transformer
+from tests.support import TINY_ARCH as ARCH  # noqa: F401 (imported by the test files)
+from tests.support import pan_texture
 
 ROOT = Path(__file__).resolve().parents[2]
-ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
 
 
 def write_image(path: Path, data: np.ndarray) -> Path:
@@ -33,18 +31,11 @@ def write_image(path: Path, data: np.ndarray) -> Path:
     return path
 
 
-def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """(H, W, 3) float32 smooth random texture in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    big = rng.random((h, w, 3)).astype(np.float32)
-    return (big + np.roll(big, 1, 1) + np.roll(big, 1, 0)) / 3
-
-
 def make_clip(folder: Path, n: int = 3, h: int = 16, w: int = 24, *, channels: int = 3, bits: int = 8,
               ext: str = "png") -> str:
     """Frames ``frame_0001.<ext>`` .. of a texture panning right 1 px per frame; returns the printf pattern."""
     folder.mkdir(parents=True, exist_ok=True)
-    big = texture(h, w + n + 1)
+    big = pan_texture(h, w + n + 1)
     for i in range(1, n + 1):
         rgb = big[:, i:i + w]
         if channels == 1:
@@ -65,15 +56,9 @@ def make_clip(folder: Path, n: int = 3, h: int = 16, w: int = 24, *, channels: i
 
 
 @pytest.fixture(scope="session")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """Tiny random (video, image) model files."""
-    d = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    video = save_model(d / "tiny-video.safetensors", build_transformer(ARCH, 7),
-                       ModelMeta(kind="video", arch=ARCH, in_channels=7, style_name="tiny"))
-    image = save_model(d / "tiny-image.safetensors", build_transformer(ARCH, 3),
-                       ModelMeta(kind="image", arch=ARCH, in_channels=3, style_name="tiny"))
-    return str(video), str(image)
+def models(tiny_models: tuple[str, str]) -> tuple[str, str]:
+    """Tiny random (video, image) model files (the session's ``tiny_models``, tests/conftest.py)."""
+    return tiny_models
 
 
 def stylize_args(inp: str, out: str, models: tuple[str, str], *extra: str) -> list[str]:
