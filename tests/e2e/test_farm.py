@@ -7,22 +7,19 @@ import os
 from pathlib import Path
 
 import numpy as np
-import OpenImageIO as oiio
 import pytest
-import torch
 
 ray = pytest.importorskip("ray")
 
 from fav_core.cli.main import main  # noqa: E402
 from fav_core.farm import ShotSpec, stylize_chunk  # noqa: E402
 from fav_core.farm.ray_runner import run_farm  # noqa: E402
-from fav_core.modelfile import ModelMeta, save_model  # noqa: E402
-from fav_core.nets import build_transformer  # noqa: E402
 from fav_core.stylizer import StylizerConfig  # noqa: E402
+from tests.support import make_clip  # noqa: E402
+from tests.support import read_png_u8 as read_image  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
 N_FRAMES, CHUNK, WARMUP = 10, 4, 3
 #: Bounds for frames of chunks 2+ (8-bit levels) vs the single run. Measured with this tiny random model, 3
 #: warm-up frames: max 56, mean <= 8. The recursion keeps the prior where the flow is reliable, so a restart
@@ -30,31 +27,6 @@ N_FRAMES, CHUNK, WARMUP = 10, 4, 3
 #: 0: 34, 1: 10.4, 2: 7.9, 4: 5.7; 8 = the whole shot: 0).
 LATER_CHUNK_MAX_DIFF = 64
 LATER_CHUNK_MEAN_DIFF = 10.0
-
-
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    data = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
-    out = oiio.ImageOutput.create(str(path))
-    assert out is not None, oiio.geterror()
-    out.open(str(path), oiio.ImageSpec(data.shape[1], data.shape[0], 3, oiio.UINT8))
-    out.write_image(data)
-    out.close()
-
-
-def read_image(path: Path) -> np.ndarray:
-    return oiio.ImageBuf(str(path)).get_pixels(oiio.UINT8)
-
-
-def make_clip(folder: Path, n: int, h: int = 24, w: int = 32, seed: int = 0) -> str:
-    """A textured image panning right by 1.5 px per frame, as frame_0001.png ..."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    big = rng.random((h, w + 4 * n, 3)).astype(np.float32)
-    big = (big + np.roll(big, 1, 1) + np.roll(big, 1, 0)) / 3
-    for i in range(1, n + 1):
-        x0 = int(1.5 * i)
-        write_png(folder / f"frame_{i:04d}.png", big[:, x0 : x0 + w])
-    return str(folder / "frame_%04d.png")
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +39,9 @@ def cluster() -> object:
 
 
 @pytest.fixture(scope="module")
-def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def job(tmp_path_factory: pytest.TempPathFactory, tiny_models: tuple[str, str]) -> dict[str, str]:
     d = tmp_path_factory.mktemp("farm")
-    torch.manual_seed(0)
-    video = save_model(d / "v.safetensors", build_transformer(ARCH, 7),
-                       ModelMeta(kind="video", arch=ARCH, in_channels=7, style_name="tiny"))
-    image = save_model(d / "i.safetensors", build_transformer(ARCH, 3),
-                       ModelMeta(kind="image", arch=ARCH, in_channels=3, style_name="tiny"))
+    video, image = tiny_models
     inp = make_clip(d / "in", N_FRAMES)
     flow1, out1 = d / "flow1", d / "single"
     assert main(["flow", inp, "-o", str(flow1), "--preset", "fast", "--progress", "none"]) == 0
