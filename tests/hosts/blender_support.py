@@ -1,5 +1,5 @@
 """Shared helpers of the Blender host tests (real ``bpy`` 5.0 wheel): load the extension, build a tiny scene,
-write tiny random models and placeholder image sequences.
+write placeholder image sequences (and tiny random models: ``write_models`` is tests.support.write_tiny_models).
 
 The scene: 96x64 px, Cycles CPU, 2 samples, a perspective camera at distance 10 looking along +y and panning
 +0.3 units/frame, a checker-textured quad (2x2 units, facing the camera at y=0) moving +0.6 x and +0.3 z per
@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from tests.support import write_tiny_models as write_models  # noqa: F401 (imported by the test files)
+
 ROOT = Path(__file__).resolve().parents[2]
 ADDON_DIR = ROOT / "hosts" / "blender"
-ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
 WIDTH, HEIGHT = 96, 64
 
 
@@ -35,22 +36,6 @@ def load_addon() -> ModuleType:
     sys.modules["fav_blender"] = module
     spec.loader.exec_module(module)
     return module
-
-
-def write_models(folder: Path) -> tuple[str, str]:
-    """A tiny random video model and image model (seeded), as .safetensors files in ``folder``."""
-    import torch
-
-    from fav_core.modelfile import ModelMeta, save_model
-    from fav_core.nets import build_transformer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    video = save_model(folder / "tiny-video.safetensors", build_transformer(ARCH, 7),
-                       ModelMeta(kind="video", arch=ARCH, in_channels=7, style_name="tiny"))
-    image = save_model(folder / "tiny-image.safetensors", build_transformer(ARCH, 3),
-                       ModelMeta(kind="image", arch=ARCH, in_channels=3, style_name="tiny"))
-    return str(video), str(image)
 
 
 def write_png_sequence(folder: Path, n: int, h: int = 24, w: int = 32, prefix: str = "shot_") -> list[Path]:
