@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tests.support import write_png
 from tests.support import write_tiny_models as write_models  # noqa: F401 (imported by the test files)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,19 +41,13 @@ def load_addon() -> ModuleType:
 
 def write_png_sequence(folder: Path, n: int, h: int = 24, w: int = 32, prefix: str = "shot_") -> list[Path]:
     """``n`` textured frames panning right 1 px per frame: ``<prefix>0001.png`` ..."""
-    import OpenImageIO as oiio
-
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     big = rng.random((h, w + n + 2, 3)).astype(np.float32)
     paths = []
     for i in range(1, n + 1):
-        data = np.clip(np.round(big[:, i:i + w] * 255), 0, 255).astype(np.uint8)
         path = folder / f"{prefix}{i:04d}.png"
-        out = oiio.ImageOutput.create(str(path))
-        out.open(str(path), oiio.ImageSpec(w, h, 3, oiio.UINT8))
-        out.write_image(data)
-        out.close()
+        write_png(path, big[:, i:i + w])
         paths.append(path)
     return paths
 
