@@ -55,10 +55,13 @@ def write_png(path: Path, rgb01: np.ndarray) -> None:
 
 
 def read_png_u8(path: Path) -> np.ndarray:
-    """Read an image file as (H, W, C) uint8 pixels."""
+    """Read an image file as (H, W, C) uint8 pixels; fails the test when the file does not read."""
     import OpenImageIO as oiio
 
-    return oiio.ImageBuf(str(path)).get_pixels(oiio.UINT8)
+    buf = oiio.ImageBuf(str(path))
+    pixels = buf.get_pixels(oiio.UINT8)
+    assert not buf.has_error and pixels is not None, f"{path}: {buf.geterror()}"
+    return np.asarray(pixels)
 
 
 def pan_texture(h: int, width: int, seed: int = 0) -> np.ndarray:
