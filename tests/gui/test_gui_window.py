@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import OpenImageIO as oiio
 import pytest
 
 from fav_gui.main_window import MainWindow
@@ -15,6 +14,7 @@ from fav_gui.options import GuiSettings
 from fav_gui.preview import PreviewRequest, compute_preview
 from fav_gui.viewer import to_qimage
 from tests.gui.conftest import make_clip, wait_for
+from tests.support import read_png_u8 as read_png
 
 H, W, N = 24, 32, 20
 
@@ -36,12 +36,6 @@ def qimage_array(img: object) -> np.ndarray:
     w, h, bpl = img.width(), img.height(), img.bytesPerLine()
     raw = np.frombuffer(bytes(img.constBits()), np.uint8)[: h * bpl].reshape(h, bpl)
     return raw[:, : 3 * w].reshape(h, w, 3).copy()
-
-
-def read_png(path: Path) -> np.ndarray:
-    buf = oiio.ImageBuf(str(path))
-    assert not buf.has_error, buf.geterror()
-    return np.asarray(buf.get_pixels(oiio.UINT8))
 
 
 def test_to_qimage_quantises_and_clips() -> None:
