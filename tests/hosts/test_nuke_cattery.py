@@ -27,8 +27,7 @@ from fav_core.modelfile import ModelMeta, load_model, save_model  # noqa: E402
 from fav_core.nets import build_transformer  # noqa: E402
 from fav_core.nets.preprocess import deprocess, preprocess  # noqa: E402
 from tests.hosts.fake_nuke import FakeNuke, install  # noqa: E402
-
-ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
+from tests.support import TINY_ARCH as ARCH  # noqa: E402
 
 
 def tiny(tmp_path: Path, kind: str, seed: int = 0, **meta: str) -> Path:

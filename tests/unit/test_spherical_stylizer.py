@@ -19,8 +19,8 @@ from fav_core.spherical.stylizer360 import SphereConfig, Stylizer360, unstack_fa
 from fav_core.spherical.synthetic import rotating_scene
 from fav_core.stylizer import StylizerConfig
 from fav_core.types import Frame
+from tests.support import TINY_ARCH as ARCH
 
-ARCH = "c3s1-8,d8,R8,u8,c3s1-3"
 GEOM = CubeGeometry(48, 16)
 
 
