@@ -9,7 +9,17 @@ from typing import Any
 
 
 class FavError(Exception):
-    """Base of every error the core raises on purpose; ``str(e)`` is a one-line user message."""
+    """Base of every error the core raises on purpose; ``str(e)`` is a one-line user message.
+
+    Control characters that user text (file names, patterns) may bring into a message are shown escaped
+    (a newline as ``\\n``), so the message stays one line whatever the input.
+    """
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if text.isprintable():
+            return text
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ConfigError(FavError):
