@@ -124,11 +124,13 @@ def test_unplanned_pairs_and_reads_are_served_directly() -> None:
         f1 = pipe.source_view.read(1)
         f2 = pipe.source_view.read(2)
         other = Frame(7, f1.rgb)
+        me = threading.current_thread().name
         m = pipe.motion_view.motion(f2, other)  # not the planned (2, 1) pair: computed on the spot
-        assert mot.calls[-1][:2] == (2, 7) and mot.calls[-1][2] == threading.current_thread().name
+        # the prefetch thread may be computing planned pairs meanwhile: look at this thread's calls only
+        assert [c[:2] for c in mot.calls if c[2] == me][-1] == (2, 7)
         assert m.source == "stub"
         f5 = pipe.source_view.read(5)  # out of the plan: direct read, pipeline stopped
-        assert f5.index == 5 and src.reads[-1] == (5, threading.current_thread().name)
+        assert f5.index == 5 and [r for r in src.reads if r[1] == me][-1] == (5, me)
         f3 = pipe.source_view.read(3)
         assert f3.index == 3
 
