@@ -208,7 +208,8 @@ def open_frames(
 
         if vectors:
             raise ConfigError(
-                f"{text}: a video has no motion-vector channels (vectors=True needs EXR frames)"
+                f"{text}: not an image sequence; host motion vectors need EXR frames with vector channels "
+                "(videos carry none)"
             )
         if colorspace == "linear":
             raise ConfigError(

@@ -241,3 +241,12 @@ def test_exr_vector_pass_fills_host_flow(tmp_path: Path) -> None:
     np.testing.assert_array_equal(f.flow_to_next[5, 5], [8.0, -4.0])  # (-Z, +W)
     assert f.flow_valid.shape == (H, W) and f.flow_valid.all()
     assert open_frames(tmp_path / "v.exr", vectors=False).read(1).flow_to_prev is None
+
+
+def test_vectors_required_on_a_non_image_file_is_refused_before_decoding(tmp_path: Path) -> None:
+    from fav_core.errors import ConfigError
+
+    clip = tmp_path / "shot.mov"
+    clip.write_bytes(b"not decoded")  # refused by kind, before any decoding is tried
+    with pytest.raises(ConfigError, match=r"shot\.mov: not an image sequence; host motion vectors need EXR"):
+        open_frames(clip, vectors=True)
