@@ -26,16 +26,17 @@ from fav_core.jobclient import (
 ROOT = Path(__file__).resolve().parents[2]
 H, W, N = 16, 24, 4
 
-# The real CLI with a reporter that pauses 0.4 s after each frame event: a cancel sent on the first frame
-# event then reaches the core while it is between frames, so the test does not race the (fast) tiny model.
+# The real CLI with a stylizer that takes 0.3 s per recursive frame: a cancel sent on the first frame event
+# reaches the core while later frames are still being stylized, so the test does not race the (fast) tiny model
+# (the frame loop is pipelined: events follow the writes, which trail the network).
 SLOW_CLI = (
     "import sys, time\n"
-    "from fav_core.cli import progress\n"
-    "frame = progress.JsonReporter.frame\n"
+    "from fav_core import stylizer\n"
+    "step = stylizer.Stylizer.stylize_next\n"
     "def slow(self, *a, **k):\n"
-    "    frame(self, *a, **k)\n"
-    "    time.sleep(0.4)\n"
-    "progress.JsonReporter.frame = slow\n"
+    "    time.sleep(0.3)\n"
+    "    return step(self, *a, **k)\n"
+    "stylizer.Stylizer.stylize_next = slow\n"
     "from fav_core.cli.main import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
@@ -137,7 +138,7 @@ def test_cancel_sigterm_leaves_whole_frames_and_exits_130(tmp_path: Path, clip: 
     assert outcome is not None and proc.cancel_requested
     assert (outcome.status, outcome.returncode) == ("cancelled", 130)
     frames = [e for e in seen if e["event"] == "frame"]
-    assert seen[-1]["event"] == "cancelled"  # (the core sends a message, not the documented `done` count)
+    assert seen[-1]["event"] == "cancelled" and seen[-1]["done"] == len(frames)
     assert 1 <= len(frames) < N and outcome.written == len(frames)
     assert outcome.message == f"cancelled after {len(frames)} frame(s)"
     assert _whole_frames(tmp_path) == [Path(e["path"]).name for e in frames]
