@@ -97,3 +97,34 @@ def make_clip(folder: Path, n: int, h: int = 24, w: int = 32, seed: int = 0, ste
         x0 = int(step * i)
         write_png(folder / f"frame_{i:04d}.png", big[:, x0:x0 + w])
     return str(folder / "frame_%04d.png")
+
+
+SLOW_CORE = """import sys, time
+from fav_core import stylizer
+step = stylizer.Stylizer.stylize_next
+def slow(self, *a, **k):
+    time.sleep({delay})
+    return step(self, *a, **k)
+stylizer.Stylizer.stylize_next = slow
+args = sys.argv[1:]
+if args[:2] == ["-m", "fav_core.cli"]:
+    args = args[2:]
+from fav_core.cli.main import main
+sys.exit(main(args))
+"""
+
+
+def slow_core_python(folder: Path, delay: float = 0.3) -> str:
+    """An executable that stands in for the core's Python: ``<it> -m fav_core.cli stylize ...`` runs the real
+    CLI with every recursive frame slowed by ``delay`` seconds, so cancel tests do not race a fast tiny model
+    (the frame loop is pipelined: progress events trail the network)."""
+    import stat
+    import sys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    code = folder / "slow_core.py"
+    code.write_text(SLOW_CORE.format(delay=delay))
+    exe = folder / "slow-python"
+    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{code}" "$@"\n')
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return str(exe)

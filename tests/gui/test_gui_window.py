@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from fav_gui.preview import PreviewRequest, compute_preview
 from fav_gui.viewer import to_qimage
 from tests.gui.conftest import make_clip, wait_for
 from tests.support import read_png_u8 as read_png
+from tests.support import slow_core_python
 
 H, W, N = 24, 32, 20
 
@@ -101,7 +101,8 @@ def test_preview_of_three_frames_and_screenshot(qapp: object, store: object, cli
 def test_job_cancel_leaves_whole_frames_and_rerun_resumes(qapp: object, store: object, clip: str, tmp_path: Path,
                                                           tiny_models: tuple[str, str]) -> None:
     out = tmp_path / "out"
-    win = MainWindow(store=store, python=sys.executable)
+    # a core whose recursive frames take 0.3 s, so the cancel after frame 1 lands before the last frame
+    win = MainWindow(store=store, python=slow_core_python(tmp_path / "slowcore"))
     assert win.open_clip(clip)
     win.settings_panel.set_settings(settings_for(tiny_models))
     win.output.setText(str(out))

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hosts" / "nuke"))
 
 from tests.hosts.fake_nuke import FakeNuke, install  # noqa: E402
 from tests.hosts.fake_nuke.scene import BACKWARD, FORWARD, write_plate  # noqa: E402
+from tests.support import slow_core_python  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +105,8 @@ def test_stylize_with_the_real_core(fake: FakeNuke, tmp_path: Path, models: tupl
 
 def test_cancel_then_resume_with_the_real_core(fake: FakeNuke, tmp_path: Path, models: tuple[str, str]) -> None:
     fake.module.env["gui"] = True
-    group = make_node(fake, tmp_path, models)
+    # a core whose recursive frames take 0.3 s, so the cancel after frame 1 lands before the last frame
+    group = make_node(fake, tmp_path, models, core_python=slow_core_python(tmp_path / "slowcore"))
     fake.cancel_when = lambda task: any(m.startswith("frame ") for m in task.messages)  # after frame 1
     group["stylize"].execute()
     (worker,) = [t for t in threading.enumerate() if t.name == "fav-FastArtisticVideos"]
