@@ -17,7 +17,7 @@ from fav_core.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from fav_core.cli.stylize import DEFAULT_VIDEO_MODEL
+    from fav_core.cli.stylize import DEFAULT_VIDEO_MODEL, add_look_options
 
     p = sub.add_parser("farm", help="flows and chunked stylization of one or more shots on a Ray cluster",
                        description=__doc__.split("\n\n")[1] if __doc__ else None)
@@ -43,18 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raft-weights", default=None, help="local RAFT weights file (with --flow raft)")
     p.add_argument("--no-structure-term", action="store_true", help="consistency check without the structure term")
     p.add_argument("--fix-occlusions", action="store_true", help="also mark flow leaving the frame unreliable")
-    p.add_argument("--min-filter", type=int, default=7)
-    p.add_argument("--median-filter", type=int, default=3)
-    p.add_argument("--fill", choices=("vgg-mean", "uniform-random"), default=None)
+    add_look_options(p)
     p.add_argument("--backward", action="store_true", help="process from the last frame to the first")
     p.add_argument("--num-frames", type=int, default=None, metavar="N", help="only the first N frames of each shot")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
     p.add_argument("--tile", type=int, default=None, metavar="N", help="network tiles of at most N px per side")
     p.add_argument("--tile-stats", choices=("exact", "downscaled"), default="exact",
                    help="instance-norm statistics of tiled frames (see fav stylize --help)")
-    p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
     p.set_defaults(func=run, per_frame=False, invert_occlusion=False)
 

@@ -46,18 +46,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--occlusions-pattern", help="with --flow files: e.g. flow/reliable_[%%d]_{%%d}.pgm")
     p.add_argument("--invert-occlusion", action="store_true", help="reliability maps are white = occluded")
     p.add_argument("--fix-occlusions", action="store_true", help="also mark flow leaving the frame unreliable")
-    p.add_argument("--min-filter", type=int, default=7, help="erosion of the reliability map, k×k (default 7)")
-    p.add_argument("--median-filter", type=int, default=3, help="median on the output, k×k (default 3; 1 = off)")
-    p.add_argument("--fill", choices=("vgg-mean", "uniform-random"), default=None,
-                   help="fill of unreliable prior pixels (default: the model's training fill)")
+    add_look_options(p)
     p.add_argument("--backward", action="store_true", help="process from the last frame to the first")
     p.add_argument("--continue-with", type=int, default=None, metavar="N",
                    help="start at frame N, reloading frame N-1's saved prior from the output folder")
     p.add_argument("--num-frames", type=int, default=None, metavar="N", help="process only the first N frames")
     p.add_argument("--per-frame", action="store_true",
                    help="stylize every frame independently (the flickering baseline)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
     p.add_argument("--tile", type=int, default=None, metavar="N",
                    help="run the network in overlapping tiles of at most N px per side (for frames that do not "
                    "fit in memory; default: only when the memory estimate or the GPU says so)")
@@ -65,9 +60,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="instance-norm statistics of tiled frames: exact (tiles look exactly like an untiled run; "
                    "about L/2 extra passes for L norm layers) or downscaled (from the frame scaled down to one "
                    "tile: faster, a slightly different look) (default exact)")
-    p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto",
-                   help="encoding of the input pixels (default auto: EXR/float = scene-linear)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the uniform-random fill")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for the network (default: torch's default, one per core)")
     p.add_argument("--compile", action="store_true",
@@ -78,6 +70,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
                    help="progress on stderr (bar) or JSON lines on stdout for hosts (json)")
     p.set_defaults(func=run)
+
+
+def add_look_options(p: argparse.ArgumentParser, output: str = "output") -> None:
+    """Options every stylizing command shares (stylize, stylize-360, farm): filters, fill, device, precision,
+    input encoding and the fill's seed — one definition, one set of defaults."""
+    p.add_argument("--min-filter", type=int, default=7, help="erosion of the reliability map, k×k (default 7)")
+    p.add_argument("--median-filter", type=int, default=3,
+                   help=f"median on the {output}, k×k (default 3; 1 = off)")
+    p.add_argument("--fill", choices=("vgg-mean", "uniform-random"), default=None,
+                   help="fill of unreliable prior pixels (default: the model's training fill)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto",
+                   help="encoding of the input pixels (default auto: EXR/float = scene-linear)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the uniform-random fill")
 
 
 def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> int:

@@ -23,7 +23,7 @@ DEFAULT_CUBEMAP = "cubemap/frame_%05d.png"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``stylize-360`` on the ``fav`` sub-command parser."""
-    from fav_core.cli.stylize import DEFAULT_VIDEO_MODEL, FLOW_CHOICES
+    from fav_core.cli.stylize import DEFAULT_VIDEO_MODEL, FLOW_CHOICES, add_look_options
 
     p = sub.add_parser(
         "stylize-360",
@@ -74,18 +74,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--occlusions-pattern", help="with --flow files: e.g. flow-%%d/reliable_[%%d]_{%%d}.pgm")
     p.add_argument("--invert-occlusion", action="store_true", help="reliability maps are white = occluded")
     p.add_argument("--fix-occlusions", action="store_true", help="also mark flow leaving the face unreliable")
-    p.add_argument("--min-filter", type=int, default=7, help="erosion of the reliability map, k×k (default 7)")
-    p.add_argument("--median-filter", type=int, default=3, help="median on the output faces (default 3)")
-    p.add_argument("--fill", choices=("vgg-mean", "uniform-random"), default=None,
-                   help="fill of unreliable prior pixels (default: the model's training fill)")
+    add_look_options(p, output="output faces")
     p.add_argument("--per-frame", action="store_true", help="no temporal prior (every frame on its own)")
     p.add_argument("--continue-with", type=int, default=None, metavar="N",
                    help="start at frame N, reloading frame N-1's blended faces from the output folder")
     p.add_argument("--num-frames", type=int, default=None, metavar="N", help="process only the first N frames")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
-    p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto")
-    p.add_argument("--seed", type=int, default=0, help="seed of the uniform-random fill")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUTPUT holds an earlier run")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
                    help="progress bar on stderr, JSON lines on stdout, or nothing")
