@@ -2,6 +2,11 @@
 
 Each source returns a :class:`Motion` for a pair (cur, prev): the backward flow cur -> prev and the reliability
 map of cur *before* the min filter (the stylizer applies ``occlusion.min_filter`` itself, algorithm.md §6.3).
+
+Sources that derive the map from two flows (:class:`ComputedMotion`, :class:`PassMotion`) can defer the
+consistency check (``defer_check``): they then return a :class:`PendingMotion` that carries both flows, so a
+stylizer on a GPU runs the check there (:mod:`fav_core.occlusion_torch`); its ``reliable`` is computed on the
+CPU, with the same numpy check as before, the first time anyone reads it, so every consumer keeps working.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -40,6 +46,44 @@ class Motion:
     source: str
 
 
+@dataclass(frozen=True)
+class PendingMotion:
+    """Motion whose reliability map is still to be computed from two flows (the deferred consistency check).
+
+    Has the attributes of :class:`Motion` (``flow``, ``reliable``, ``source``); ``reliable`` runs
+    :func:`~fav_core.occlusion.consistency_check` on the CPU the first time it is read (then cached), so it
+    equals what the source would have returned with ``defer_check=False``. A device-side consumer reads
+    ``flow``, ``flow_fwd`` and ``image`` instead and never touches ``reliable``.
+
+    Attributes:
+        flow: :math:`(H, W, 2)` float32 backward flow cur -> prev (w).
+        flow_fwd: :math:`(H, W, 2)` float32 forward flow prev -> cur (ŵ).
+        image: :math:`(H, W, 3)` float32 frame cur in the network encoding [0, 1] for the structure term
+            (the check sees it ×255), or None for the check without it.
+        source: where it came from, for logs.
+    """
+
+    flow: np.ndarray
+    flow_fwd: np.ndarray
+    image: np.ndarray | None
+    source: str
+
+    @cached_property
+    def reliable(self) -> np.ndarray:
+        """:math:`(H, W)` float32 {0, 1}: the numpy consistency check of the two flows (computed once)."""
+        image = np.asarray(self.image, dtype=np.float32) * 255.0 if self.image is not None else None
+        return consistency_check(self.flow, self.flow_fwd, image=image)
+
+
+def _defer(defer_check: bool | None) -> bool:
+    """``defer_check`` of a motion source: None = defer when torch sees a CUDA device (the GPU runs the check)."""
+    if defer_check is not None:
+        return bool(defer_check)
+    import torch  # lazy: only the automatic choice needs it
+
+    return bool(torch.cuda.is_available())
+
+
 @runtime_checkable
 class MotionSource(Protocol):
     """Gives the motion between a frame and its predecessor."""
@@ -63,23 +107,29 @@ class ComputedMotion:
         provider: the flow back-end.
         structure_term: pass frame cur (0..255) to :func:`~fav_core.occlusion.consistency_check` (as the
             reference inference pipeline does); False = the training-set variant without it.
+        defer_check: return a :class:`PendingMotion` (the check runs where it is consumed, e.g. on the GPU);
+            None = defer exactly when torch sees a CUDA device. Results are the same either way.
     """
 
-    def __init__(self, provider: FlowProvider, structure_term: bool = True) -> None:
+    def __init__(self, provider: FlowProvider, structure_term: bool = True, defer_check: bool | None = None) -> None:
         self.provider = provider
         self.structure_term = structure_term
+        self.defer_check = _defer(defer_check)
 
     def flow_pair(self, cur: Frame, prev: Frame) -> tuple[np.ndarray, np.ndarray]:
         """(flow cur -> prev, flow prev -> cur), each (H, W, 2) float32."""
         _check_pair(cur, prev)
         return self.provider.compute(cur.rgb, prev.rgb), self.provider.compute(prev.rgb, cur.rgb)
 
-    def motion(self, cur: Frame, prev: Frame) -> Motion:
-        """See :class:`MotionSource`."""
+    def motion(self, cur: Frame, prev: Frame) -> Motion | PendingMotion:
+        """See :class:`MotionSource` (a :class:`PendingMotion` when the check is deferred)."""
         flow_bwd, flow_fwd = self.flow_pair(cur, prev)
+        source = f"computed:{self.provider.name}"
+        if self.defer_check:
+            return PendingMotion(flow_bwd, flow_fwd, cur.rgb if self.structure_term else None, source)
         image = np.asarray(cur.rgb, dtype=np.float32) * 255.0 if self.structure_term else None
         reliable = consistency_check(flow_bwd, flow_fwd, image=image)
-        return Motion(flow=flow_bwd, reliable=reliable, source=f"computed:{self.provider.name}")
+        return Motion(flow=flow_bwd, reliable=reliable, source=source)
 
 
 class FileMotion:
@@ -181,11 +231,14 @@ class PassMotion:
     Args:
         fallback: source for the missing / invalid pixels (usually a :class:`ComputedMotion`).
         structure_term: pass frame cur (0..255) to the consistency check.
+        defer_check: return a :class:`PendingMotion` (the check runs where it is consumed, e.g. on the GPU);
+            None = defer exactly when torch sees a CUDA device. Results are the same either way.
     """
 
-    def __init__(self, fallback: MotionSource, structure_term: bool = True) -> None:
+    def __init__(self, fallback: MotionSource, structure_term: bool = True, defer_check: bool | None = None) -> None:
         self.fallback = fallback
         self.structure_term = structure_term
+        self.defer_check = _defer(defer_check)
 
     @staticmethod
     def _usable(
@@ -201,8 +254,8 @@ class PassMotion:
             ok &= np.asarray(valid, dtype=bool)
         return ok
 
-    def motion(self, cur: Frame, prev: Frame) -> Motion:
-        """See :class:`MotionSource`."""
+    def motion(self, cur: Frame, prev: Frame) -> Motion | PendingMotion:
+        """See :class:`MotionSource` (a :class:`PendingMotion` when the check is deferred)."""
         size = _check_pair(cur, prev)
         ok_bwd = self._usable(cur.flow_to_prev, cur.flow_valid, size, "cur.flow_to_prev")
         ok_fwd = self._usable(prev.flow_to_next, prev.flow_valid, size, "prev.flow_to_next")
@@ -220,6 +273,8 @@ class PassMotion:
                 "frame %d: %.1f%% of the host vectors replaced by the fallback", cur.index, 100 * share
             )
             source = "pass+fallback"
+        if self.defer_check:
+            return PendingMotion(flow_bwd, flow_fwd, cur.rgb if self.structure_term else None, source)
         image = np.asarray(cur.rgb, dtype=np.float32) * 255.0 if self.structure_term else None
         reliable = consistency_check(flow_bwd, flow_fwd, image=image)
         return Motion(flow=flow_bwd, reliable=reliable, source=source)

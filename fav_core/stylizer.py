@@ -8,6 +8,13 @@ unreliable, and the video net sees ``[frame, masked prior + fill, mask]`` (7 cha
 Fixed against the reference: ``direction="backward"`` processes the last frame first with the flow t → t+1;
 ``continue_with`` resumes from a saved prior; the median filter is applied to the delivered output only (never to
 the prior), as in the reference's VR script and fast-neural-style.
+
+Device path (``Stylizer.device_ops``, on by default on CUDA): the previous raw output stays a device tensor
+between frames; frame, flow (and, for a :class:`~fav_core.motion.PendingMotion`, the forward flow) are uploaded
+once; the consistency check, invert/fix, min filter, warp, net and median run on the device
+(:mod:`fav_core.occlusion_torch`, :mod:`fav_core.median_torch`), and only the finished frame comes back (into
+pinned memory on CUDA). The frames handed out are the same :class:`StylizedFrame` numpy arrays as on the numpy
+path, which stays the default on the CPU.
 """
 from __future__ import annotations
 
@@ -22,12 +29,14 @@ from fav_core.budget import check_stylize
 from fav_core.errors import Cancelled, ConfigError, ShapeError
 from fav_core.inference import EngineOptions, InferenceEngine
 from fav_core.median import median_filter
+from fav_core.median_torch import median_filter_t
 from fav_core.modelfile import StyleModel, load_model
-from fav_core.motion import Motion, MotionSource
+from fav_core.motion import Motion, MotionSource, PendingMotion
 from fav_core.nets.grammar import parse_arch
 from fav_core.nets.preprocess import deprocess, preprocess
 from fav_core.nets.transformer import TransformerNet
 from fav_core.occlusion import fix_occlusions, invert, min_filter
+from fav_core.occlusion_torch import consistency_check_t, fix_occlusions_t, invert_t, min_filter_t
 from fav_core.tiling import auto_tile, check_stylize_tiled, forward_any_size, is_out_of_memory
 from fav_core.types import CancelToken, Frame, Progress
 from fav_core.warp import warp_backward
@@ -156,15 +165,23 @@ class Stylizer:
             default loads ``config.model`` / ``config.image_model``.
         engine: how untiled frames run through the nets (:class:`~fav_core.inference.EngineOptions`: threads,
             torch.compile, ...); None = the defaults (the fast, numerically equivalent path).
+        device_ops: keep the recursion on the torch device (reliability check, min filter, warp, median and
+            the previous output as device tensors; see the module docstring); None = on for CUDA, off for the
+            CPU (where the numpy path is the default; ``True`` there gives the same frames, see
+            ``tests/unit/test_stylizer_device.py``).
     """
 
     config: StylizerConfig
     motion: MotionSource | None = None
     models: tuple[StyleModel, StyleModel | None] | None = None
     engine: EngineOptions | None = None
+    device_ops: bool | None = None
     _nets: _Nets = field(init=False, repr=False)
     _device: torch.device = field(init=False, repr=False)
     _tiles: dict[tuple[int, int, int], int | None] = field(init=False, repr=False, default_factory=dict)
+    _on_device: bool = field(init=False, repr=False, default=False)
+    # The last output of the device path and its raw output as a (1, 3, H, W) device tensor (the next prior).
+    _last: tuple[StylizedFrame, torch.Tensor] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -191,6 +208,7 @@ class Stylizer:
         if self.motion is None and not cfg.per_frame:
             raise ConfigError("a motion source (flow) is needed unless per_frame is set")
         self._nets = _Nets(video, image)
+        self._on_device = self._device.type == "cuda" if self.device_ops is None else bool(self.device_ops)
         # Inference engines for untiled frames, by id of the net (tiled frames run the net itself).
         self._engines: dict[int, InferenceEngine] = {
             id(m.net): InferenceEngine(m.net, self._device, cfg.precision, self.engine)
@@ -288,10 +306,15 @@ class Stylizer:
             yield out
 
     # ------------------------------------------------------------------ single steps
+    @property
+    def on_device(self) -> bool:
+        """True when frames run the device path (see ``device_ops``)."""
+        return self._on_device
+
     def stylize_first(self, frame: Frame) -> StylizedFrame:
         """Frame with no prior (§6.2): image model, or the video model with an all-occluded prior."""
         h, w = frame.size
-        x = self._to_tensor(frame.rgb)
+        x = self._upload_hwc(frame.rgb) if self._on_device else self._to_tensor(frame.rgb)
         image = self._nets.image
         if image is not None:
             kind = image.meta.preprocessing
@@ -304,6 +327,8 @@ class Stylizer:
             fill = self._fill((frame.index,), mask, kind)
             out = self._forward(video, torch.cat([preprocess(x, kind), fill, mask], dim=1))
             raw = deprocess(out, kind)
+        if self._on_device:
+            return self._finish_device(frame, raw, None)
         return self._finish(frame, raw, None)
 
     def stylize_next(self, frame: Frame, prev_in: Frame, prev_out: StylizedFrame) -> StylizedFrame:
@@ -314,7 +339,9 @@ class Stylizer:
                 f"is {prev_out.raw.shape[1]}x{prev_out.raw.shape[0]}"
             )
         assert self.motion is not None
-        motion: Motion = self.motion.motion(frame, prev_in)
+        motion: Motion | PendingMotion = self.motion.motion(frame, prev_in)
+        if self._on_device:
+            return self._stylize_next_device(frame, prev_out, motion)
         mask_np = self.prepare_mask(motion)
         prev = self._to_tensor(prev_out.raw)
         flow = torch.from_numpy(np.ascontiguousarray(motion.flow.transpose(2, 0, 1)))[None].to(self._device)
@@ -350,7 +377,35 @@ class Stylizer:
         out = self._forward(self._nets.video, torch.cat([preprocess(x, kind), masked, mask], dim=1))
         return deprocess(out, kind)
 
-    def prepare_mask(self, motion: Motion) -> np.ndarray:
+    def _stylize_next_device(
+        self, frame: Frame, prev_out: StylizedFrame, motion: Motion | PendingMotion
+    ) -> StylizedFrame:
+        """:meth:`stylize_next` on the device: one upload of frame and flows, one download of the result."""
+        x = self._upload_hwc(frame.rgb)
+        flow = self._upload_hwc(motion.flow)
+        if isinstance(motion, PendingMotion):
+            image = None  # the structure term sees frame cur ×255 (float32), as the numpy check
+            if motion.image is not None:
+                image = (x if motion.image is frame.rgb else self._upload_hwc(motion.image)) * 255.0
+            reliable = consistency_check_t(flow, self._upload_hwc(motion.flow_fwd), image)
+        else:
+            reliable = self._upload_hwc(np.asarray(motion.reliable, dtype=np.float32)[..., None])
+        mask = self.prepare_mask_t(reliable, flow)
+        warped = warp_backward(self._prior_tensor(prev_out), flow)  # rgb01: outside the image → 0 (black)
+        raw = self.video_step(x, warped, mask, fill_key=(frame.index,))
+        return self._finish_device(frame, raw, mask)
+
+    def prepare_mask_t(self, reliable: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """:meth:`prepare_mask` on tensors: (1, 1, H, W) reliability before the min filter and (1, 2, H, W)
+        flow in, (1, 1, H, W) float32 mask as the net sees it out (same device)."""
+        mask = reliable.float()
+        if self.config.invert_occlusion:
+            mask = invert_t(mask)
+        if self.config.fix_occlusions:
+            mask = fix_occlusions_t(mask, flow)
+        return min_filter_t(mask, self.config.min_filter)
+
+    def prepare_mask(self, motion: Motion | PendingMotion) -> np.ndarray:
         """Reliability map as the net sees it: optional invert / fix, then the k×k min filter. (H, W) float32."""
         mask = motion.reliable.astype(np.float32)
         if self.config.invert_occlusion:
@@ -406,6 +461,47 @@ class Stylizer:
             return model.net(x)
         return forward_any_size(model.net, x, self.config.tile, str(self._device), bytes_per_value, self._tiles,
                                 stats=self.config.tile_stats)  # type: ignore[arg-type]
+
+    def _upload_hwc(self, array: np.ndarray) -> torch.Tensor:
+        """(H, W, C) numpy -> (1, C, H, W) float32 on the device: one copy as it is, the transpose on the device."""
+        host = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        dev = host.to(self._device, non_blocking=True) if self._device.type != "cpu" else host
+        return dev.permute(2, 0, 1).unsqueeze(0).contiguous()
+
+    def _prior_tensor(self, prev_out: StylizedFrame) -> torch.Tensor:
+        """The previous raw output as a (1, 3, H, W) device tensor: kept from the last frame when ``prev_out`` is
+        that frame's output, else uploaded (continue_with / resume / a caller's own prior)."""
+        if self._last is not None and self._last[0] is prev_out:
+            return self._last[1]
+        return self._upload_hwc(prev_out.raw)
+
+    def _finish_device(self, frame: Frame, raw_t: torch.Tensor, mask_t: torch.Tensor | None) -> StylizedFrame:
+        """Median on the device, then one download of raw (+ filtered rgb, + mask) into (pinned) host memory."""
+        raw_t = raw_t.float()
+        parts = [raw_t]
+        if self.config.median_filter > 1:
+            parts.append(median_filter_t(raw_t, self.config.median_filter))
+        images = torch.cat(parts, dim=0).permute(0, 2, 3, 1).contiguous()  # (1 or 2, H, W, 3)
+        host = self._download(images)
+        mask = None
+        if mask_t is not None:
+            mask = self._download(mask_t[0, 0].contiguous())
+        if self._device.type == "cuda":
+            torch.cuda.current_stream(self._device).synchronize()  # the non-blocking copies above are done
+        raw = host[0].numpy()
+        rgb = host[1].numpy() if len(parts) > 1 else raw
+        out = StylizedFrame(frame.index, rgb, raw, frame.alpha, None if mask is None else mask.numpy(),
+                            frame.source)
+        self._last = (out, raw_t)
+        return out
+
+    def _download(self, t: torch.Tensor) -> torch.Tensor:
+        """Start copying a device tensor to the host (pinned, non-blocking on CUDA; synchronise before use)."""
+        if self._device.type != "cuda":
+            return t.detach().cpu()  # a fresh tensor of the device path, not shared with the next frame
+        host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        host.copy_(t, non_blocking=True)
+        return host
 
     def _finish(self, frame: Frame, raw_t: torch.Tensor, mask: np.ndarray | None) -> StylizedFrame:
         raw = raw_t[0].permute(1, 2, 0).float().cpu().numpy()
