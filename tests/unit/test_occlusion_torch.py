@@ -71,8 +71,17 @@ def test_structure_term_within_tolerance(h: int, w: int) -> None:
     want = structure_term(img)
     got = structure_term_t(_t(img))[0].numpy()
     assert want.max() > 0.5
-    # OpenCV sums the 25 Gaussian taps in another order; the eigenvalue step amplifies that rounding.
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    # OpenCV sums the 25 Gaussian taps in float32 in its own order; the smallest-eigenvalue step (a difference of
+    # near-equal numbers) and the min-max normalisation amplify that rounding most on white noise.
+    np.testing.assert_allclose(got, want, rtol=0, atol=5e-4)
+
+
+def test_structure_term_on_a_smooth_image_within_2e_5() -> None:
+    import cv2
+
+    rng = np.random.default_rng(2)
+    img = cv2.resize(rng.random((6, 8, 3)).astype(np.float32), (80, 60), interpolation=cv2.INTER_CUBIC) * 255
+    np.testing.assert_allclose(structure_term_t(_t(img))[0].numpy(), structure_term(img), rtol=0, atol=2e-5)
 
 
 def test_structure_term_flat_image_is_zero() -> None:
