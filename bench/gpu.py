@@ -531,16 +531,18 @@ def section_end_to_end(rec: Recorder, dev: torch.device, smoke: bool, arch: str,
     else:
         rec.put("e2e", "bare_fps", round(bare, 2), f"bare network (section c, same precision/layout): {bare:.1f} fps")
 
-    def loop(pipelined: bool) -> float:
-        st = stylizer(model, str(dev), p, channels_last=cl, defer=True)
-        assert st.on_device or dev.type == "cpu"
-        if dev.type == "cpu":  # the smoke run exercises the device path on the CPU
-            st = Stylizer(st.config, st.motion, models=(model, None), engine=st.engine, device_ops=True)
+    def loop(pipelined: bool, overlap: bool) -> float:
+        base = stylizer(model, str(dev), p, channels_last=cl, defer=True)
+        assert base.on_device or dev.type == "cpu"
+        # device_ops=True: the smoke run exercises the device path on the CPU too
+        st = Stylizer(base.config, base.motion, models=(model, None), engine=base.engine, device_ops=True,
+                      overlap=overlap)
         order = clip.indices
         stamps: list[float] = []
         if pipelined:
             pipe = FramePipeline(clip, st.motion, depth=2)
-            st = Stylizer(st.config, pipe.motion_view, models=(model, None), engine=st.engine, device_ops=True)
+            st = Stylizer(st.config, pipe.motion_view, models=(model, None), engine=st.engine, device_ops=True,
+                          overlap=overlap)
             pipe.start(order)
             with pipe:
                 for _ in st.run(pipe.source_view, indices=order):
@@ -551,14 +553,16 @@ def section_end_to_end(rec: Recorder, dev: torch.device, smoke: bool, arch: str,
         steps = np.diff(stamps[n_warm - 1 :])
         return float(np.mean(steps))
 
-    for pipelined in (False, True):
-        key = "memory_pipelined" if pipelined else "memory_serial"
-        t = guarded(rec, "e2e", key, lambda pipelined=pipelined: loop(pipelined))
+    for pipelined, overlap in ((False, False), (True, False), (False, True), (True, True)):
+        key = f"memory_{'pipeline' if pipelined else 'nopipeline'}_{'overlap' if overlap else 'oneframe'}"
+        t = guarded(rec, "e2e", key, lambda pipelined=pipelined, overlap=overlap: loop(pipelined, overlap))
         if t is not None:
+            how = ("read-ahead pipeline (motion checks in its thread)" if pipelined else "no pipeline") + ", " + (
+                "overlap (frame t+1 uploaded/queued before t is handed out; side streams)" if overlap
+                else "one frame at a time")
             rec.put("e2e", key, {"ms": round(1000 * t, 2), "fps": round(1 / t, 2), "ratio_to_bare": round(1 / t / bare, 3)},
-                    f"in-memory host flows, {'read-ahead pipeline' if pipelined else 'serial loop'}: "
-                    f"{1000 * t:.2f} ms/frame = {1 / t:.1f} fps; end_to_end/bare = {1 / t / bare:.3f}; "
-                    f"target 60 fps: {'MET' if 1 / t >= 60 else 'not met'}")
+                    f"in-memory host flows, {how}: {1000 * t:.2f} ms/frame = {1 / t:.1f} fps; end_to_end/bare = "
+                    f"{1 / t / bare:.3f}; target 60 fps: {'MET' if 1 / t >= 60 else 'not met'}")
     guarded(rec, "e2e", "breakdown", lambda: _breakdown(rec, dev, clip, model, p, cl))
     guarded(rec, "e2e", "copies", lambda: _copy_rates(rec, dev, h, w))
     if rec.left() > (5 if smoke else 40):
@@ -571,19 +575,22 @@ def _breakdown(rec: Recorder, dev: torch.device, clip: Clip, model: StyleModel, 
     """Synced time of each step of one device-path frame (sum > loop time: syncs stop the overlap)."""
     from fav_core.median_torch import median_filter_t
     from fav_core.occlusion_torch import consistency_check_t, min_filter_t
+    from fav_core.transfer_torch import Transfers
     from fav_core.warp import warp_backward
 
     st = Stylizer(StylizerConfig(model="<bench>", device=str(dev), precision=p), PassMotion(NoFallback()),
                   models=(model, None), engine=EngineOptions(channels_last=cl), device_ops=True)
     f1, f2 = clip.frames[1], clip.frames[2]
     prev = st.stylize_first(f1)
-    up = st._upload_hwc  # noqa: SLF001 - timing the steps of the device path
+    transfers = Transfers(dev, side_streams=False)
+    up = transfers.upload
     x, flow, fwd = up(f2.rgb), up(clip.flow_bwd), up(clip.flow_fwd)
     rel = consistency_check_t(flow, fwd, x * 255.0)
     mask = min_filter_t(rel, 7)
-    prior = st._prior_tensor(prev)  # noqa: SLF001
+    prior = st._prior_tensor(prev, transfers)  # noqa: SLF001 - timing the steps of the device path
     warped = warp_backward(prior, flow)
     raw = st.video_step(x, warped, mask, fill_key=(2,))
+    images = torch.cat([raw, median_filter_t(raw, 3)]).permute(0, 2, 3, 1).contiguous()
     motion = PassMotion(NoFallback(), defer_check=True)
     steps: dict[str, Callable[[], object]] = {
         "PassMotion.motion (CPU: host-vector checks, deferred check)": lambda: motion.motion(f2, f1),
@@ -593,8 +600,9 @@ def _breakdown(rec: Recorder, dev: torch.device, clip: Clip, model: StyleModel, 
         "warp": lambda: warp_backward(prior, flow),
         "net (video_step: pre/deprocess, fill, engine)": lambda: st.video_step(x, warped, mask, fill_key=(2,)),
         "median 3": lambda: median_filter_t(raw, 3),
-        "finish (median + download raw, rgb, mask to pinned host)": lambda: st._finish_device(f2, raw, mask),  # noqa: SLF001
-        "whole stylize_next": lambda: st.stylize_next(f2, f1, prev),
+        "download raw + rgb + mask (pinned on CUDA) and wait": lambda: transfers.download(
+            [images, mask[0, 0].contiguous()]).wait(),
+        "whole stylize_next (one frame, no overlap)": lambda: st.stylize_next(f2, f1, prev),
     }
     out = {}
     for name, fn in steps.items():

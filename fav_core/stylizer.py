@@ -38,6 +38,7 @@ from fav_core.nets.transformer import TransformerNet
 from fav_core.occlusion import fix_occlusions, invert, min_filter
 from fav_core.occlusion_torch import consistency_check_t, fix_occlusions_t, invert_t, min_filter_t
 from fav_core.tiling import auto_tile, check_stylize_tiled, forward_any_size, is_out_of_memory
+from fav_core.transfer_torch import Download, Transfers
 from fav_core.types import CancelToken, Frame, Progress
 from fav_core.warp import warp_backward
 
@@ -155,6 +156,16 @@ class _Nets:
 
 
 @dataclass
+class _PendingFrame:
+    """A frame of the device path whose network is queued and whose download may still be in flight."""
+
+    frame: Frame
+    raw: torch.Tensor  # (1, 3, H, W) on the device: the next frame's prior
+    copies: Download  # [(1 or 2, H, W, 3) raw (+ median-filtered rgb)] (+ [(H, W) mask])
+    filtered: bool
+
+
+@dataclass
 class Stylizer:
     """Runs the recursive loop over a frame source.
 
@@ -169,6 +180,10 @@ class Stylizer:
             the previous output as device tensors; see the module docstring); None = on for CUDA, off for the
             CPU (where the numpy path is the default; ``True`` there gives the same frames, see
             ``tests/unit/test_stylizer_device.py``).
+        overlap: on the device path, :meth:`run` reads and uploads frame t+1 and queues its network before it
+            hands out frame t (copies on side streams on CUDA), so copies, host work and the GPU overlap; the
+            frames, their order, progress, cancel and error behaviour are those of the serial loop (a frame
+            read ahead is dropped on cancel). False = one frame at a time.
     """
 
     config: StylizerConfig
@@ -176,6 +191,7 @@ class Stylizer:
     models: tuple[StyleModel, StyleModel | None] | None = None
     engine: EngineOptions | None = None
     device_ops: bool | None = None
+    overlap: bool = True
     _nets: _Nets = field(init=False, repr=False)
     _device: torch.device = field(init=False, repr=False)
     _tiles: dict[tuple[int, int, int], int | None] = field(init=False, repr=False, default_factory=dict)
@@ -292,6 +308,9 @@ class Stylizer:
         prev_in: Frame | None = None
         if prior is not None and not self.config.per_frame:
             prev_in = source.read(prior.index)  # type: ignore[attr-defined]
+        if self._on_device and self.overlap:
+            yield from self._run_overlapped(source, order, prior, prev_in, on_progress, cancel)
+            return
         for n, index in enumerate(order):
             if cancel is not None and cancel.cancelled:
                 raise Cancelled(f"cancelled after {n} of {len(order)} frames")
@@ -313,8 +332,13 @@ class Stylizer:
 
     def stylize_first(self, frame: Frame) -> StylizedFrame:
         """Frame with no prior (§6.2): image model, or the video model with an all-occluded prior."""
+        if self._on_device:
+            return self._deliver(self._device_frame(frame, None, None, Transfers(self._device, False)))
+        return self._finish(frame, self._first_raw(frame, self._to_tensor(frame.rgb)), None)
+
+    def _first_raw(self, frame: Frame, x: torch.Tensor) -> torch.Tensor:
+        """(1, 3, H, W) raw output in rgb01 of a first frame from its (1, 3, H, W) rgb01 tensor ``x``."""
         h, w = frame.size
-        x = self._upload_hwc(frame.rgb) if self._on_device else self._to_tensor(frame.rgb)
         image = self._nets.image
         if image is not None:
             kind = image.meta.preprocessing
@@ -327,9 +351,7 @@ class Stylizer:
             fill = self._fill((frame.index,), mask, kind)
             out = self._forward(video, torch.cat([preprocess(x, kind), fill, mask], dim=1))
             raw = deprocess(out, kind)
-        if self._on_device:
-            return self._finish_device(frame, raw, None)
-        return self._finish(frame, raw, None)
+        return raw
 
     def stylize_next(self, frame: Frame, prev_in: Frame, prev_out: StylizedFrame) -> StylizedFrame:
         """Frame t with the prior from the previous output (§6.3)."""
@@ -341,7 +363,9 @@ class Stylizer:
         assert self.motion is not None
         motion: Motion | PendingMotion = self.motion.motion(frame, prev_in)
         if self._on_device:
-            return self._stylize_next_device(frame, prev_out, motion)
+            transfers = Transfers(self._device, False)
+            return self._deliver(self._device_frame(frame, motion, self._prior_tensor(prev_out, transfers),
+                                                    transfers))
         mask_np = self.prepare_mask(motion)
         prev = self._to_tensor(prev_out.raw)
         flow = torch.from_numpy(np.ascontiguousarray(motion.flow.transpose(2, 0, 1)))[None].to(self._device)
@@ -377,23 +401,118 @@ class Stylizer:
         out = self._forward(self._nets.video, torch.cat([preprocess(x, kind), masked, mask], dim=1))
         return deprocess(out, kind)
 
-    def _stylize_next_device(
-        self, frame: Frame, prev_out: StylizedFrame, motion: Motion | PendingMotion
-    ) -> StylizedFrame:
-        """:meth:`stylize_next` on the device: one upload of frame and flows, one download of the result."""
-        x = self._upload_hwc(frame.rgb)
-        flow = self._upload_hwc(motion.flow)
-        if isinstance(motion, PendingMotion):
-            image = None  # the structure term sees frame cur ×255 (float32), as the numpy check
-            if motion.image is not None:
-                image = (x if motion.image is frame.rgb else self._upload_hwc(motion.image)) * 255.0
-            reliable = consistency_check_t(flow, self._upload_hwc(motion.flow_fwd), image)
+    # ------------------------------------------------------------------ the device path
+    def _run_overlapped(
+        self,
+        source: object,
+        order: list[int],
+        prior: StylizedFrame | None,
+        prev_in: Frame | None,
+        on_progress: Callable[[Progress], None] | None,
+        cancel: CancelToken | None,
+    ) -> Iterator[StylizedFrame]:
+        """:meth:`run` on the device, one frame ahead: frame t+1 is read, uploaded and queued before frame t is
+        handed out. Yields, progress, cancel checks and errors come in the serial loop's order: a read error of
+        frame t+1 is raised after frame t is handed out; a cancel seen after handing out frame t drops t+1."""
+        total = len(order)
+        transfers = Transfers(self._device, side_streams=True)
+        prev_raw = transfers.upload(prior.raw) if prior is not None and prev_in is not None else None
+        pending: _PendingFrame | None = None
+        done = 0
+
+        def deliver(item: _PendingFrame) -> StylizedFrame:
+            nonlocal done
+            out = self._deliver(item)
+            done += 1
+            if on_progress is not None:
+                on_progress(Progress(done=done, total=total, frame=out.index))
+            return out
+
+        def check_cancel() -> None:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled(f"cancelled after {done} of {total} frames")
+
+        check_cancel()
+        for index in order:
+            try:
+                frame = source.read(index)  # type: ignore[attr-defined]
+                if self.config.per_frame or prev_raw is None or prev_in is None:
+                    queued = self._device_frame(frame, None, None, transfers)
+                else:
+                    self._check_size(frame, prev_raw)
+                    assert self.motion is not None
+                    queued = self._device_frame(frame, self.motion.motion(frame, prev_in), prev_raw, transfers)
+            except Exception:
+                if pending is not None:  # the serial loop had handed it out before this frame's failure
+                    yield deliver(pending)
+                    check_cancel()
+                raise
+            if pending is not None:
+                yield deliver(pending)
+                check_cancel()  # the serial loop's check before the frame just queued
+            pending, prev_in, prev_raw = queued, frame, queued.raw
+        if pending is not None:
+            yield deliver(pending)
+
+    @staticmethod
+    def _check_size(frame: Frame, prev_raw: torch.Tensor) -> None:
+        h, w = int(prev_raw.shape[-2]), int(prev_raw.shape[-1])
+        if (h, w) != frame.size:
+            raise ShapeError(
+                f"{frame.source or frame.index}: frame is {frame.size[1]}x{frame.size[0]} but the previous output "
+                f"is {w}x{h}"
+            )
+
+    def _device_frame(
+        self,
+        frame: Frame,
+        motion: Motion | PendingMotion | None,
+        prior: torch.Tensor | None,
+        transfers: Transfers,
+    ) -> _PendingFrame:
+        """Upload, compute and start the download of one frame on the device (``prior`` None = a first frame).
+
+        Uploads: the frame, the backward flow and either the forward flow (a :class:`PendingMotion`: the
+        consistency check runs here) or the ready reliability map. Downloads: raw, median-filtered rgb, mask.
+        """
+        x = transfers.upload(frame.rgb)
+        mask: torch.Tensor | None = None
+        if motion is None or prior is None:
+            transfers.ready()
+            raw = self._first_raw(frame, x)
         else:
-            reliable = self._upload_hwc(np.asarray(motion.reliable, dtype=np.float32)[..., None])
-        mask = self.prepare_mask_t(reliable, flow)
-        warped = warp_backward(self._prior_tensor(prev_out), flow)  # rgb01: outside the image → 0 (black)
-        raw = self.video_step(x, warped, mask, fill_key=(frame.index,))
-        return self._finish_device(frame, raw, mask)
+            flow = transfers.upload(motion.flow)
+            if isinstance(motion, PendingMotion):
+                fwd = transfers.upload(motion.flow_fwd)
+                other = None if motion.image is None or motion.image is frame.rgb else transfers.upload(motion.image)
+                transfers.ready()
+                image = None  # the structure term sees frame cur ×255 (float32), as the numpy check
+                if motion.image is not None:
+                    image = (x if other is None else other) * 255.0
+                reliable = consistency_check_t(flow, fwd, image)
+            else:
+                reliable = transfers.upload(np.asarray(motion.reliable, dtype=np.float32)[..., None])
+                transfers.ready()
+            mask = self.prepare_mask_t(reliable, flow)
+            warped = warp_backward(prior, flow)  # rgb01: outside the image → 0 (black), as the reference
+            raw = self.video_step(x, warped, mask, fill_key=(frame.index,))
+        raw = raw.float()
+        parts = [raw]
+        if self.config.median_filter > 1:
+            parts.append(median_filter_t(raw, self.config.median_filter))
+        images = torch.cat(parts, dim=0).permute(0, 2, 3, 1).contiguous()  # (1 or 2, H, W, 3)
+        copies = transfers.download([images] if mask is None else [images, mask[0, 0].contiguous()])
+        return _PendingFrame(frame, raw, copies, filtered=len(parts) > 1)
+
+    def _deliver(self, item: _PendingFrame) -> StylizedFrame:
+        """Wait for a frame's download; the StylizedFrame (numpy views of the host copies)."""
+        arrays = item.copies.wait()
+        raw = arrays[0][0]
+        rgb = arrays[0][1] if item.filtered else raw
+        mask = arrays[1] if len(arrays) > 1 else None
+        out = StylizedFrame(item.frame.index, rgb, raw, item.frame.alpha, mask, item.frame.source)
+        self._last = (out, item.raw)
+        return out
 
     def prepare_mask_t(self, reliable: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """:meth:`prepare_mask` on tensors: (1, 1, H, W) reliability before the min filter and (1, 2, H, W)
@@ -462,46 +581,14 @@ class Stylizer:
         return forward_any_size(model.net, x, self.config.tile, str(self._device), bytes_per_value, self._tiles,
                                 stats=self.config.tile_stats)  # type: ignore[arg-type]
 
-    def _upload_hwc(self, array: np.ndarray) -> torch.Tensor:
-        """(H, W, C) numpy -> (1, C, H, W) float32 on the device: one copy as it is, the transpose on the device."""
-        host = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        dev = host.to(self._device, non_blocking=True) if self._device.type != "cpu" else host
-        return dev.permute(2, 0, 1).unsqueeze(0).contiguous()
-
-    def _prior_tensor(self, prev_out: StylizedFrame) -> torch.Tensor:
+    def _prior_tensor(self, prev_out: StylizedFrame, transfers: Transfers) -> torch.Tensor:
         """The previous raw output as a (1, 3, H, W) device tensor: kept from the last frame when ``prev_out`` is
         that frame's output, else uploaded (continue_with / resume / a caller's own prior)."""
         if self._last is not None and self._last[0] is prev_out:
             return self._last[1]
-        return self._upload_hwc(prev_out.raw)
-
-    def _finish_device(self, frame: Frame, raw_t: torch.Tensor, mask_t: torch.Tensor | None) -> StylizedFrame:
-        """Median on the device, then one download of raw (+ filtered rgb, + mask) into (pinned) host memory."""
-        raw_t = raw_t.float()
-        parts = [raw_t]
-        if self.config.median_filter > 1:
-            parts.append(median_filter_t(raw_t, self.config.median_filter))
-        images = torch.cat(parts, dim=0).permute(0, 2, 3, 1).contiguous()  # (1 or 2, H, W, 3)
-        host = self._download(images)
-        mask = None
-        if mask_t is not None:
-            mask = self._download(mask_t[0, 0].contiguous())
-        if self._device.type == "cuda":
-            torch.cuda.current_stream(self._device).synchronize()  # the non-blocking copies above are done
-        raw = host[0].numpy()
-        rgb = host[1].numpy() if len(parts) > 1 else raw
-        out = StylizedFrame(frame.index, rgb, raw, frame.alpha, None if mask is None else mask.numpy(),
-                            frame.source)
-        self._last = (out, raw_t)
-        return out
-
-    def _download(self, t: torch.Tensor) -> torch.Tensor:
-        """Start copying a device tensor to the host (pinned, non-blocking on CUDA; synchronise before use)."""
-        if self._device.type != "cuda":
-            return t.detach().cpu()  # a fresh tensor of the device path, not shared with the next frame
-        host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-        host.copy_(t, non_blocking=True)
-        return host
+        prior = transfers.upload(prev_out.raw)
+        transfers.ready()
+        return prior
 
     def _finish(self, frame: Frame, raw_t: torch.Tensor, mask: np.ndarray | None) -> StylizedFrame:
         raw = raw_t[0].permute(1, 2, 0).float().cpu().numpy()

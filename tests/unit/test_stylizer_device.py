@@ -58,13 +58,20 @@ class NoFallback:
         raise AssertionError("host vectors are complete")
 
 
-def _run(device_ops: bool, defer: bool, structure: bool = False, prior: StylizedFrame | None = None,
-         indices: list[int] | None = None, image_model: bool = False, **cfg: object) -> list[StylizedFrame]:
+def _stylizer(device_ops: bool, defer: bool, structure: bool = False, image_model: bool = False,
+              overlap: bool = True, **cfg: object) -> Stylizer:
     video, image = _models()
     config = StylizerConfig(model="<video>", image_model="<image>" if image_model else "self", device="cpu",
                             **cfg)  # type: ignore[arg-type]
     motion = PassMotion(NoFallback(), structure_term=structure, defer_check=defer)
-    st = Stylizer(config, motion, models=(video, image if image_model else None), device_ops=device_ops)
+    return Stylizer(config, motion, models=(video, image if image_model else None), device_ops=device_ops,
+                    overlap=overlap)
+
+
+def _run(device_ops: bool, defer: bool, structure: bool = False, prior: StylizedFrame | None = None,
+         indices: list[int] | None = None, image_model: bool = False, overlap: bool = True,
+         **cfg: object) -> list[StylizedFrame]:
+    st = _stylizer(device_ops, defer, structure, image_model, overlap, **cfg)
     assert st.on_device is device_ops
     return list(st.run(_clip(), indices=indices, prior=prior))
 
@@ -93,9 +100,10 @@ def _same(a: list[StylizedFrame], b: list[StylizedFrame]) -> None:
 def test_device_path_equals_numpy_path(cfg: dict[str, object]) -> None:
     ref = _run(False, False, **cfg)
     assert any(o.reliable is not None and 0 < o.reliable.mean() < 1 for o in ref)  # masks do something
-    _same(ref, _run(True, True, **cfg))   # deferred check on the device
+    _same(ref, _run(True, True, **cfg))   # deferred check on the device, one frame ahead
     if not cfg:
         _same(ref, _run(True, False, **cfg))  # a ready map uploaded
+        _same(ref, _run(True, True, overlap=False, **cfg))  # one frame at a time (stylize_first / stylize_next)
 
 
 def test_image_model_first_frame_and_structure_term() -> None:
@@ -133,3 +141,72 @@ def test_device_ops_default_is_off_on_cpu() -> None:
     video, _ = _models()
     st = Stylizer(StylizerConfig(model="<video>", device="cpu"), NoFallback(), models=(video, None))
     assert st.on_device is False
+
+
+class FailingClip(Source):
+    """Reading frame ``bad`` fails."""
+
+    def __init__(self, bad: int) -> None:
+        super().__init__(_clip().frames)
+        self.bad = bad
+        self.reads: list[int] = []
+
+    def read(self, index: int) -> Frame:
+        self.reads.append(index)
+        if index == self.bad:
+            raise OSError(f"frame {index} is unreadable")
+        return self.frames[index]
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_read_error_comes_after_the_frames_before_it(overlap: bool) -> None:
+    st = _stylizer(True, True, overlap=overlap)
+    got: list[int] = []
+    with pytest.raises(OSError, match="frame 3"):
+        for out in st.run(FailingClip(3)):
+            got.append(out.index)
+    assert got == [1, 2]
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_cancel_during_a_frame_drops_the_frame_read_ahead(overlap: bool) -> None:
+    from fav_core.errors import Cancelled
+    from fav_core.types import CancelToken, Progress
+
+    token = CancelToken()
+    seen: list[Progress] = []
+
+    def progress(p: Progress) -> None:
+        seen.append(p)
+        if p.done == 2:
+            token.cancel()
+
+    st = _stylizer(True, True, overlap=overlap)
+    got: list[int] = []
+    with pytest.raises(Cancelled, match="after 2 of 4"):
+        for out in st.run(_clip(), on_progress=progress, cancel=token):
+            got.append(out.index)
+    assert got == [1, 2] and [p.done for p in seen] == [1, 2] and [p.frame for p in seen] == [1, 2]
+
+
+def test_cancel_before_the_first_frame() -> None:
+    from fav_core.errors import Cancelled
+    from fav_core.types import CancelToken
+
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled, match="after 0 of 4"):
+        next(_stylizer(True, True).run(_clip(), cancel=token))
+
+
+def test_frame_size_change_is_a_shape_error() -> None:
+    from fav_core.errors import ShapeError
+
+    clip = _clip()
+    small = clip.frames[3]
+    clip.frames[3] = Frame(3, small.rgb[:-2], flow_to_prev=small.flow_to_prev[:-2], flow_to_next=small.flow_to_next[:-2])
+    got: list[int] = []
+    with pytest.raises(ShapeError, match="previous output"):
+        for out in _stylizer(True, True).run(clip):
+            got.append(out.index)
+    assert got == [1, 2]
