@@ -63,8 +63,8 @@ class Transfers:
         """
         check_shape(array, "H W C", "frame")
         host = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        if not self.cuda:
-            return host.permute(2, 0, 1).unsqueeze(0).contiguous()
+        if not self.cuda:  # always a copy: never a view of the caller's array
+            return host.permute(2, 0, 1).unsqueeze(0).clone(memory_format=torch.contiguous_format)
         if self._h2d is None:
             return host.to(self.device, non_blocking=True).permute(2, 0, 1).unsqueeze(0).contiguous()
         compute = torch.cuda.current_stream(self.device)
