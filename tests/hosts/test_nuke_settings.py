@@ -77,3 +77,12 @@ def test_job_folder(tmp_path: Path) -> None:
         "/shots/a/fav/comp_v3/FastArtisticVideos1")
     with pytest.raises(ConfigError, match="save the script first"):
         job_folder("", "", "N1")
+
+
+def test_job_folder_node_name_cannot_leave_the_fav_folder() -> None:
+    base = Path("/shots/a/fav/comp_v3")
+    assert job_folder("", "/shots/a/comp_v3.nk", "../../etc") == base / "_.._etc"
+    assert job_folder("", "/shots/a/comp_v3.nk", "a/b\\c") == base / "a_b_c"
+    assert job_folder("", "/shots/a/comp_v3.nk", "..") == base / "node"
+    for name in ("../../etc", "..", "a/b", "/abs"):
+        assert job_folder("", "/shots/a/comp_v3.nk", name).parent == base

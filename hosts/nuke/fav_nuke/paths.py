@@ -100,7 +100,9 @@ def job_folder(typed: str, script_path: str, node_name: str) -> Path:
     Args:
         typed: the ``output folder`` knob (may be empty).
         script_path: the saved script's path (``nuke.root()['name'].value()``), empty if never saved.
-        node_name: the node's name (keeps two nodes of one script apart).
+        node_name: the node's name (keeps two nodes of one script apart); characters other than letters,
+            digits, ``_``, ``-`` and ``.`` become ``_`` and a leading dot is dropped, so a name can never leave
+            the script's ``fav`` folder (``../x`` → ``_x``).
 
     Raises:
         ConfigError: nothing typed and the script was never saved.
@@ -110,4 +112,5 @@ def job_folder(typed: str, script_path: str, node_name: str) -> Path:
     if not script_path.strip():
         raise ConfigError("output folder: save the script first or set the node's output folder")
     script = Path(script_path.strip())
-    return script.parent / "fav" / script.stem / node_name
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name).lstrip(".") or "node"
+    return script.parent / "fav" / script.stem / safe
