@@ -14,6 +14,7 @@ from fav_nuke.channels import VectorChannels  # noqa: E402
 from fav_nuke.knobs import KNOBS, VALUE_KNOBS, NodeSettings, settings_from_values, to_cli_args  # noqa: E402
 
 from fav_core.errors import ConfigError  # noqa: E402
+from fav_core.jobclient import stylize_command  # noqa: E402
 
 
 def defaults(**over: Any) -> dict[str, Any]:
@@ -36,11 +37,12 @@ def test_knob_names_unique_and_defaults_valid() -> None:
 def test_default_mapping_exact() -> None:
     args = to_cli_args(settings_from_values(defaults()), "/j/plate/plate.%04d.exr", "/j/out/s.%04d.exr")
     assert args == [
-        "-m", "fav_core.cli", "stylize", "/j/plate/plate.%04d.exr", "-o", "/j/out/s.%04d.exr",
+        "/j/plate/plate.%04d.exr", "-o", "/j/out/s.%04d.exr",
         "--model", "candy-video", "--flow", "pass", "--vectors", "nuke",
         "--min-filter", "7", "--median-filter", "3",
-        "--device", "auto", "--precision", "fp32", "--colorspace", "linear", "--progress", "json",
+        "--device", "auto", "--precision", "fp32", "--colorspace", "linear",
     ]
+    assert stylize_command("py", args) == ["py", "-m", "fav_core.cli", "stylize", *args, "--progress", "json"]
 
 
 def test_every_option_maps() -> None:
@@ -66,7 +68,7 @@ def test_args_parse_with_the_real_cli() -> None:
     parser = argparse.ArgumentParser()
     stylize.add_parser(parser.add_subparsers(dest="command"))
     s = settings_from_values(defaults(fill="vgg-mean", direction="backward", resume=False))
-    ns = parser.parse_args(to_cli_args(s, "in.%04d.exr", "out.%04d.exr")[2:])
+    ns = parser.parse_args(stylize_command("py", to_cli_args(s, "in.%04d.exr", "out.%04d.exr"))[3:])
     assert (ns.input, ns.output, ns.model, ns.flow, ns.vectors) == ("in.%04d.exr", "out.%04d.exr",
                                                                     "candy-video", "pass", "nuke")
     assert (ns.min_filter, ns.median_filter, ns.fill, ns.backward, ns.no_resume) == (7, 3, "vgg-mean", True, True)

@@ -175,10 +175,11 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
 
 
 def to_cli_args(settings: NodeSettings, input_pattern: str, output_pattern: str) -> list[str]:
-    """The ``python -m fav_core.cli stylize ...`` arguments (without the interpreter) for one run.
+    """The ``fav stylize`` arguments (after the sub-command) for one run.
 
     The rendered plate is scene-linear EXR (the internal Write writes raw), so ``--colorspace linear`` is
-    passed explicitly; progress is always ``json`` (docs/job-protocol.md).
+    passed explicitly. ``fav_core.jobclient.stylize_command`` adds the interpreter, the sub-command and the JSON
+    progress (docs/job-protocol.md), as for every host.
 
     Args:
         settings: validated node settings.
@@ -186,9 +187,9 @@ def to_cli_args(settings: NodeSettings, input_pattern: str, output_pattern: str)
         output_pattern: printf pattern of the stylized frames, e.g. ``/job/stylized/stylized.%04d.exr``.
 
     Returns:
-        Argument list, starting with ``-m fav_core.cli stylize``.
+        Argument list, starting with ``input_pattern``.
     """
-    args = ["-m", "fav_core.cli", "stylize", input_pattern, "-o", output_pattern, "--model", settings.model]
+    args = [input_pattern, "-o", output_pattern, "--model", settings.model]
     if settings.image_model:
         args += ["--image-model", settings.image_model]
     args += ["--flow", settings.flow]
@@ -202,5 +203,4 @@ def to_cli_args(settings: NodeSettings, input_pattern: str, output_pattern: str)
     args += ["--device", settings.device, "--precision", settings.precision, "--colorspace", "linear"]
     if not settings.resume:
         args.append("--no-resume")
-    args += ["--progress", "json"]
     return args

@@ -27,6 +27,7 @@ from typing import Any
 import nuke
 
 from fav_core.errors import ConfigError, FavError
+from fav_core.jobclient import stylize_command
 from fav_nuke import node as fav_node
 from fav_nuke.channels import missing_channels
 from fav_nuke.frames import FrameRange, parse_frame_range
@@ -145,7 +146,7 @@ def prepare(group: nuke.Node, env: dict[str, str]) -> Job:
     paths.remove_stale_plate(frames)
     render_plate(group, paths, frames)
     python = resolve_core_python(settings.core_python, env, load_settings(settings_path(env)))
-    cmd = (python, *to_cli_args(settings, paths.plate_pattern, paths.stylized_pattern))
+    cmd = tuple(stylize_command(python, to_cli_args(settings, paths.plate_pattern, paths.stylized_pattern)))
     return Job(group.name(), settings, frames, paths, cmd, core_env(env, HOSTS_NUKE.parent.parent))
 
 
