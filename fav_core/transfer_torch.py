@@ -79,7 +79,12 @@ class Transfers:
             torch.cuda.current_stream(self.device).wait_stream(self._h2d)
 
     def download(self, tensors: Sequence[torch.Tensor]) -> Download:
-        """Start copying device tensors (made on the current stream) to the host; :meth:`Download.wait` for them."""
+        """Start copying device tensors (made on the current stream) to the host; :meth:`Download.wait` for them.
+
+        On CUDA the host tensors are pinned (page-locked) and the arrays handed out share their memory: it goes
+        back to torch's pinned-memory cache when the last array is dropped, so a consumer that keeps many frames
+        alive keeps that much page-locked memory (the CLI's writers keep a few).
+        """
         if not self.cuda:
             return Download([t.detach().cpu() for t in tensors], None)
         compute = torch.cuda.current_stream(self.device)

@@ -96,10 +96,12 @@ def _same(a: list[StylizedFrame], b: list[StylizedFrame]) -> None:
     {"min_filter": 1, "median_filter": 1},
     {"min_filter": 3, "median_filter": 5, "invert_occlusion": True, "fix_occlusions": True},
     {"fill": "uniform-random", "seed": 3, "direction": "backward"},
+    {"per_frame": True},
 ])
 def test_device_path_equals_numpy_path(cfg: dict[str, object]) -> None:
     ref = _run(False, False, **cfg)
-    assert any(o.reliable is not None and 0 < o.reliable.mean() < 1 for o in ref)  # masks do something
+    if not cfg.get("per_frame"):
+        assert any(o.reliable is not None and 0 < o.reliable.mean() < 1 for o in ref)  # masks do something
     _same(ref, _run(True, True, **cfg))   # deferred check on the device, one frame ahead
     if not cfg:
         _same(ref, _run(True, False, **cfg))  # a ready map uploaded
