@@ -297,7 +297,8 @@ def section_parity(rec: Recorder, dev: torch.device, smoke: bool, arch: str) -> 
     clip = make_clip(n, h, w, seed=1)
     model_cpu = video_model(arch, seed=2)
     cpu_out = list(stylizer(model_cpu, "cpu", "fp32", defer=False).run(clip))
-    runs = [("fp32", None)] + ([("fp32", False)] if dev.type == "cuda" else []) + [("bf16", None)]
+    runs = [("fp32", None)] + ([("fp32", False)] if dev.type == "cuda" else []) + [("bf16", None)] + (
+        [("fp16", None)] if dev.type == "cuda" else [])
     for p, tf in runs:
         def run_dev(p: str = p, tf: bool | None = tf) -> list[StylizedFrame]:
             st = stylizer(video_model(arch, seed=2), str(dev), p, defer=True)
