@@ -62,7 +62,10 @@ class Transfers:
             ShapeError: ``array`` is not (H, W, C).
         """
         check_shape(array, "H W C", "frame")
-        host = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        data = np.ascontiguousarray(array, dtype=np.float32)
+        if not data.flags.writeable:  # torch.from_numpy warns on read-only arrays (never written here)
+            data = data.copy()
+        host = torch.from_numpy(data)
         if not self.cuda:  # always a copy: never a view of the caller's array
             return host.permute(2, 0, 1).unsqueeze(0).clone(memory_format=torch.contiguous_format)
         if self._h2d is None:

@@ -34,3 +34,10 @@ def test_download_round_trip_and_shape_error() -> None:
     np.testing.assert_array_equal(got[1], m.numpy())
     with pytest.raises(ShapeError, match="frame"):
         tr.upload(np.zeros((4, 5), np.float32))
+
+
+def test_read_only_arrays_upload_without_warnings(recwarn: pytest.WarningsRecorder) -> None:
+    a = np.ones((2, 3, 2), np.float32)
+    a.flags.writeable = False
+    t = Transfers(torch.device("cpu")).upload(a)
+    assert t.shape == (1, 2, 2, 3) and not [w for w in recwarn if "writable" in str(w.message)]
