@@ -15,6 +15,13 @@ Frame order and results are the same as the serial loop: the same functions run 
 same order, only in another thread. A failure in a background thread is re-raised (the original exception)
 in the caller's thread at the point the serial loop would have met it (a frame's read error when that frame
 is read, its motion error when its motion is asked for); closing stops the threads.
+
+Staging (:meth:`FramePipeline.set_stage`): a consumer may also hand the read-ahead thread a *stage* function
+``stage(frame, motion, prev_index) -> object`` that it runs on every frame it prefetches from then on (the
+:class:`~fav_core.stylizer.Stylizer` on CUDA copies the frame and flows into pinned memory, uploads them on a
+side stream and runs the reliability check and min filter there). The consumer picks the result up with
+``source_view.staged_frame(frame)``. A stage that fails only loses its result (logged at debug level): the
+consumer then does the same work itself and meets the same error where the serial loop would.
 """
 from __future__ import annotations
 
@@ -53,6 +60,7 @@ class _Item:
     prev_index: int | None = None
     motion: Motion | None = None
     motion_error: BaseException | None = None
+    staged: Any = None  # what the stage function made of this frame (None: not staged)
 
 
 _END = object()
@@ -89,7 +97,9 @@ class FramePipeline:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._current: _Item | None = None  # the item whose motion is pending
+        self._handed: _Item | None = None  # the item read last, until its staged result is picked up
         self._direct = False  # pattern broken: serve everything from the wrapped source
+        self._stage: Callable[[Frame, Motion | None, int | None], Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, order: Sequence[int], prior_index: int | None = None) -> None:
@@ -99,6 +109,13 @@ class FramePipeline:
         plan = ([prior_index] if prior_index is not None else []) + list(order)
         self._thread = threading.Thread(target=self._produce, args=(plan,), name="fav-prefetch", daemon=True)
         self._thread.start()
+
+    def set_stage(self, stage: Callable[[Frame, Motion | None, int | None], Any] | None) -> None:
+        """Run ``stage(frame, motion, prev_index)`` in the read-ahead thread on every frame prefetched from now on
+        (frames already waiting in the queue stay unstaged); None stops staging. ``motion`` is None for a frame
+        read without one (the first, or no motion source); frames whose read or motion failed are not staged.
+        """
+        self._stage = stage
 
     def close(self) -> None:
         """Stop the background thread (it finishes the frame it is on) and drop what it prefetched."""
@@ -147,17 +164,37 @@ class FramePipeline:
                     item.motion = self.motion.motion(item.frame, prev.frame)
                 except BaseException as exc:  # noqa: BLE001 - re-raised when this motion is asked for
                     item.motion_error = exc
+            self._run_stage(item)
             if not self._put(item):
                 return
             prev = item
         self._put(_END)
 
+    def _run_stage(self, item: _Item) -> None:
+        stage = self._stage  # read once: set_stage may run in the consumer's thread meanwhile
+        if stage is None or item.frame is None or item.motion_error is not None:
+            return
+        try:
+            item.staged = stage(item.frame, item.motion, item.prev_index if item.motion is not None else None)
+        except Exception as exc:  # noqa: BLE001 - the consumer redoes the work unstaged and meets the error there
+            log.debug("frame pipeline: staging frame %d failed (%s: %s); the consumer does it itself",
+                      item.index, type(exc).__name__, exc)
+
     # ------------------------------------------------------------------ consumer side
+    def staged_frame(self, frame: Frame) -> Any:
+        """The stage function's result for ``frame`` (the frame :meth:`_read` handed out last), once; else None."""
+        item = self._handed
+        if item is None or item.frame is not frame:
+            return None
+        self._handed = None
+        return item.staged
+
     def _read(self, index: int) -> Frame:
         if not self._direct and self._thread is not None:
             item = self._next()
             if item is not None and item.index == index:
                 self._current = item
+                self._handed = item
                 if item.error is not None:
                     self._direct = True
                     raise item.error
@@ -205,6 +242,14 @@ class _SourceView:
     def read(self, index: int) -> Frame:
         """The frame ``index`` (prefetched when it is the next planned one)."""
         return self._pipe._read(index)
+
+    def set_stage(self, stage: Callable[[Frame, Motion | None, int | None], Any] | None) -> None:
+        """See :meth:`FramePipeline.set_stage`."""
+        self._pipe.set_stage(stage)
+
+    def staged_frame(self, frame: Frame) -> Any:
+        """See :meth:`FramePipeline.staged_frame`."""
+        return self._pipe.staged_frame(frame)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pipe.source, name)

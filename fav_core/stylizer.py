@@ -15,11 +15,23 @@ once; the consistency check, invert/fix, min filter, warp, net and median run on
 (:mod:`fav_core.occlusion_torch`, :mod:`fav_core.median_torch`), and only the finished frame comes back (into
 pinned memory on CUDA). The frames handed out are the same :class:`StylizedFrame` numpy arrays as on the numpy
 path, which stays the default on the CPU.
+
+Staging (``Stylizer.stage_ahead``, on by default on CUDA): when :meth:`Stylizer.run` reads from a
+:class:`~fav_core.pipeline.FramePipeline`, it hands the pipeline's read-ahead thread :meth:`Stylizer.stage`, so
+frame t+1's host-to-device work happens there while the network runs frame t: frame and flows copied into pinned
+memory, uploaded on a side stream, the consistency check, invert/fix and min filter run on that stream; the loop
+only waits (on the GPU, by an event) for that stream before its warp. Same operations on the same data: the
+frames are identical to the unstaged device path.
+
+Precision on CUDA: ``fp32`` means fp32 — the nets run with TF32 convolutions off (cuDNN allows them by default;
+they differ from the CPU by ~0.002 rgb01 per net call, which the recursion carries on); ``Stylizer.tf32=True``
+allows them (faster fp32). ``fp16`` is the fast path. ``cudnn.benchmark`` is switched on for CUDA runs.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +50,7 @@ from fav_core.nets.transformer import TransformerNet
 from fav_core.occlusion import fix_occlusions, invert, min_filter
 from fav_core.occlusion_torch import consistency_check_t, fix_occlusions_t, invert_t, min_filter_t
 from fav_core.tiling import auto_tile, check_stylize_tiled, forward_any_size, is_out_of_memory
-from fav_core.transfer_torch import Download, Transfers
+from fav_core.transfer_torch import Download, Transfers, upload_on
 from fav_core.types import CancelToken, Frame, Progress
 from fav_core.warp import warp_backward
 
@@ -163,6 +175,40 @@ class _PendingFrame:
     raw: torch.Tensor  # (1, 3, H, W) on the device: the next frame's prior
     copies: Download  # [(1 or 2, H, W, 3) raw (+ median-filtered rgb)] (+ [(H, W) mask])
     filtered: bool
+    staged: StagedFrame | None = None  # kept until the download is waited for (its tensors' last use is before)
+
+
+@dataclass
+class StagedFrame:
+    """Frame t made ready on the device ahead of the loop by :meth:`Stylizer.stage` (in a read-ahead thread).
+
+    Attributes:
+        frame: the host frame it was made from (identity is checked when it is used).
+        prev_index: the frame its motion points to; None = staged without motion (only ``x``).
+        owner: ``id`` of the Stylizer that staged it (only that one uses it).
+        x: (1, 3, H, W) float32 frame on the device, rgb01.
+        flow: (1, 2, H, W) float32 backward flow t -> prev, or None.
+        mask: (1, 1, H, W) float32 mask as the net sees it (check, invert/fix, min filter done), or None.
+        ready: event recorded on the staging stream after all of the above (CUDA), None when already done.
+    """
+
+    frame: Frame
+    prev_index: int | None
+    owner: int
+    x: torch.Tensor
+    flow: torch.Tensor | None
+    mask: torch.Tensor | None
+    ready: torch.cuda.Event | None
+
+    def use_on(self, device: torch.device) -> None:
+        """Make the current stream of ``device`` wait for the staging work, and tie the tensors' memory to it."""
+        if self.ready is None:
+            return
+        compute = torch.cuda.current_stream(device)
+        compute.wait_event(self.ready)
+        for t in (self.x, self.flow, self.mask):
+            if t is not None:
+                t.record_stream(compute)
 
 
 @dataclass
@@ -184,6 +230,12 @@ class Stylizer:
             hands out frame t (copies on side streams on CUDA), so copies, host work and the GPU overlap; the
             frames, their order, progress, cancel and error behaviour are those of the serial loop (a frame
             read ahead is dropped on cancel). False = one frame at a time.
+        stage_ahead: on the overlapped device path, when the source is a
+            :class:`~fav_core.pipeline.FramePipeline` view, have its read-ahead thread run :meth:`stage` (uploads
+            through pinned memory, check and min filter on a side stream); None = on for CUDA, off otherwise
+            (``True`` on a CPU runs the same staging there, for tests).
+        tf32: on CUDA with precision ``fp32``, allow TF32 convolutions in the nets (faster, ~0.002 rgb01 per
+            net call from the CPU's fp32); False (default) = fp32 means fp32.
     """
 
     config: StylizerConfig
@@ -192,16 +244,22 @@ class Stylizer:
     engine: EngineOptions | None = None
     device_ops: bool | None = None
     overlap: bool = True
+    stage_ahead: bool | None = None
+    tf32: bool = False
     _nets: _Nets = field(init=False, repr=False)
     _device: torch.device = field(init=False, repr=False)
     _tiles: dict[tuple[int, int, int], int | None] = field(init=False, repr=False, default_factory=dict)
     _on_device: bool = field(init=False, repr=False, default=False)
     # The last output of the device path and its raw output as a (1, 3, H, W) device tensor (the next prior).
     _last: tuple[StylizedFrame, torch.Tensor] | None = field(init=False, repr=False, default=None)
+    _stage_stream: torch.cuda.Stream | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         cfg = self.config
         self._device = resolve_device(cfg.device)
+        if self._device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed frame size: autotuned convolutions (process-wide)
+            self._stage_stream = torch.cuda.Stream(self._device)
         if cfg.precision == "fp16" and self._device.type != "cuda":
             raise ConfigError("precision fp16 needs a CUDA device; use fp32 (or bf16) on the CPU")
         if self.models is None:
@@ -416,6 +474,11 @@ class Stylizer:
         frame t+1 is raised after frame t is handed out; a cancel seen after handing out frame t drops t+1."""
         total = len(order)
         transfers = Transfers(self._device, side_streams=True)
+        staging = self._device.type == "cuda" if self.stage_ahead is None else bool(self.stage_ahead)
+        set_stage = getattr(source, "set_stage", None)
+        staged_frame = getattr(source, "staged_frame", None) if staging and callable(set_stage) else None
+        if staged_frame is not None:
+            set_stage(self.stage)  # type: ignore[misc]
         prev_raw = transfers.upload(prior.raw) if prior is not None and prev_in is not None else None
         pending: _PendingFrame | None = None
         done = 0
@@ -436,12 +499,16 @@ class Stylizer:
         for index in order:
             try:
                 frame = source.read(index)  # type: ignore[attr-defined]
+                staged = self._own_staged(staged_frame(frame) if staged_frame is not None else None, frame)
                 if self.config.per_frame or prev_raw is None or prev_in is None:
-                    queued = self._device_frame(frame, None, None, transfers)
+                    queued = self._device_frame(frame, None, None, transfers, staged)
                 else:
                     self._check_size(frame, prev_raw)
                     assert self.motion is not None
-                    queued = self._device_frame(frame, self.motion.motion(frame, prev_in), prev_raw, transfers)
+                    motion = self.motion.motion(frame, prev_in)  # raises the motion's error where the loop would
+                    if staged is not None and staged.prev_index != prev_in.index:
+                        staged = None
+                    queued = self._device_frame(frame, motion, prev_raw, transfers, staged)
             except Exception:
                 if pending is not None:  # the serial loop had handed it out before this frame's failure
                     yield deliver(pending)
@@ -453,6 +520,50 @@ class Stylizer:
             pending, prev_in, prev_raw = queued, frame, queued.raw
         if pending is not None:
             yield deliver(pending)
+
+    def _own_staged(self, staged: object, frame: Frame) -> StagedFrame | None:
+        """``staged`` when it is this Stylizer's staging of exactly ``frame``, else None."""
+        if isinstance(staged, StagedFrame) and staged.owner == id(self) and staged.frame is frame:
+            return staged
+        return None
+
+    def stage(self, frame: Frame, motion: Motion | PendingMotion | None, prev_index: int | None) -> StagedFrame:
+        """Upload ``frame`` (and its motion) and make its mask on a side stream; callable from any thread.
+
+        The read-ahead thread of a :class:`~fav_core.pipeline.FramePipeline` runs this (see the module
+        docstring); :meth:`run` uses the result for exactly this frame and ``prev_index``. Without ``motion``
+        only the frame is uploaded.
+
+        Args:
+            frame: the frame (its ``rgb`` (H, W, 3) float32).
+            motion: its motion against frame ``prev_index`` (a :class:`PendingMotion`: the consistency check
+                runs here, on the device), or None.
+            prev_index: the frame ``motion`` points to (None without motion).
+
+        Returns:
+            The :class:`StagedFrame` (on CUDA its ``ready`` event marks the end of the staging work).
+        """
+        dev, stream = self._device, self._stage_stream
+        ctx: AbstractContextManager[object] = torch.cuda.stream(stream) if stream is not None else nullcontext()
+        with torch.no_grad(), ctx:
+            x = upload_on(frame.rgb, dev, stream)
+            flow = mask = None
+            if motion is not None:
+                flow = upload_on(motion.flow, dev, stream)
+                if isinstance(motion, PendingMotion):
+                    fwd = upload_on(motion.flow_fwd, dev, stream)
+                    image = None  # the structure term sees frame cur ×255 (float32), as the numpy check
+                    if motion.image is not None:
+                        image = (x if motion.image is frame.rgb else upload_on(motion.image, dev, stream)) * 255.0
+                    reliable = consistency_check_t(flow, fwd, image)
+                else:
+                    reliable = upload_on(np.asarray(motion.reliable, dtype=np.float32)[..., None], dev, stream)
+                mask = self.prepare_mask_t(reliable, flow)
+            ready = None
+            if stream is not None:
+                ready = torch.cuda.Event()
+                ready.record(stream)
+        return StagedFrame(frame, prev_index if motion is not None else None, id(self), x, flow, mask, ready)
 
     @staticmethod
     def _check_size(frame: Frame, prev_raw: torch.Tensor) -> None:
@@ -469,17 +580,28 @@ class Stylizer:
         motion: Motion | PendingMotion | None,
         prior: torch.Tensor | None,
         transfers: Transfers,
+        staged: StagedFrame | None = None,
     ) -> _PendingFrame:
         """Upload, compute and start the download of one frame on the device (``prior`` None = a first frame).
 
         Uploads: the frame, the backward flow and either the forward flow (a :class:`PendingMotion`: the
-        consistency check runs here) or the ready reliability map. Downloads: raw, median-filtered rgb, mask.
+        consistency check runs here) or the ready reliability map — or nothing, when ``staged`` (made by
+        :meth:`stage` from the same frame and motion) has them. Downloads: raw, median-filtered rgb, mask.
         """
-        x = transfers.upload(frame.rgb)
+        if staged is not None:
+            staged.use_on(self._device)
+            x = staged.x
+        else:
+            x = transfers.upload(frame.rgb)
         mask: torch.Tensor | None = None
         if motion is None or prior is None:
-            transfers.ready()
+            if staged is None:
+                transfers.ready()
             raw = self._first_raw(frame, x)
+        elif staged is not None and staged.flow is not None and staged.mask is not None:
+            flow, mask = staged.flow, staged.mask
+            warped = warp_backward(prior, flow)  # rgb01: outside the image → 0 (black), as the reference
+            raw = self.video_step(x, warped, mask, fill_key=(frame.index,))
         else:
             flow = transfers.upload(motion.flow)
             if isinstance(motion, PendingMotion):
@@ -502,7 +624,7 @@ class Stylizer:
             parts.append(median_filter_t(raw, self.config.median_filter))
         images = torch.cat(parts, dim=0).permute(0, 2, 3, 1).contiguous()  # (1 or 2, H, W, 3)
         copies = transfers.download([images] if mask is None else [images, mask[0, 0].contiguous()])
-        return _PendingFrame(frame, raw, copies, filtered=len(parts) > 1)
+        return _PendingFrame(frame, raw, copies, filtered=len(parts) > 1, staged=staged)
 
     def _deliver(self, item: _PendingFrame) -> StylizedFrame:
         """Wait for a frame's download; the StylizedFrame (numpy views of the host copies)."""
@@ -552,6 +674,16 @@ class Stylizer:
         )
 
     def _forward(self, model: StyleModel, x: torch.Tensor) -> torch.Tensor:
+        with self._conv_precision():
+            return self._forward_any(model, x)
+
+    def _conv_precision(self) -> AbstractContextManager[object]:
+        """fp32 on CUDA: TF32 convolutions off for the call (unless ``tf32``), restored afterwards."""
+        if self._device.type != "cuda" or self.config.precision != "fp32" or self.tf32:
+            return nullcontext()
+        return _no_tf32()
+
+    def _forward_any(self, model: StyleModel, x: torch.Tensor) -> torch.Tensor:
         engine = self._engines.get(id(model.net))
         if engine is not None and self.config.tile is None:
             key = (id(model.net), int(x.shape[-2]), int(x.shape[-1]))
@@ -596,3 +728,13 @@ class Stylizer:
         rgb = median_filter(raw, self.config.median_filter) if self.config.median_filter > 1 else raw
         return StylizedFrame(frame.index, rgb, raw, frame.alpha, mask, frame.source)
 
+
+@contextmanager
+def _no_tf32() -> Iterator[None]:
+    """cuDNN TF32 convolutions off for the duration (the process-wide flag is restored afterwards)."""
+    old = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = old

@@ -39,6 +39,43 @@ class Download:
         return [t.numpy() for t in self.host]
 
 
+def pinned_copy(array: np.ndarray) -> torch.Tensor:
+    """A float32 copy of a host array in page-locked (pinned) memory, as a CPU tensor of the same shape.
+
+    Needs a CUDA build with a device (pinned memory is a CUDA allocation). The copy is torch's (multi-threaded)
+    for writeable arrays and numpy's for read-only ones (torch cannot view those without a warning); the memory
+    goes back to torch's pinned-memory cache when the tensor is dropped, not before a non-blocking copy that
+    reads it has finished.
+    """
+    data = np.asarray(array, dtype=np.float32)
+    host = torch.empty(data.shape, dtype=torch.float32, pin_memory=True)
+    if data.flags.writeable and all(st >= 0 for st in data.strides):
+        host.copy_(torch.from_numpy(data))
+    else:
+        np.copyto(host.numpy(), data)
+    return host
+
+
+def upload_on(array: np.ndarray, device: torch.device, stream: torch.cuda.Stream | None) -> torch.Tensor:
+    """(H, W, C) host array -> (1, C, H, W) float32 tensor on ``device``, from any thread.
+
+    On CUDA the array is copied into pinned memory (on the calling thread) and uploaded without blocking on
+    ``stream`` (the transpose runs there too): the result is usable on another stream only after that stream
+    waited for ``stream`` (an event recorded on it), and its memory belongs to ``stream`` (``record_stream`` on
+    the consuming stream, or keep it alive until the consumer's work is finished). On a CPU: a plain copy.
+
+    Raises:
+        ShapeError: ``array`` is not (H, W, C).
+    """
+    check_shape(array, "H W C", "frame")
+    if device.type != "cuda":
+        host = torch.from_numpy(np.array(array, dtype=np.float32, copy=True))
+        return host.permute(2, 0, 1).unsqueeze(0).contiguous()
+    host = pinned_copy(array)
+    with torch.cuda.stream(stream if stream is not None else torch.cuda.current_stream(device)):
+        return host.to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
 class Transfers:
     """Uploads and downloads of one stylizer run (see the module docstring).
 
