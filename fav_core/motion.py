@@ -220,6 +220,14 @@ def _fallback_pair(fallback: MotionSource, cur: Frame, prev: Frame) -> tuple[np.
     return fallback.motion(cur, prev).flow, fallback.motion(prev, cur).flow
 
 
+def _all_true(ok: np.ndarray) -> bool:
+    """``ok.all()``, in O(1) for the all-strides-zero broadcast :meth:`PassMotion._usable` returns for complete
+    vectors (``.all()`` on it still walks every pixel: ~0.6 ms per 1080p map)."""
+    if ok.size and all(st == 0 for st in ok.strides):
+        return bool(ok.flat[0])
+    return bool(ok.all())
+
+
 class PassMotion:
     """Host motion vectors (``Frame.flow_to_prev`` / ``flow_to_next``) with computed flow where they fail.
 
@@ -269,7 +277,7 @@ class PassMotion:
         flow_bwd = np.asarray(flow_bwd, dtype=np.float32)
         flow_fwd = np.asarray(flow_fwd, dtype=np.float32)
         source = "pass"
-        if not (ok_bwd.all() and ok_fwd.all()):
+        if not (_all_true(ok_bwd) and _all_true(ok_fwd)):
             fb_bwd, fb_fwd = _fallback_pair(self.fallback, cur, prev)
             flow_bwd = np.where(ok_bwd[..., None], flow_bwd, fb_bwd).astype(np.float32)
             flow_fwd = np.where(ok_fwd[..., None], flow_fwd, fb_fwd).astype(np.float32)

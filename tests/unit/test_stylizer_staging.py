@@ -220,3 +220,13 @@ def test_cpu_stylizer_leaves_cudnn_flags_alone() -> None:
     list(st.run(_clip()))
     assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32) == old
     assert st._conv_precision().__class__.__name__ == "nullcontext"
+
+
+def test_all_true_of_broadcasts_and_arrays() -> None:
+    from fav_core.motion import _all_true
+
+    assert _all_true(np.broadcast_to(np.True_, (1080, 1920))) is True
+    assert _all_true(np.broadcast_to(np.False_, (3, 4))) is False
+    assert _all_true(np.array([[True, False]])) is False
+    assert _all_true(np.ones((2, 2), bool)) is True
+    assert _all_true(np.zeros((0, 2), bool)) is True  # empty: as ndarray.all()
