@@ -28,6 +28,26 @@ def evaluate(stylized: Path, inputs: Path, out: Path, extra: list[str]) -> dict:
     return json.loads((out / "evaluation.json").read_text())["summary"]
 
 
+def write_picture(path: Path, folders: list[Path], frames: tuple[int, ...]) -> None:
+    """A grid of frames (rows) by folders (columns), 2-px white gaps, saved as a JPEG (quality 90)."""
+    import cv2
+    import numpy as np
+
+    def frame(folder: Path, index: int) -> np.ndarray:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+        return cv2.imread(str(files[index - 1]), cv2.IMREAD_COLOR)
+
+    rows = []
+    for index in frames:
+        tiles = [frame(folder, index) for folder in folders]
+        gap = np.full((tiles[0].shape[0], 2, 3), 255, np.uint8)
+        rows.append(np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1))
+    hgap = np.full((2, rows[0].shape[1], 3), 255, np.uint8)
+    grid = np.concatenate([x for r in rows for x in (r, hgap)][:-1], axis=0)
+    if not cv2.imwrite(str(path), grid, [cv2.IMWRITE_JPEG_QUALITY, 90]):
+        raise SystemExit(f"{path}: could not write the picture")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--video-model", default="stained-glass-video")
@@ -35,6 +55,9 @@ def main() -> int:
     ap.add_argument("--style-image", default="models/stained-glass-style.png")
     ap.add_argument("-o", "--output", type=Path, default=Path("out/model-eval"))
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    ap.add_argument("--picture", type=Path, default=None,
+                    help="also write the model card's picture here (JPEG: rows = frames 1 and 13; columns = input, "
+                         "per-frame, temporal)")
     args = ap.parse_args()
 
     out = args.output
@@ -72,6 +95,8 @@ def main() -> int:
         row["temporal_over_input"] = row["temporal"] / row["input"]
         style[key] = row
     result["style_loss_mean"] = style
+    if args.picture:
+        write_picture(args.picture, [frames, out / "per-frame", out / "temporal"], (1, 13))
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:

@@ -142,3 +142,17 @@ def load_state(
         config=dict(header["config"]),
         elapsed_s=float(header.get("elapsed_s", 0.0)),
     )
+
+
+def state_iteration(path: str | Path) -> int:
+    """The iteration a training-state file was saved at (reads the header only; no optimizer is needed).
+
+    Raises:
+        InputError: missing or malformed file.
+    """
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return int(json.loads((handle.metadata() or {})[STATE_KEY])["iteration"])
+    except (OSError, KeyError, ValueError, TypeError, SafetensorError) as exc:
+        raise InputError(path, f"not a training-state file ({exc})") from None

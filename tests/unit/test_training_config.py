@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from fav_core.errors import ConfigError, InputError
-from training.checkpoints import TrainState, flatten_optimizer, load_state, save_state, unflatten_optimizer
+from training.checkpoints import (
+    TrainState,
+    flatten_optimizer,
+    load_state,
+    save_state,
+    state_iteration,
+    unflatten_optimizer,
+)
 from training.config import (
     TrainConfig,
     learning_rate_at,
@@ -78,11 +85,16 @@ def test_state_file_restores_optimizer_rng_and_history(tmp_path: Path) -> None:
     torch.manual_seed(0)
     loaded = load_state(tmp_path / "s.safetensors", fresh, other)
     assert loaded == state
+    assert state_iteration(tmp_path / "s.safetensors") == 7
     assert torch.equal(torch.rand(3), expected[0]) and torch.equal(torch.rand(3, generator=other), expected[1])
     assert torch.equal(fresh.state_dict()["state"][1]["exp_avg_sq"], optimizer.state_dict()["state"][1]["exp_avg_sq"])
     (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(InputError):
         load_state(tmp_path / "bad.safetensors", fresh, other)
+    with pytest.raises(InputError, match="not a training-state file"):
+        state_iteration(tmp_path / "bad.safetensors")
+    with pytest.raises(InputError):
+        state_iteration(tmp_path / "missing.safetensors")
 
 
 def test_cli_registers_train_commands_and_reports_errors_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
