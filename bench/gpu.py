@@ -7,7 +7,10 @@ a. environment: GPU, torch / CUDA / cuDNN versions, bf16 matmul TFLOP/s on 8192�
 b. parity: the paper video arch (random seeded weights) on a 256×192 7-channel input, CPU fp32 vs CUDA fp32
    (TF32 convolutions as torch defaults them, and TF32 off), fp16 and bf16; then a whole Stylizer run of 6
    frames with known synthetic flow, CPU (numpy path) vs CUDA (device path): max |diff| per frame and mask
-   equality;
+   equality (row ``stylizer_fp32`` = TF32 allowed, ``stylizer_fp32_no_tf32`` = the Stylizer's default now);
+p. the same whole-Stylizer parity with the SHIPPED trained models (models/stained-glass-{video,image}) over 12
+   frames at 256×192 — CPU fp32 vs CUDA fp32 (TF32 off / allowed) and fp16 — with random weights of the same
+   arch as the control: how much does the recursion amplify device differences with a trained net?
 c. network fps: paper arch, 7 inputs, 1080p and 4K, fp32/fp16/bf16, the engine (``fav stylize``'s path) eager vs
    channels_last, CUDA graphs (captured here) and torch.compile at the best precision; ms/frame, fps and
    TFLOP/s (FLOPs counted analytically from the layer shapes, as ``bench/network.py``) vs the ceiling;
@@ -15,7 +18,10 @@ d. end to end at 1080p: frames + backward/forward host flows in memory (as the i
    pass them) through the real Stylizer loop on the device path (consistency check, min filter, warp, net,
    median, copy back), with and without the read-ahead pipeline, vs the bare network of (c); a per-step
    breakdown; host<->device copy rates; then the same clip from files on disk (PNG + .flo + .pgm written to
-   /tmp; .flo/.pgm read by the fav_core readers, PNG by cv2 because fav_core.io needs OpenImageIO);
+   /tmp; .flo/.pgm read by the fav_core readers, PNG by cv2 because fav_core.io needs OpenImageIO); the
+   variants: run 1's four (pipeline x overlap), + staging (the read-ahead thread copies into pinned memory,
+   uploads on a side stream and runs the check + min filter there), + torch.compile; the bare fp32 engine with
+   and without TF32; a verdict line against the 60 fps target;
 e. training smoke on the device: a few iterations of an image and a video model (training.Trainer, bf16
    autocast on CUDA) on tiny data made here; iterations/s, losses finite.
 
@@ -23,6 +29,7 @@ Each section is in its own try/except; results are appended to ``OUT/gpu.json`` 
 complete; ``--budget-s`` (default 300) skips what no longer fits.
 
 Usage (device machine): ``cd repo && PYTHONPATH=. python3 bench/gpu.py --out $OUT``
+Run 2 (what changed after run 1, < 150 s): ``--sections a,p,d --e2e-precision fp16 --budget-s 140``
 Smoke test of every code path (CPU, tiny sizes, < 60 s): ``python bench/gpu.py --smoke --device cpu --out /tmp/x``
 """
 from __future__ import annotations
@@ -223,10 +230,11 @@ def video_model(arch: str, seed: int = 0) -> StyleModel:
 
 
 def stylizer(model: StyleModel, device: str, precision: str, channels_last: bool = False,
-             defer: bool = True, structure: bool = True) -> Stylizer:
+             defer: bool = True, structure: bool = True, allow_tf32: bool = False) -> Stylizer:
     config = StylizerConfig(model="<bench>", image_model="self", device=device, precision=precision)
     motion = PassMotion(NoFallback(), structure_term=structure, defer_check=defer)
-    return Stylizer(config, motion, models=(model, None), engine=EngineOptions(channels_last=channels_last))
+    return Stylizer(config, motion, models=(model, None), engine=EngineOptions(channels_last=channels_last),
+                    tf32=allow_tf32)
 
 
 # ------------------------------------------------------------------------------------------------ a
@@ -301,11 +309,9 @@ def section_parity(rec: Recorder, dev: torch.device, smoke: bool, arch: str) -> 
         [("fp16", None)] if dev.type == "cuda" else [])
     for p, tf in runs:
         def run_dev(p: str = p, tf: bool | None = tf) -> list[StylizedFrame]:
-            st = stylizer(video_model(arch, seed=2), str(dev), p, defer=True)
-            if tf is None:
-                return list(st.run(clip))
-            with tf32(tf):
-                return list(st.run(clip))
+            # fp32 row: TF32 allowed (torch's cuDNN default, the Stylizer's before run 2); _no_tf32: the default now
+            st = stylizer(video_model(arch, seed=2), str(dev), p, defer=True, allow_tf32=tf is None)
+            return list(st.run(clip))
         key = f"stylizer_{p}" + ("" if tf is None else "_no_tf32")
         outs = guarded(rec, "parity", key, run_dev)
         if outs is None:
@@ -351,6 +357,68 @@ def _device_ops_parity(rec: Recorder, dev: torch.device, clip: Clip) -> None:
         f"device ops on {dev.type} vs numpy: check (no image) equal fraction {np.mean(a == b):.6f}, with image "
         f"{np.mean(a2 == b2):.6f} (near ties may flip), min filter identical {np.array_equal(m, m2)}, "
         f"median identical {np.array_equal(med, med2)}")
+
+
+# ------------------------------------------------------------------------------------------------ p
+TRAINED_VIDEO = ROOT / "models" / "stained-glass-video.safetensors"
+TRAINED_IMAGE = ROOT / "models" / "stained-glass-image.safetensors"
+
+
+def section_trained_parity(rec: Recorder, dev: torch.device, smoke: bool) -> None:
+    """Whole-Stylizer parity with the SHIPPED trained models (image model first frame, then the video model),
+    CPU fp32 (numpy path) vs the device path: does the recursion amplify differences with trained weights as it
+    does with random ones? The same run with random weights of the same arch is the control."""
+    from fav_core.modelfile import load_model
+
+    h, w = (24, 32) if smoke else (192, 256)
+    n = 4 if smoke else 12
+    clip = make_clip(n, h, w, seed=1)
+
+    def models(weights: str) -> tuple[StyleModel, StyleModel]:
+        video, image = load_model(str(TRAINED_VIDEO)), load_model(str(TRAINED_IMAGE))
+        if weights == "random":  # same arch and metadata, seeded random weights
+            torch.manual_seed(2)
+            video = StyleModel(build_transformer(video.meta.arch, 7).eval(), video.meta, video.path)
+            image = StyleModel(build_transformer(image.meta.arch, 3).eval(), image.meta, image.path)
+        return video, image
+
+    def run(weights: str, device: str, precision: str, allow_tf32: bool = False) -> list[StylizedFrame]:
+        config = StylizerConfig(model=str(TRAINED_VIDEO), image_model=str(TRAINED_IMAGE), device=device,
+                                precision=precision)
+        motion = PassMotion(NoFallback(), structure_term=True, defer_check=device != "cpu")
+        st = Stylizer(config, motion, models=models(weights), tf32=allow_tf32,
+                      device_ops=None if device != "cpu" else False)
+        with tf32(allow_tf32):  # explicit either way (the Stylizer turns TF32 off itself unless allow_tf32)
+            return list(st.run(clip))
+
+    arch = load_model(str(TRAINED_VIDEO)).meta.arch
+    rec.put("trained", "settings", f"{w}x{h}, {n} frames panning {SHIFT} px/frame, {TRAINED_VIDEO.name} + "
+                                   f"{TRAINED_IMAGE.name} ({arch}), structure term on, min filter 7, median 3")
+    variants = ([("fp32_no_tf32", "fp32", False), ("fp32_tf32", "fp32", True), ("fp16", "fp16", False)]
+                if dev.type == "cuda" else [("fp32_no_tf32", "fp32", False), ("bf16", "bf16", False)])
+    for weights in ("trained", "random"):
+        ref = guarded(rec, "trained", f"{weights}_cpu", lambda weights=weights: run(weights, "cpu", "fp32"))
+        if ref is None:
+            continue
+        top = max(float(np.abs(o.raw).max()) for o in ref)
+        rec.put("trained", f"{weights}_cpu_range", round(top, 3), f"{weights} weights: CPU fp32 output max|raw| "
+                                                                  f"{top:.3g} rgb01")
+        for key, precision, allow in variants:
+            outs = guarded(rec, "trained", f"{weights}_{key}",
+                           lambda weights=weights, precision=precision, allow=allow: run(
+                               weights, str(dev), precision, allow))
+            if outs is None:
+                continue
+            raw = [float(np.abs(a.raw - b.raw).max()) for a, b in zip(ref, outs, strict=True)]
+            mean = [float(np.abs(a.raw - b.raw).mean()) for a, b in zip(ref, outs, strict=True)]
+            masks = [1.0 if a.reliable is None else float(np.mean(a.reliable == b.reliable))
+                     for a, b in zip(ref, outs, strict=True)]
+            growth = (raw[-1] / raw[0]) ** (1.0 / (n - 1)) if raw[0] > 0 else float("nan")
+            rec.put("trained", f"{weights}_{key}", {"raw_maxdiff_rgb01": raw, "raw_meandiff_rgb01": mean,
+                                                    "mask_equal_fraction": masks, "growth_per_frame": growth},
+                    f"{weights} weights, {dev.type} {key} vs CPU fp32: max|raw diff| per frame (rgb01) "
+                    f"{', '.join(f'{v:.2g}' for v in raw)}; mean|diff| first/last {mean[0]:.2g}/{mean[-1]:.2g}; "
+                    f"growth x{growth:.2f} per frame; masks equal (min) {min(masks):.4f}")
 
 
 # ------------------------------------------------------------------------------------------------ c
@@ -522,7 +590,7 @@ def _time_graph(net: torch.nn.Module, x: torch.Tensor, dev: torch.device, precis
 
 # ------------------------------------------------------------------------------------------------ d
 def section_end_to_end(rec: Recorder, dev: torch.device, smoke: bool, arch: str, best: dict[str, Any],
-                       ceiling: float | None) -> None:
+                       ceiling: float | None, with_compile: bool = True, with_files: bool = True) -> None:
     """The Stylizer loop at 1080p with in-memory host flows and from files, vs the bare network."""
     h, w = (48, 64) if smoke else (1080, 1920)
     n_warm, n_timed = (2, 3) if smoke else (5, 60)
@@ -541,52 +609,102 @@ def section_end_to_end(rec: Recorder, dev: torch.device, smoke: bool, arch: str,
         rec.put("e2e", "bare_fps", round(bare, 2), f"bare network measured here: {bare:.1f} fps")
     else:
         rec.put("e2e", "bare_fps", round(bare, 2), f"bare network (section c, same precision/layout): {bare:.1f} fps")
+    if dev.type == "cuda":  # what "fp32 means fp32" (the Stylizer's default now) costs against TF32 convolutions
+        guarded(rec, "e2e", "fp32_tf32", lambda: _tf32_cost(rec, dev, model, h, w))
 
-    def loop(pipelined: bool, overlap: bool) -> float:
-        base = stylizer(model, str(dev), p, channels_last=cl, defer=True)
-        assert base.on_device or dev.type == "cpu"
+    def loop(pipelined: bool, overlap: bool, staged: bool, compiled: bool, cache: str) -> tuple[float, str]:
         # device_ops=True: the smoke run exercises the device path on the CPU too
-        st = Stylizer(base.config, base.motion, models=(model, None), engine=base.engine, device_ops=True,
-                      overlap=overlap)
+        options = EngineOptions(channels_last=cl, compile=compiled, cache_dir=cache if compiled else None)
+        motion = PassMotion(NoFallback(), structure_term=True, defer_check=True)
+        config = StylizerConfig(model="<bench>", image_model="self", device=str(dev), precision=p)
         order = clip.indices
         stamps: list[float] = []
         if pipelined:
-            pipe = FramePipeline(clip, st.motion, depth=2)
-            st = Stylizer(st.config, pipe.motion_view, models=(model, None), engine=st.engine, device_ops=True,
-                          overlap=overlap)
+            pipe = FramePipeline(clip, motion, depth=2)
+            st = Stylizer(config, pipe.motion_view, models=(model, None), engine=options, device_ops=True,
+                          overlap=overlap, stage_ahead=staged)
+            if staged:
+                pipe.set_stage(st.stage)  # from the first frame on (run() would attach it a few frames later)
             pipe.start(order)
             with pipe:
                 for _ in st.run(pipe.source_view, indices=order):
                     stamps.append(time.perf_counter())
         else:
+            st = Stylizer(config, motion, models=(model, None), engine=options, device_ops=True, overlap=overlap,
+                          stage_ahead=False)
             for _ in st.run(clip, indices=order):
                 stamps.append(time.perf_counter())
         steps = np.diff(stamps[n_warm - 1 :])
-        return float(np.mean(steps))
+        note = ""
+        if compiled:
+            engine = st._engines[id(model.net)]  # noqa: SLF001 - did compile succeed, and the bare compiled net
+            ok = engine._run is not engine._module  # noqa: SLF001
+            note = "compiled" if ok else "COMPILE FAILED, ran uncompiled"
+            x = (torch.randn(1, 7, h, w) * 60.0).to(dev)
+            tb = time_fn(lambda: engine(x), dev, 2, 5 if not smoke else 1, 0.3 if not smoke else 0.0)
+            rec.put("e2e", "bare_compiled_fps", round(1 / tb, 2),
+                    f"bare network, the Stylizer's compiled engine ({note}): {1000 * tb:.2f} ms = {1 / tb:.1f} fps")
+        return float(np.mean(steps)), note
 
-    for pipelined, overlap in ((False, False), (True, False), (False, True), (True, True)):
-        key = f"memory_{'pipeline' if pipelined else 'nopipeline'}_{'overlap' if overlap else 'oneframe'}"
-        t = guarded(rec, "e2e", key, lambda pipelined=pipelined, overlap=overlap: loop(pipelined, overlap))
-        if t is not None:
+    variants = [  # (pipelined, overlap, staged, compiled): run 1's four, then staging, then staging + compile
+        (False, False, False, False), (True, False, False, False), (False, True, False, False),
+        (True, True, False, False), (True, True, True, False)]
+    if with_compile:
+        variants.append((True, True, True, True))
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="fav-compile-") as cache:
+        for pipelined, overlap, staged, compiled in variants:
+            key = (f"memory_{'pipeline' if pipelined else 'nopipeline'}_{'overlap' if overlap else 'oneframe'}"
+                   + ("_staged" if staged else "") + ("_compile" if compiled else ""))
+            got = guarded(rec, "e2e", key, lambda a=pipelined, b=overlap, c=staged, d=compiled: loop(a, b, c, d, cache))
+            if got is None:
+                continue
+            t, note = got
+            results[key] = 1 / t
             how = ("read-ahead pipeline (motion checks in its thread)" if pipelined else "no pipeline") + ", " + (
                 "overlap (frame t+1 uploaded/queued before t is handed out; side streams)" if overlap
                 else "one frame at a time")
-            rec.put("e2e", key, {"ms": round(1000 * t, 2), "fps": round(1 / t, 2), "ratio_to_bare": round(1 / t / bare, 3)},
-                    f"in-memory host flows, {how}: {1000 * t:.2f} ms/frame = {1 / t:.1f} fps; end_to_end/bare = "
-                    f"{1 / t / bare:.3f}; target 60 fps: {'MET' if 1 / t >= 60 else 'not met'}")
+            if staged:
+                how += ", staged (read-ahead thread: pinned copies, side-stream upload, check + min filter)"
+            if compiled:
+                how += f", torch.compile ({note})"
+            rec.put("e2e", key, {"ms": round(1000 * t, 2), "fps": round(1 / t, 2),
+                                 "ratio_to_bare": round(1 / t / bare, 3), "note": note},
+                    f"in-memory host flows, {how}: {1000 * t:.2f} ms/frame = {1 / t:.1f} fps; end_to_end/bare "
+                    f"(eager) = {1 / t / bare:.3f}; target 60 fps: {'MET' if 1 / t >= 60 else 'not met'}")
+    if results:
+        key, fps = max(results.items(), key=lambda kv: kv[1])
+        gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU (smoke)"
+        rec.put("e2e", "verdict", {"best": key, "fps": round(fps, 2), "met": fps >= 60, "gpu": gpu},
+                f"VERDICT: best end to end at {w}x{h} {p}: {fps:.1f} fps ({key}) on {gpu}: target 60 fps "
+                f"{'MET' if fps >= 60 else 'NOT met'} (the issue names an H100)")
     guarded(rec, "e2e", "breakdown", lambda: _breakdown(rec, dev, clip, model, p, cl))
     guarded(rec, "e2e", "copies", lambda: _copy_rates(rec, dev, h, w))
-    if rec.left() > (5 if smoke else 40):
+    if not with_files:
+        rec.put("e2e", "files", "not run (--no-files)")
+    elif rec.left() > (5 if smoke else 40):
         guarded(rec, "e2e", "files", lambda: _from_files(rec, dev, clip, model, p, cl, n_warm, bare))
     else:
         rec.put("e2e", "files", "skipped (budget)")
+
+
+def _tf32_cost(rec: Recorder, dev: torch.device, model: StyleModel, h: int, w: int) -> None:
+    """The bare engine in fp32 at (h, w) with TF32 convolutions allowed and forbidden."""
+    x = (torch.randn(1, 7, h, w) * 60.0).to(dev)
+    out = {}
+    for allow in (True, False):
+        with tf32(allow):
+            t, _ = _time_engine(model.net, x, dev, "fp32", EngineOptions(), 2, 5, 0.3)
+        out["tf32" if allow else "no_tf32"] = round(1000 * t, 2)
+    rec.put("e2e", "fp32_tf32_ms", out, f"bare engine fp32 at {w}x{h}: TF32 allowed {out['tf32']:.2f} ms, TF32 off "
+                                        f"(the Stylizer's fp32 now) {out['no_tf32']:.2f} ms")
 
 
 def _breakdown(rec: Recorder, dev: torch.device, clip: Clip, model: StyleModel, p: str, cl: bool) -> None:
     """Synced time of each step of one device-path frame (sum > loop time: syncs stop the overlap)."""
     from fav_core.median_torch import median_filter_t
     from fav_core.occlusion_torch import consistency_check_t, min_filter_t
-    from fav_core.transfer_torch import Transfers
+    from fav_core.transfer_torch import Transfers, pinned_copy
     from fav_core.warp import warp_backward
 
     st = Stylizer(StylizerConfig(model="<bench>", device=str(dev), precision=p), PassMotion(NoFallback()),
@@ -603,6 +721,9 @@ def _breakdown(rec: Recorder, dev: torch.device, clip: Clip, model: StyleModel, 
     raw = st.video_step(x, warped, mask, fill_key=(2,))
     images = torch.cat([raw, median_filter_t(raw, 3)]).permute(0, 2, 3, 1).contiguous()
     motion = PassMotion(NoFallback(), defer_check=True)
+    pending = motion.motion(f2, f1)
+    staged = st.stage(f2, pending, 1)
+    sync(dev)
     steps: dict[str, Callable[[], object]] = {
         "PassMotion.motion (CPU: host-vector checks, deferred check)": lambda: motion.motion(f2, f1),
         "upload frame + 2 flows (pageable)": lambda: (up(f2.rgb), up(clip.flow_bwd), up(clip.flow_fwd)),
@@ -614,7 +735,14 @@ def _breakdown(rec: Recorder, dev: torch.device, clip: Clip, model: StyleModel, 
         "download raw + rgb + mask (pinned on CUDA) and wait": lambda: transfers.download(
             [images, mask[0, 0].contiguous()]).wait(),
         "whole stylize_next (one frame, no overlap)": lambda: st.stylize_next(f2, f1, prev),
+        "read-ahead thread: Stylizer.stage (pinned copies, side-stream upload, check, min filter)":
+            lambda: st.stage(f2, pending, 1),
+        "main thread with a staged frame: _device_frame (wait event, warp, net, median, download issued)":
+            lambda: st._device_frame(f2, pending, prior, transfers, staged),  # noqa: SLF001
     }
+    if dev.type == "cuda":
+        steps["read-ahead thread: pinned copies of frame + 2 flows (CPU)"] = lambda: [
+            pinned_copy(a) for a in (f2.rgb, clip.flow_bwd, clip.flow_fwd)]
     out = {}
     for name, fn in steps.items():
         t = time_fn(fn, dev, warmup=2, min_iters=5, min_s=0.2)
@@ -771,8 +899,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=300.0, help="skip sections once this much time is spent")
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --smoke)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes and a tiny arch: exercise every code path")
-    ap.add_argument("--sections", default="a,b,c,d,e", help="comma list of sections to run (a..e)")
-    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile row of (c), run last")
+    ap.add_argument("--sections", default="a,b,p,c,d,e",
+                    help="comma list of sections to run: a env, b parity (random paper net), p parity with the "
+                         "shipped trained models, c network fps, d end to end, e training smoke")
+    ap.add_argument("--no-compile", action="store_true",
+                    help="skip the torch.compile row of (c), run last, and the compiled end-to-end row of (d)")
+    ap.add_argument("--e2e-precision", choices=("fp32", "fp16", "bf16"), default=None,
+                    help="precision of (d); default: the best of (c), else fp16 on CUDA (fp32 on a CPU)")
+    ap.add_argument("--no-files", action="store_true", help="skip the from-files part of (d)")
     args = ap.parse_args(argv)
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -781,9 +915,13 @@ def main(argv: list[str] | None = None) -> int:
     arch = TINY_ARCH if args.smoke else PAPER_VIDEO_ARCH
     rec = Recorder(Path(args.out), args.budget_s)
     todo = set(args.sections.split(","))
+    unknown = todo - set("abcdep")
+    if unknown:
+        print(f"unknown sections {sorted(unknown)}: use a comma list of a, b, p, c, d, e", flush=True)
+        return 2
     torch.backends.cudnn.benchmark = True
     ceiling: float | None = None
-    best: dict[str, Any] = {"precision": "bf16" if dev.type == "cuda" else "fp32", "channels_last": False}
+    best: dict[str, Any] = {"precision": "fp16" if dev.type == "cuda" else "fp32", "channels_last": False}
     if "a" in todo:
         with rec.section("env", "a. environment", 5) as go:
             if go:
@@ -792,6 +930,10 @@ def main(argv: list[str] | None = None) -> int:
         with rec.section("parity", "b. parity CPU vs device", 20 if not args.smoke else 2) as go:
             if go:
                 section_parity(rec, dev, args.smoke, arch)
+    if "p" in todo:
+        with rec.section("trained", "p. parity with the shipped trained models", 15 if not args.smoke else 2) as go:
+            if go:
+                section_trained_parity(rec, dev, args.smoke)
     if "c" in todo:
         with rec.section("network", "c. network fps", 30 if not args.smoke else 2) as go:
             if go:
@@ -799,7 +941,10 @@ def main(argv: list[str] | None = None) -> int:
     if "d" in todo:
         with rec.section("e2e", "d. end to end at 1080p", 20 if not args.smoke else 2) as go:
             if go:
-                section_end_to_end(rec, dev, args.smoke, arch, best, ceiling)
+                if args.e2e_precision is not None and args.e2e_precision != best.get("precision"):
+                    best = {"precision": args.e2e_precision, "channels_last": False}  # its bare fps is measured in d
+                section_end_to_end(rec, dev, args.smoke, arch, best, ceiling, with_compile=not args.no_compile,
+                                   with_files=not args.no_files)
     if "e" in todo:
         with rec.section("training", "e. training smoke", 15 if not args.smoke else 2) as go:
             if go:
