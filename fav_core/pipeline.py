@@ -124,6 +124,7 @@ class FramePipeline:
         if self._thread is not None:
             self._thread.join()
             self._drain()
+        self._handed = None  # drop a staged result nobody picked up (device memory)
 
     def __enter__(self) -> FramePipeline:
         return self
