@@ -3,7 +3,7 @@
 #   out/demo/clip.mp4          the input (a camera move over a photo the models never saw, plus a moving ball)
 #   out/demo/stylized.mp4      temporally consistent stylization (image model for frame 1, video model after)
 #   out/demo/per-frame.mp4     the flickering per-frame baseline (image model on every frame)
-#   out/demo/report/           fav evaluate: per-frame temporal error (JSON/CSV/PNG) and side-by-side.mp4
+#   out/demo/report/           fav evaluate: per-frame temporal error (JSON/CSV/PNG) and comparison.mp4 (side by side)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
