@@ -62,6 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "tile: faster, a slightly different look) (default exact)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for the network (default: torch's default, one per core)")
+    p.add_argument("--readers", type=int, default=None, metavar="N",
+                   help="threads that decode frames and compute their motion ahead of the network "
+                        "(default: half the cores, 1 to 4)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the networks (first run compiles for a while; the result is cached in "
                    "~/.cache/fav/compile for later runs)")
@@ -125,7 +128,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
         indices = indices[: args.num_frames]
     motion = None if config.per_frame else build_motion(args)
     # Decode and flow run ahead of the network in a background thread (FramePipeline), writes behind it.
-    pipe = FramePipeline(source, motion)
+    pipe = FramePipeline(source, motion, readers=getattr(args, "readers", None))
     engine = EngineOptions(threads=args.threads, compile=args.compile)
     # loads and checks the models before anything is written
     stylizer = Stylizer(config, pipe.motion_view, engine=engine)
