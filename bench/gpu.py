@@ -18,7 +18,8 @@ d. end to end at 1080p: frames + backward/forward host flows in memory (as the i
    pass them) through the real Stylizer loop on the device path (consistency check, min filter, warp, net,
    median, copy back), with and without the read-ahead pipeline, vs the bare network of (c); a per-step
    breakdown; host<->device copy rates; then the same clip from files on disk (PNG + .flo + .pgm written to
-   /tmp; .flo/.pgm read by the fav_core readers, PNG by cv2 because fav_core.io needs OpenImageIO); the
+   /tmp; .flo/.pgm read by the fav_core readers, PNG by cv2 because fav_core.io needs OpenImageIO), read by
+   the pipeline with 1 and ``--readers`` (default 4) reader threads, alone and under the Stylizer; the
    variants: run 1's four (pipeline x overlap), + staging (the read-ahead thread copies into pinned memory,
    uploads on a side stream and runs the check + min filter there), + torch.compile; the bare fp32 engine with
    and without TF32; a verdict line against the 60 fps target;
@@ -590,7 +591,8 @@ def _time_graph(net: torch.nn.Module, x: torch.Tensor, dev: torch.device, precis
 
 # ------------------------------------------------------------------------------------------------ d
 def section_end_to_end(rec: Recorder, dev: torch.device, smoke: bool, arch: str, best: dict[str, Any],
-                       ceiling: float | None, with_compile: bool = True, with_files: bool = True) -> None:
+                       ceiling: float | None, with_compile: bool = True, with_files: bool = True,
+                       readers: int = 4) -> None:
     """The Stylizer loop at 1080p with in-memory host flows and from files, vs the bare network."""
     h, w = (48, 64) if smoke else (1080, 1920)
     n_warm, n_timed = (2, 3) if smoke else (5, 60)
@@ -694,7 +696,7 @@ def section_end_to_end(rec: Recorder, dev: torch.device, smoke: bool, arch: str,
     if not with_files:
         rec.put("e2e", "files", "not run (--no-files)")
     elif rec.left() > (5 if smoke else 40):
-        guarded(rec, "e2e", "files", lambda: _from_files(rec, dev, clip, model, p, cl, n_warm, bare))
+        guarded(rec, "e2e", "files", lambda: _from_files(rec, dev, clip, model, p, cl, n_warm, bare, readers))
     else:
         rec.put("e2e", "files", "skipped (budget)")
 
@@ -786,6 +788,8 @@ def _copy_rates(rec: Recorder, dev: torch.device, h: int, w: int) -> None:
 class PngSource:
     """PNG frames read with cv2 (fav_core.io reads PNGs through OpenImageIO, which this machine lacks)."""
 
+    concurrent_reads = True  # each read opens its own file: FramePipeline's readers may read several at once
+
     def __init__(self, folder: Path, indices: list[int]) -> None:
         self.folder = folder
         self._indices = indices
@@ -804,8 +808,9 @@ class PngSource:
 
 
 def _from_files(rec: Recorder, dev: torch.device, clip: Clip, model: StyleModel, p: str, cl: bool, n_warm: int,
-                bare: float) -> None:
-    """The clip from PNG + .flo + .pgm files on disk (FileMotion + read-ahead pipeline)."""
+                bare: float, readers: int = 4) -> None:
+    """The clip from PNG + .flo + .pgm files on disk (FileMotion + read-ahead pipeline with 1 and ``readers``
+    reader threads; the pipeline alone and with the Stylizer)."""
     from fav_core.flow.io import read_flo, write_flo
     from fav_core.occlusion import consistency_check
     from fav_core.pgm import read_pgm, write_pgm
@@ -836,21 +841,41 @@ def _from_files(rec: Recorder, dev: torch.device, clip: Clip, model: StyleModel,
         rec.put("e2e", "file_read_ms", read_ms, "per-frame reads on the CPU (ms): "
                 + "; ".join(f"{k} {v}" for k, v in read_ms.items()))
         config = StylizerConfig(model="<bench>", image_model="self", device=str(dev), precision=p)
-        pipe = FramePipeline(source, motion, depth=2)
-        st = Stylizer(config, pipe.motion_view, models=(model, None), engine=EngineOptions(channels_last=cl),
-                      device_ops=True)
-        stamps: list[float] = []
-        pipe.start(order)
-        with pipe:
-            for _ in st.run(pipe.source_view, indices=order):
-                stamps.append(time.perf_counter())
-        t = float(np.mean(np.diff(stamps[n_warm - 1 :])))
-        limit = "the read-ahead thread (PNG decode + .flo/.pgm reads, one thread)" if 1000 * t <= 1.15 * sum(
-            read_ms.values()) else "the device loop"
-        rec.put("e2e", "files_pipelined", {"ms": round(1000 * t, 2), "fps": round(1 / t, 2),
-                                           "ratio_to_bare": round(1 / t / bare, 3)},
-                f"from files (PNG + .flo + .pgm, FileMotion, read-ahead pipeline depth 2): {1000 * t:.2f} ms/frame = "
-                f"{1 / t:.1f} fps; end_to_end/bare = {1 / t / bare:.3f}; limited by {limit}")
+        reader_counts = sorted({1, readers})
+        for n_readers in reader_counts:  # read-only: how fast the pipeline alone delivers frames + motion
+            src_only = PngSource(folder, order)
+            pipe = FramePipeline(src_only, motion, readers=n_readers, depth=2 if n_readers == 1 else None)
+            pipe.start(order)
+            t0 = time.perf_counter()
+            with pipe:
+                prev = None
+                for i in order:
+                    f = pipe.source_view.read(i)
+                    if prev is not None and pipe.motion_view is not None:
+                        pipe.motion_view.motion(f, prev)
+                    prev = f
+            fps_read = len(order) / (time.perf_counter() - t0)
+            rec.put("e2e", f"files_read_only_readers{n_readers}", round(fps_read, 2),
+                    f"from files, the pipeline alone (no network), {n_readers} reader thread(s): {fps_read:.1f} "
+                    "frames/s (PNG + .flo + .pgm)")
+        for n_readers in reader_counts:
+            pipe = FramePipeline(source, motion, readers=n_readers, depth=2 if n_readers == 1 else None)
+            st = Stylizer(config, pipe.motion_view, models=(model, None), engine=EngineOptions(channels_last=cl),
+                          device_ops=True)
+            stamps: list[float] = []
+            pipe.start(order)
+            with pipe:
+                for _ in st.run(pipe.source_view, indices=order):
+                    stamps.append(time.perf_counter())
+            t = float(np.mean(np.diff(stamps[n_warm - 1 :])))
+            limit = (f"the reader thread(s) (PNG decode + .flo/.pgm reads, {n_readers} in parallel)"
+                     if 1000 * t * n_readers <= 1.15 * sum(read_ms.values()) else "the device loop")
+            key = "files_pipelined" if n_readers == 1 else f"files_pipelined_readers{n_readers}"  # run 2's key: 1
+            rec.put("e2e", key, {"ms": round(1000 * t, 2), "fps": round(1 / t, 2), "readers": n_readers,
+                                 "depth": pipe.depth, "ratio_to_bare": round(1 / t / bare, 3)},
+                    f"from files (PNG + .flo + .pgm, FileMotion, read-ahead pipeline, {n_readers} reader thread(s), "
+                    f"depth {pipe.depth}): {1000 * t:.2f} ms/frame = {1 / t:.1f} fps; end_to_end/bare = "
+                    f"{1 / t / bare:.3f}; limited by {limit}")
 
 
 # ------------------------------------------------------------------------------------------------ e
@@ -918,6 +943,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--e2e-precision", choices=("fp32", "fp16", "bf16"), default=None,
                     help="precision of (d); default: the best of (c), else fp16 on CUDA (fp32 on a CPU)")
     ap.add_argument("--no-files", action="store_true", help="skip the from-files part of (d)")
+    ap.add_argument("--readers", type=int, default=4,
+                    help="reader threads of the from-files rows of (d), measured next to 1 (default 4)")
     args = ap.parse_args(argv)
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -955,7 +982,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.e2e_precision is not None and args.e2e_precision != best.get("precision"):
                     best = {"precision": args.e2e_precision, "channels_last": False}  # its bare fps is measured in d
                 section_end_to_end(rec, dev, args.smoke, arch, best, ceiling, with_compile=not args.no_compile,
-                                   with_files=not args.no_files)
+                                   with_files=not args.no_files, readers=args.readers)
     if "e" in todo:
         with rec.section("training", "e. training smoke", 15 if not args.smoke else 2) as go:
             if go:

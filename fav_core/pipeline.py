@@ -232,14 +232,15 @@ class FramePipeline:
     def close(self) -> None:
         """Stop the background threads (each finishes the read or motion it is on) and drop what they prefetched."""
         self._stop.set()
-        self._drain()
+        self._drain(self._queue)  # (not the jobs: the orderer's end markers there wake the idle readers at once)
         with self._read_turn:
             self._read_turn.notify_all()
         if self._thread is not None:
             self._thread.join()
         for worker in self._workers:
             worker.join()
-        self._drain()
+        self._drain(self._queue)
+        self._drain(self._jobs)
         self._handed = None  # drop a staged result nobody picked up (device memory)
 
     def __enter__(self) -> FramePipeline:
@@ -248,13 +249,13 @@ class FramePipeline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _drain(self) -> None:
-        for q in (self._queue, self._jobs):
-            while True:
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    break
+    @staticmethod
+    def _drain(q: queue.Queue[Any]) -> None:
+        while True:
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                return
 
     # ------------------------------------------------------------------ readers
     def _work(self, own_motion: Any) -> None:
