@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from fav_core.errors import ConfigError, InputError
 from fav_core.flow.io import write_flo
@@ -22,17 +21,9 @@ from fav_core.pgm import write_pgm
 from fav_core.pipeline import FramePipeline, _motion_for_thread, default_readers
 from fav_core.stylizer import Stylizer, StylizerConfig
 from fav_core.types import Frame
-from tests.unit.test_pipeline import ShiftMotion, video_model
+from tests.unit.test_pipeline import ShiftMotion, one_thread, video_model  # noqa: F401 - one_thread: autouse
 
 H, W = 12, 16
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _ours() -> set[threading.Thread]:
