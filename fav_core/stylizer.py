@@ -9,19 +9,11 @@ Fixed against the reference: ``direction="backward"`` processes the last frame f
 ``continue_with`` resumes from a saved prior; the median filter is applied to the delivered output only (never to
 the prior), as in the reference's VR script and fast-neural-style.
 
-Device path (``Stylizer.device_ops``, on by default on CUDA): the previous raw output stays a device tensor
-between frames; frame, flow (and, for a :class:`~fav_core.motion.PendingMotion`, the forward flow) are uploaded
-once; the consistency check, invert/fix, min filter, warp, net and median run on the device
-(:mod:`fav_core.occlusion_torch`, :mod:`fav_core.median_torch`), and only the finished frame comes back (into
-pinned memory on CUDA). The frames handed out are the same :class:`StylizedFrame` numpy arrays as on the numpy
-path, which stays the default on the CPU.
-
-Staging (``Stylizer.stage_ahead``, on by default on CUDA): when :meth:`Stylizer.run` reads from a
-:class:`~fav_core.pipeline.FramePipeline`, it hands the pipeline's read-ahead thread :meth:`Stylizer.stage`, so
-frame t+1's host-to-device work happens there while the network runs frame t: frame and flows copied into pinned
-memory, uploaded on a side stream, the consistency check, invert/fix and min filter run on that stream; the loop
-only waits (on the GPU, by an event) for that stream before its warp. Same operations on the same data: the
-frames are identical to the unstaged device path.
+Device path (``Stylizer.device_ops``, on by default on CUDA), overlap and staging (``Stylizer.stage_ahead``):
+the recursion kept on the device, frame t+1 uploaded and staged while the network runs frame t; they live in
+:mod:`fav_core.device_loop` (:class:`~fav_core.device_loop.DeviceLoop`, owned by the Stylizer; its module
+docstring has the shapes and streams). The frames handed out are the same :class:`StylizedFrame` numpy arrays as
+on the numpy path, which stays the default on the CPU.
 
 Precision on CUDA: ``fp32`` means fp32 — the nets run with TF32 convolutions off (cuDNN allows them by default;
 they differ from the CPU by ~0.002 rgb01 per net call, which the recursion carries on); ``Stylizer.tf32=True``
@@ -31,26 +23,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from fav_core.budget import check_stylize
+from fav_core.device_loop import DeviceLoop, PendingFrame, StagedFrame
+from fav_core.device_loop import no_tf32 as _no_tf32
 from fav_core.errors import Cancelled, ConfigError, ShapeError
 from fav_core.inference import EngineOptions, InferenceEngine
 from fav_core.median import median_filter
-from fav_core.median_torch import median_filter_t
 from fav_core.modelfile import StyleModel, load_model
 from fav_core.motion import Motion, MotionSource, PendingMotion
 from fav_core.nets.grammar import parse_arch
 from fav_core.nets.preprocess import deprocess, preprocess
 from fav_core.nets.transformer import TransformerNet
 from fav_core.occlusion import fix_occlusions, invert, min_filter
-from fav_core.occlusion_torch import consistency_check_t, fix_occlusions_t, invert_t, min_filter_t
 from fav_core.tiling import auto_tile, check_stylize_tiled, forward_any_size, is_out_of_memory
-from fav_core.transfer_torch import Download, Transfers, upload_on
+from fav_core.transfer_torch import Transfers
 from fav_core.types import CancelToken, Frame, Progress
 from fav_core.warp import warp_backward
 
@@ -168,50 +160,6 @@ class _Nets:
 
 
 @dataclass
-class _PendingFrame:
-    """A frame of the device path whose network is queued and whose download may still be in flight."""
-
-    frame: Frame
-    raw: torch.Tensor  # (1, 3, H, W) on the device: the next frame's prior
-    copies: Download  # [(1 or 2, H, W, 3) raw (+ median-filtered rgb)] (+ [(H, W) mask])
-    filtered: bool
-    staged: StagedFrame | None = None  # kept until the download is waited for (its tensors' last use is before)
-
-
-@dataclass
-class StagedFrame:
-    """Frame t made ready on the device ahead of the loop by :meth:`Stylizer.stage` (in a read-ahead thread).
-
-    Attributes:
-        frame: the host frame it was made from (identity is checked when it is used).
-        prev_index: the frame its motion points to; None = staged without motion (only ``x``).
-        owner: ``id`` of the Stylizer that staged it (only that one uses it).
-        x: (1, 3, H, W) float32 frame on the device, rgb01.
-        flow: (1, 2, H, W) float32 backward flow t -> prev, or None.
-        mask: (1, 1, H, W) float32 mask as the net sees it (check, invert/fix, min filter done), or None.
-        ready: event recorded on the staging stream after all of the above (CUDA), None when already done.
-    """
-
-    frame: Frame
-    prev_index: int | None
-    owner: int
-    x: torch.Tensor
-    flow: torch.Tensor | None
-    mask: torch.Tensor | None
-    ready: torch.cuda.Event | None
-
-    def use_on(self, device: torch.device) -> None:
-        """Make the current stream of ``device`` wait for the staging work, and tie the tensors' memory to it."""
-        if self.ready is None:
-            return
-        compute = torch.cuda.current_stream(device)
-        compute.wait_event(self.ready)
-        for t in (self.x, self.flow, self.mask):
-            if t is not None:
-                t.record_stream(compute)
-
-
-@dataclass
 class Stylizer:
     """Runs the recursive loop over a frame source.
 
@@ -250,16 +198,14 @@ class Stylizer:
     _device: torch.device = field(init=False, repr=False)
     _tiles: dict[tuple[int, int, int], int | None] = field(init=False, repr=False, default_factory=dict)
     _on_device: bool = field(init=False, repr=False, default=False)
-    # The last output of the device path and its raw output as a (1, 3, H, W) device tensor (the next prior).
-    _last: tuple[StylizedFrame, torch.Tensor] | None = field(init=False, repr=False, default=None)
-    _stage_stream: torch.cuda.Stream | None = field(init=False, repr=False, default=None)
+    _device_loop: DeviceLoop = field(init=False, repr=False, compare=False)  # the device path and its state
 
     def __post_init__(self) -> None:
         cfg = self.config
         self._device = resolve_device(cfg.device)
         if self._device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed frame size: autotuned convolutions (process-wide)
-            self._stage_stream = torch.cuda.Stream(self._device)
+        self._device_loop = DeviceLoop(self, self._device)  # on CUDA: creates the staging stream
         if cfg.precision == "fp16" and self._device.type != "cuda":
             raise ConfigError("precision fp16 needs a CUDA device; use fp32 (or bf16) on the CPU")
         if self.models is None:
@@ -367,7 +313,7 @@ class Stylizer:
         if prior is not None and not self.config.per_frame:
             prev_in = source.read(prior.index)  # type: ignore[attr-defined]
         if self._on_device and self.overlap:
-            yield from self._run_overlapped(source, order, prior, prev_in, on_progress, cancel)
+            yield from self._device_loop.run_overlapped(source, order, prior, prev_in, on_progress, cancel)
             return
         for n, index in enumerate(order):
             if cancel is not None and cancel.cancelled:
@@ -391,7 +337,7 @@ class Stylizer:
     def stylize_first(self, frame: Frame) -> StylizedFrame:
         """Frame with no prior (§6.2): image model, or the video model with an all-occluded prior."""
         if self._on_device:
-            return self._deliver(self._device_frame(frame, None, None, Transfers(self._device, False)))
+            return self._device_loop.deliver(self._device_frame(frame, None, None, Transfers(self._device, False)))
         return self._finish(frame, self._first_raw(frame, self._to_tensor(frame.rgb)), None)
 
     def _first_raw(self, frame: Frame, x: torch.Tensor) -> torch.Tensor:
@@ -422,8 +368,8 @@ class Stylizer:
         motion: Motion | PendingMotion = self.motion.motion(frame, prev_in)
         if self._on_device:
             transfers = Transfers(self._device, False)
-            return self._deliver(self._device_frame(frame, motion, self._prior_tensor(prev_out, transfers),
-                                                    transfers))
+            prior = self._device_loop.prior_tensor(prev_out, transfers)
+            return self._device_loop.deliver(self._device_frame(frame, motion, prior, transfers))
         mask_np = self.prepare_mask(motion)
         prev = self._to_tensor(prev_out.raw)
         flow = torch.from_numpy(np.ascontiguousarray(motion.flow.transpose(2, 0, 1)))[None].to(self._device)
@@ -459,80 +405,13 @@ class Stylizer:
         out = self._forward(self._nets.video, torch.cat([preprocess(x, kind), masked, mask], dim=1))
         return deprocess(out, kind)
 
-    # ------------------------------------------------------------------ the device path
-    def _run_overlapped(
-        self,
-        source: object,
-        order: list[int],
-        prior: StylizedFrame | None,
-        prev_in: Frame | None,
-        on_progress: Callable[[Progress], None] | None,
-        cancel: CancelToken | None,
-    ) -> Iterator[StylizedFrame]:
-        """:meth:`run` on the device, one frame ahead: frame t+1 is read, uploaded and queued before frame t is
-        handed out. Yields, progress, cancel checks and errors come in the serial loop's order: a read error of
-        frame t+1 is raised after frame t is handed out; a cancel seen after handing out frame t drops t+1."""
-        total = len(order)
-        transfers = Transfers(self._device, side_streams=True)
-        staging = self._device.type == "cuda" if self.stage_ahead is None else bool(self.stage_ahead)
-        set_stage = getattr(source, "set_stage", None)
-        staged_frame = getattr(source, "staged_frame", None) if staging and callable(set_stage) else None
-        if staged_frame is not None:
-            set_stage(self.stage)  # type: ignore[misc]
-        prev_raw = transfers.upload(prior.raw) if prior is not None and prev_in is not None else None
-        pending: _PendingFrame | None = None
-        done = 0
-
-        def deliver(item: _PendingFrame) -> StylizedFrame:
-            nonlocal done
-            out = self._deliver(item)
-            done += 1
-            if on_progress is not None:
-                on_progress(Progress(done=done, total=total, frame=out.index))
-            return out
-
-        def check_cancel() -> None:
-            if cancel is not None and cancel.cancelled:
-                raise Cancelled(f"cancelled after {done} of {total} frames")
-
-        check_cancel()
-        for index in order:
-            try:
-                frame = source.read(index)  # type: ignore[attr-defined]
-                staged = self._own_staged(staged_frame(frame) if staged_frame is not None else None, frame)
-                if self.config.per_frame or prev_raw is None or prev_in is None:
-                    queued = self._device_frame(frame, None, None, transfers, staged)
-                else:
-                    self._check_size(frame, prev_raw)
-                    assert self.motion is not None
-                    motion = self.motion.motion(frame, prev_in)  # raises the motion's error where the loop would
-                    if staged is not None and staged.prev_index != prev_in.index:
-                        staged = None
-                    queued = self._device_frame(frame, motion, prev_raw, transfers, staged)
-            except Exception:
-                if pending is not None:  # the serial loop had handed it out before this frame's failure
-                    yield deliver(pending)
-                    check_cancel()
-                raise
-            if pending is not None:
-                yield deliver(pending)
-                check_cancel()  # the serial loop's check before the frame just queued
-            pending, prev_in, prev_raw = queued, frame, queued.raw
-        if pending is not None:
-            yield deliver(pending)
-
-    def _own_staged(self, staged: object, frame: Frame) -> StagedFrame | None:
-        """``staged`` when it is this Stylizer's staging of exactly ``frame``, else None."""
-        if isinstance(staged, StagedFrame) and staged.owner == id(self) and staged.frame is frame:
-            return staged
-        return None
-
+    # ------------------------------------------------------------------ the device path (fav_core.device_loop)
     def stage(self, frame: Frame, motion: Motion | PendingMotion | None, prev_index: int | None) -> StagedFrame:
         """Upload ``frame`` (and its motion) and make its mask on a side stream; callable from any thread.
 
-        The read-ahead thread of a :class:`~fav_core.pipeline.FramePipeline` runs this (see the module
-        docstring); :meth:`run` uses the result for exactly this frame and ``prev_index``. Without ``motion``
-        only the frame is uploaded.
+        The read-ahead thread of a :class:`~fav_core.pipeline.FramePipeline` runs this (see
+        :mod:`fav_core.device_loop`); :meth:`run` uses the result for exactly this frame and ``prev_index``.
+        Without ``motion`` only the frame is uploaded.
 
         Args:
             frame: the frame (its ``rgb`` (H, W, 3) float32).
@@ -543,36 +422,11 @@ class Stylizer:
         Returns:
             The :class:`StagedFrame` (on CUDA its ``ready`` event marks the end of the staging work).
         """
-        dev, stream = self._device, self._stage_stream
-        ctx: AbstractContextManager[object] = torch.cuda.stream(stream) if stream is not None else nullcontext()
-        with torch.no_grad(), ctx:
-            x = upload_on(frame.rgb, dev, stream)
-            flow = mask = None
-            if motion is not None:
-                flow = upload_on(motion.flow, dev, stream)
-                if isinstance(motion, PendingMotion):
-                    fwd = upload_on(motion.flow_fwd, dev, stream)
-                    image = None  # the structure term sees frame cur ×255 (float32), as the numpy check
-                    if motion.image is not None:
-                        image = (x if motion.image is frame.rgb else upload_on(motion.image, dev, stream)) * 255.0
-                    reliable = consistency_check_t(flow, fwd, image)
-                else:
-                    reliable = upload_on(np.asarray(motion.reliable, dtype=np.float32)[..., None], dev, stream)
-                mask = self.prepare_mask_t(reliable, flow)
-            ready = None
-            if stream is not None:
-                ready = torch.cuda.Event()
-                ready.record(stream)
-        return StagedFrame(frame, prev_index if motion is not None else None, id(self), x, flow, mask, ready)
+        return self._device_loop.stage(frame, motion, prev_index)
 
-    @staticmethod
-    def _check_size(frame: Frame, prev_raw: torch.Tensor) -> None:
-        h, w = int(prev_raw.shape[-2]), int(prev_raw.shape[-1])
-        if (h, w) != frame.size:
-            raise ShapeError(
-                f"{frame.source or frame.index}: frame is {frame.size[1]}x{frame.size[0]} but the previous output "
-                f"is {w}x{h}"
-            )
+    def _own_staged(self, staged: object, frame: Frame) -> StagedFrame | None:
+        """``staged`` when it is this Stylizer's staging of exactly ``frame``, else None."""
+        return self._device_loop.own_staged(staged, frame)
 
     def _device_frame(
         self,
@@ -581,70 +435,18 @@ class Stylizer:
         prior: torch.Tensor | None,
         transfers: Transfers,
         staged: StagedFrame | None = None,
-    ) -> _PendingFrame:
-        """Upload, compute and start the download of one frame on the device (``prior`` None = a first frame).
-
-        Uploads: the frame, the backward flow and either the forward flow (a :class:`PendingMotion`: the
-        consistency check runs here) or the ready reliability map — or nothing, when ``staged`` (made by
-        :meth:`stage` from the same frame and motion) has them. Downloads: raw, median-filtered rgb, mask.
-        """
-        if staged is not None:
-            staged.use_on(self._device)
-            x = staged.x
-        else:
-            x = transfers.upload(frame.rgb)
-        mask: torch.Tensor | None = None
-        if motion is None or prior is None:
-            if staged is None:
-                transfers.ready()
-            raw = self._first_raw(frame, x)
-        elif staged is not None and staged.flow is not None and staged.mask is not None:
-            flow, mask = staged.flow, staged.mask
-            warped = warp_backward(prior, flow)  # rgb01: outside the image → 0 (black), as the reference
-            raw = self.video_step(x, warped, mask, fill_key=(frame.index,))
-        else:
-            flow = transfers.upload(motion.flow)
-            if isinstance(motion, PendingMotion):
-                fwd = transfers.upload(motion.flow_fwd)
-                other = None if motion.image is None or motion.image is frame.rgb else transfers.upload(motion.image)
-                transfers.ready()
-                image = None  # the structure term sees frame cur ×255 (float32), as the numpy check
-                if motion.image is not None:
-                    image = (x if other is None else other) * 255.0
-                reliable = consistency_check_t(flow, fwd, image)
-            else:
-                reliable = transfers.upload(np.asarray(motion.reliable, dtype=np.float32)[..., None])
-                transfers.ready()
-            mask = self.prepare_mask_t(reliable, flow)
-            warped = warp_backward(prior, flow)  # rgb01: outside the image → 0 (black), as the reference
-            raw = self.video_step(x, warped, mask, fill_key=(frame.index,))
-        raw = raw.float()
-        parts = [raw]
-        if self.config.median_filter > 1:
-            parts.append(median_filter_t(raw, self.config.median_filter))
-        images = torch.cat(parts, dim=0).permute(0, 2, 3, 1).contiguous()  # (1 or 2, H, W, 3)
-        copies = transfers.download([images] if mask is None else [images, mask[0, 0].contiguous()])
-        return _PendingFrame(frame, raw, copies, filtered=len(parts) > 1, staged=staged)
-
-    def _deliver(self, item: _PendingFrame) -> StylizedFrame:
-        """Wait for a frame's download; the StylizedFrame (numpy views of the host copies)."""
-        arrays = item.copies.wait()
-        raw = arrays[0][0]
-        rgb = arrays[0][1] if item.filtered else raw
-        mask = arrays[1] if len(arrays) > 1 else None
-        out = StylizedFrame(item.frame.index, rgb, raw, item.frame.alpha, mask, item.frame.source)
-        self._last = (out, item.raw)
-        return out
+    ) -> PendingFrame:
+        """One frame on the device, download started (:meth:`DeviceLoop.device_frame`; the loop calls it here)."""
+        return self._device_loop.device_frame(frame, motion, prior, transfers, staged)
 
     def prepare_mask_t(self, reliable: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """:meth:`prepare_mask` on tensors: (1, 1, H, W) reliability before the min filter and (1, 2, H, W)
         flow in, (1, 1, H, W) float32 mask as the net sees it out (same device)."""
-        mask = reliable.float()
-        if self.config.invert_occlusion:
-            mask = invert_t(mask)
-        if self.config.fix_occlusions:
-            mask = fix_occlusions_t(mask, flow)
-        return min_filter_t(mask, self.config.min_filter)
+        return self._device_loop.prepare_mask_t(reliable, flow)
+
+    def _prior_tensor(self, prev_out: StylizedFrame, transfers: Transfers) -> torch.Tensor:
+        """The previous raw output as a (1, 3, H, W) device tensor (:meth:`DeviceLoop.prior_tensor`)."""
+        return self._device_loop.prior_tensor(prev_out, transfers)
 
     def prepare_mask(self, motion: Motion | PendingMotion) -> np.ndarray:
         """Reliability map as the net sees it: optional invert / fix, then the k×k min filter. (H, W) float32."""
@@ -713,28 +515,9 @@ class Stylizer:
         return forward_any_size(model.net, x, self.config.tile, str(self._device), bytes_per_value, self._tiles,
                                 stats=self.config.tile_stats)  # type: ignore[arg-type]
 
-    def _prior_tensor(self, prev_out: StylizedFrame, transfers: Transfers) -> torch.Tensor:
-        """The previous raw output as a (1, 3, H, W) device tensor: kept from the last frame when ``prev_out`` is
-        that frame's output, else uploaded (continue_with / resume / a caller's own prior)."""
-        if self._last is not None and self._last[0] is prev_out:
-            return self._last[1]
-        prior = transfers.upload(prev_out.raw)
-        transfers.ready()
-        return prior
-
     def _finish(self, frame: Frame, raw_t: torch.Tensor, mask: np.ndarray | None) -> StylizedFrame:
         raw = raw_t[0].permute(1, 2, 0).float().cpu().numpy()
         raw = np.ascontiguousarray(raw)
         rgb = median_filter(raw, self.config.median_filter) if self.config.median_filter > 1 else raw
         return StylizedFrame(frame.index, rgb, raw, frame.alpha, mask, frame.source)
 
-
-@contextmanager
-def _no_tf32() -> Iterator[None]:
-    """cuDNN TF32 convolutions off for the duration (the process-wide flag is restored afterwards)."""
-    old = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32 = old
