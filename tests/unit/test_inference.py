@@ -18,17 +18,9 @@ from fav_core.inference import (
     polyphase_weights,
 )
 from fav_core.nets import build_transformer
+from tests.torch_threads import one_thread  # noqa: F401 - autouse fixture
 
 SMALL_PAPER_LIKE = "c9s1-8,d16,d16,R16,R16,U2,c3s1-8,U2,c9s1-3"
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    """Tiny tensors: one intra-op thread (two threads on a shared, loaded 2-core box make each op ~50x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("k", [1, 3, 5, 7, 9])

@@ -17,17 +17,9 @@ from fav_core.nets import build_transformer
 from fav_core.pipeline import BackgroundWriter, FramePipeline
 from fav_core.stylizer import Stylizer, StylizerConfig
 from fav_core.types import CancelToken, Frame
+from tests.torch_threads import one_thread  # noqa: F401 - autouse fixture
 
 H, W = 12, 16
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    """Tiny tensors: one intra-op thread (two on a shared, loaded 2-core box make each op far slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @dataclass

@@ -21,7 +21,8 @@ from fav_core.pgm import write_pgm
 from fav_core.pipeline import FramePipeline, _motion_for_thread, default_readers
 from fav_core.stylizer import Stylizer, StylizerConfig
 from fav_core.types import Frame
-from tests.unit.test_pipeline import ShiftMotion, one_thread, video_model  # noqa: F401 - one_thread: autouse
+from tests.torch_threads import one_thread  # noqa: F401 - autouse fixture
+from tests.unit.test_pipeline import ShiftMotion, video_model
 
 H, W = 12, 16
 

@@ -13,15 +13,8 @@ from fav_core.pipeline import FramePipeline
 from fav_core.stylizer import StagedFrame, StylizedFrame, Stylizer, StylizerConfig, _no_tf32
 from fav_core.transfer_torch import upload_on
 from fav_core.types import Frame
+from tests.torch_threads import one_thread  # noqa: F401 - autouse fixture
 from tests.unit.test_stylizer_device import NoFallback, _clip, _models, _same, _stylizer
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _staged_run(defer: bool, structure: bool, early: bool, **cfg: object
