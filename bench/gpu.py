@@ -277,6 +277,17 @@ def _cpu_name() -> str:
 
 
 # ------------------------------------------------------------------------------------------------ b
+def frame_diffs(ref: list[StylizedFrame], outs: list[StylizedFrame]) -> dict[str, list[float]]:
+    """Per frame: max and mean |raw diff|, max |rgb diff| (rgb01) and the fraction of equal mask pixels."""
+    pairs = list(zip(ref, outs, strict=True))
+    return {
+        "raw_max": [float(np.abs(a.raw - b.raw).max()) for a, b in pairs],
+        "raw_mean": [float(np.abs(a.raw - b.raw).mean()) for a, b in pairs],
+        "rgb_max": [float(np.abs(a.rgb - b.rgb).max()) for a, b in pairs],
+        "mask_equal": [1.0 if a.reliable is None else float(np.mean(a.reliable == b.reliable)) for a, b in pairs],
+    }
+
+
 def section_parity(rec: Recorder, dev: torch.device, smoke: bool, arch: str) -> None:
     """Network and whole-Stylizer parity, CPU fp32 vs the device."""
     h, w = (24, 32) if smoke else (192, 256)
@@ -317,10 +328,8 @@ def section_parity(rec: Recorder, dev: torch.device, smoke: bool, arch: str) -> 
         outs = guarded(rec, "parity", key, run_dev)
         if outs is None:
             continue
-        raw = [float(np.abs(a.raw - b.raw).max()) for a, b in zip(cpu_out, outs, strict=True)]
-        rgb = [float(np.abs(a.rgb - b.rgb).max()) for a, b in zip(cpu_out, outs, strict=True)]
-        masks = [1.0 if a.reliable is None else float(np.mean(a.reliable == b.reliable))
-                 for a, b in zip(cpu_out, outs, strict=True)]
+        d = frame_diffs(cpu_out, outs)
+        raw, rgb, masks = d["raw_max"], d["rgb_max"], d["mask_equal"]
         rec.put("parity", key, {"raw_maxdiff_rgb01": raw, "rgb_maxdiff_rgb01": rgb, "mask_equal_fraction": masks},
                 f"Stylizer {n} frames {dev.type} {key[9:]} (device path) vs CPU fp32 (numpy path): max|raw diff| per "
                 f"frame (rgb01) {', '.join(f'{v:.2g}' for v in raw)}; delivered (median) "
@@ -410,10 +419,8 @@ def section_trained_parity(rec: Recorder, dev: torch.device, smoke: bool) -> Non
                                weights, str(dev), precision, allow))
             if outs is None:
                 continue
-            raw = [float(np.abs(a.raw - b.raw).max()) for a, b in zip(ref, outs, strict=True)]
-            mean = [float(np.abs(a.raw - b.raw).mean()) for a, b in zip(ref, outs, strict=True)]
-            masks = [1.0 if a.reliable is None else float(np.mean(a.reliable == b.reliable))
-                     for a, b in zip(ref, outs, strict=True)]
+            d = frame_diffs(ref, outs)
+            raw, mean, masks = d["raw_max"], d["raw_mean"], d["mask_equal"]
             growth = (raw[-1] / raw[0]) ** (1.0 / (n - 1)) if raw[0] > 0 else float("nan")
             rec.put("trained", f"{weights}_{key}", {"raw_maxdiff_rgb01": raw, "raw_meandiff_rgb01": mean,
                                                     "mask_equal_fraction": masks, "growth_per_frame": growth},
