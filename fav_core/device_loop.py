@@ -185,16 +185,7 @@ class DeviceLoop:
     def stage(self, frame: Frame, motion: Motion | PendingMotion | None, prev_index: int | None) -> StagedFrame:
         """Upload ``frame`` (and its motion) and make its mask on the staging stream; callable from any thread.
 
-        See ``Stylizer.stage`` (which delegates here) and the module docstring.
-
-        Args:
-            frame: the frame (its ``rgb`` (H, W, 3) float32).
-            motion: its motion against frame ``prev_index`` (a :class:`PendingMotion`: the consistency check
-                runs here, on the device), or None.
-            prev_index: the frame ``motion`` points to (None without motion).
-
-        Returns:
-            The :class:`StagedFrame` (on CUDA its ``ready`` event marks the end of the staging work).
+        Arguments and result as ``Stylizer.stage``, which delegates here (see also the module docstring).
         """
         dev, stream = self._device, self.stage_stream
         ctx: AbstractContextManager[object] = torch.cuda.stream(stream) if stream is not None else nullcontext()
