@@ -75,15 +75,6 @@ class PendingMotion:
         return consistency_check(self.flow, self.flow_fwd, image=image)
 
 
-def _defer(defer_check: bool | None) -> bool:
-    """``defer_check`` of a motion source: None = defer when torch sees a CUDA device (the GPU runs the check)."""
-    if defer_check is not None:
-        return bool(defer_check)
-    import torch  # lazy: only the automatic choice needs it
-
-    return bool(torch.cuda.is_available())
-
-
 @runtime_checkable
 class MotionSource(Protocol):
     """Gives the motion between a frame and its predecessor."""
@@ -107,14 +98,14 @@ class ComputedMotion:
         provider: the flow back-end.
         structure_term: pass frame cur (0..255) to :func:`~fav_core.occlusion.consistency_check` (as the
             reference inference pipeline does); False = the training-set variant without it.
-        defer_check: return a :class:`PendingMotion` (the check runs where it is consumed, e.g. on the GPU);
-            None = defer exactly when torch sees a CUDA device. Results are the same either way.
+        defer_check: return a :class:`PendingMotion` (the check runs where it is consumed: ask for it when the
+            Stylizer runs on CUDA, as ``fav stylize`` does). Results are the same either way.
     """
 
-    def __init__(self, provider: FlowProvider, structure_term: bool = True, defer_check: bool | None = None) -> None:
+    def __init__(self, provider: FlowProvider, structure_term: bool = True, defer_check: bool = False) -> None:
         self.provider = provider
         self.structure_term = structure_term
-        self.defer_check = _defer(defer_check)
+        self.defer_check = bool(defer_check)
 
     def flow_pair(self, cur: Frame, prev: Frame) -> tuple[np.ndarray, np.ndarray]:
         """(flow cur -> prev, flow prev -> cur), each (H, W, 2) float32."""
@@ -239,14 +230,14 @@ class PassMotion:
     Args:
         fallback: source for the missing / invalid pixels (usually a :class:`ComputedMotion`).
         structure_term: pass frame cur (0..255) to the consistency check.
-        defer_check: return a :class:`PendingMotion` (the check runs where it is consumed, e.g. on the GPU);
-            None = defer exactly when torch sees a CUDA device. Results are the same either way.
+        defer_check: return a :class:`PendingMotion` (the check runs where it is consumed: ask for it when the
+            Stylizer runs on CUDA, as ``fav stylize`` does). Results are the same either way.
     """
 
-    def __init__(self, fallback: MotionSource, structure_term: bool = True, defer_check: bool | None = None) -> None:
+    def __init__(self, fallback: MotionSource, structure_term: bool = True, defer_check: bool = False) -> None:
         self.fallback = fallback
         self.structure_term = structure_term
-        self.defer_check = _defer(defer_check)
+        self.defer_check = bool(defer_check)
 
     @staticmethod
     def _usable(

@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     from fav_core.io import ImageSequenceSink, make_sink, open_frames
     from fav_core.pipeline import BackgroundWriter, FramePipeline
     from fav_core.runstate import RunState, continue_position, plan_resume
-    from fav_core.stylizer import StylizedFrame, Stylizer
+    from fav_core.stylizer import StylizedFrame, Stylizer, resolve_device
     from fav_core.types import CancelToken, Frame
 
     config = config_from_args(args)
@@ -126,7 +126,8 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
         if args.num_frames < 1:
             raise ConfigError(f"--num-frames must be >= 1, got {args.num_frames}")
         indices = indices[: args.num_frames]
-    motion = None if config.per_frame else build_motion(args)
+    on_cuda = resolve_device(config.device).type == "cuda"  # the device path runs the consistency check itself
+    motion = None if config.per_frame else build_motion(args, defer_check=on_cuda)
     # Decode and flow run ahead of the network in a background thread (FramePipeline), writes behind it.
     pipe = FramePipeline(source, motion, readers=getattr(args, "readers", None))
     engine = EngineOptions(threads=args.threads, compile=args.compile)
@@ -283,8 +284,12 @@ def config_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-def build_motion(args: argparse.Namespace) -> Any:
-    """The motion source (flow + reliability for each frame pair) named by ``--flow``."""
+def build_motion(args: argparse.Namespace, defer_check: bool = False) -> Any:
+    """The motion source (flow + reliability for each frame pair) named by ``--flow``.
+
+    ``defer_check``: computed sources hand over both flows and leave the consistency check to the consumer
+    (``PendingMotion``); only worth it when the Stylizer runs the check on a CUDA device.
+    """
     from fav_core.flow import make_provider
     from fav_core.motion import ComputedMotion, FileMotion, PassMotion
 
@@ -297,12 +302,13 @@ def build_motion(args: argparse.Namespace) -> Any:
     if args.flow == "raft":
         if not args.raft_weights:
             raise ConfigError("--flow raft needs --raft-weights PATH (weights are never downloaded)")
-        return ComputedMotion(make_provider("raft", weights_path=args.raft_weights))
+        return ComputedMotion(make_provider("raft", weights_path=args.raft_weights), defer_check=defer_check)
     if args.flow == "pass":
-        return PassMotion(fallback=ComputedMotion(make_provider("dis", preset=args.flow_preset)))
+        fallback = ComputedMotion(make_provider("dis", preset=args.flow_preset), defer_check=defer_check)
+        return PassMotion(fallback=fallback, defer_check=defer_check)
     if args.flow == "dis":
-        return ComputedMotion(make_provider("dis", preset=args.flow_preset))
-    return ComputedMotion(make_provider(args.flow))
+        return ComputedMotion(make_provider("dis", preset=args.flow_preset), defer_check=defer_check)
+    return ComputedMotion(make_provider(args.flow), defer_check=defer_check)
 
 
 def output_folder(output: str) -> Path:
