@@ -42,8 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="total face overlap in px, even (default: edge/6, the reference's 128 for 768)")
     p.add_argument("--ramp-width", type=int, default=None, metavar="PX",
                    help="blending ramp width (default: the reference's rule, overlap - 10 at 768/128)")
-    p.add_argument("--border-maps", choices=("reference", "exact"), default="reference",
-                   help="perspective maps for the borders: the reference's approximation or the exact one")
+    p.add_argument("--border-maps", choices=("reference", "exact"), default="exact",
+                   help="perspective maps for the borders: the exact ones (default) or the reference's "
+                   "approximation")
     p.add_argument("--out-equi", default=None, metavar="WxH",
                    help="size of the equirectangular output (default: the input size, or 4x2 cube faces)")
     p.add_argument("--no-equi", action="store_true",
@@ -60,6 +61,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="baseline: no priors from neighbouring faces (the faces are still blended unless "
                    "--no-blend-sides)")
     p.add_argument("--no-blend-sides", action="store_true", help="skip blending each face with its neighbours")
+    p.add_argument("--no-border-lock", action="store_true",
+                   help="do not composite the neighbours' borders over each face after the net (the reference "
+                   "does not; without it the faces still differ at the seams)")
+    p.add_argument("--first-faces", choices=("image", "border"), default="image",  # = stylizer360.FIRST_FACES
+                   help="first frame, faces 2-6: image = stylize each on its own and blend the neighbours' "
+                   "borders into it (default); border = the reference: only the borders as a prior")
     p.add_argument("--smooth-certainty", action="store_true",
                    help="tell the net the border prior is certain only in the outer half of the ramp")
     p.add_argument("--model", default=DEFAULT_VIDEO_MODEL, help="video model name or .safetensors path")
@@ -201,7 +208,8 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     geometry = cubes.geometry
     sphere = SphereConfig(geometry, ramp_width=args.ramp_width, inconsistent_border=args.create_inconsistent_border,
                           blend_sides=not args.no_blend_sides, smooth_certainty=args.smooth_certainty,
-                          border_maps=args.border_maps)
+                          border_maps=args.border_maps, border_lock=not args.no_border_lock,
+                          first_faces=args.first_faces)
     stylizer = Stylizer360(config, sphere, _motion(args))  # loads the models before anything is written
     evaluator = _evaluator(args, stylizer)  # and the loss network
     order = sorted(cubes.indices)
@@ -376,5 +384,6 @@ def settings_record(args: argparse.Namespace, config: Any, sphere: Any) -> dict[
         cube_edge=sphere.geometry.edge, overlap=sphere.geometry.overlap, ramp_width=sphere.ramp_width,
         inconsistent_border=sphere.inconsistent_border, blend_sides=sphere.blend_sides,
         smooth_certainty=sphere.smooth_certainty, border_maps=sphere.border_maps, interpolation=args.interpolation,
+        border_lock=sphere.border_lock, first_faces=sphere.first_faces,
     )
     return rec

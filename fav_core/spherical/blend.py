@@ -12,6 +12,10 @@ warping its (rotated) neighbour with the border map of that side (faces.MAP_FOR_
 The reference's ramp width is ``overlap − 10`` (for 768-px faces with 128 px overlap); the 10 pixels are the strip
 columns the border map cannot fill (its samples fall outside the neighbour). :func:`default_ramp_width` computes
 exactly that count from the map, so it gives 118 for the reference sizes and scales to other sizes.
+
+Beyond the reference, :func:`lock_weight` / :func:`lock_border` composite a face's border content back over the
+net's output ("border lock"): the video net only approximately reproduces its prior (mean |out − prior| ≈ 0.07 in
+the strips with the shipped model), so without the lock the two faces still differ at the seam.
 """
 from __future__ import annotations
 
@@ -34,6 +38,9 @@ from fav_core.spherical.projection import CubeGeometry
 from fav_core.warp import warp_backward
 
 MAP_KINDS = ("reference", "exact")
+#: Core pixels next to the seam that the border lock keeps fully at the neighbour's content (lock_weight): the
+#: Lanczos-4 kernel of the equirect output reaches 4 px across the seam.
+LOCK_HOLD = 4
 
 
 def side_map(side: Side, edge: int, overlap: int, kind: str = "reference") -> np.ndarray:
@@ -222,6 +229,71 @@ def blend_prior(temporal: torch.Tensor, border: Border, certainty: torch.Tensor)
     """
     alpha = border.coverage * torch.maximum(border.ramp, torch.ceil(border.ramp) * (1.0 - certainty))
     return temporal * (1.0 - alpha) + border.content * alpha
+
+
+def lock_weight(border: Border, borders: BorderSet, hold: int | None = None) -> torch.Tensor:
+    """Weight of the neighbour content when :func:`lock_border` composites it over a face, (1, 1, E, E).
+
+    ``w = coverage · S(min(1, ramp / r_hold))`` with ``S(x) = x²(3 − 2x)`` (smoothstep) and ``r_hold`` the ramp
+    value ``hold`` pixels inside the face's core (``(g − overlap/2 − hold) / (g + 1)``). So w = 1 from the face
+    edge over the overlap (which the output trims), the seam and ``hold`` more core pixels (what the output's
+    resampling kernel and median filter reach across the seam), then falls smoothly to 0 at the inner end of the
+    ramp, with zero slope where it leaves 1.
+
+    Args:
+        border: from :func:`gather_border`.
+        borders: the precomputed maps (ramp width g, overlap).
+        hold: core pixels kept at w = 1 next to the seam; default :data:`LOCK_HOLD`, at most half of the ramp's
+            part inside the core.
+
+    Convention:
+        - with a ramp no wider than half the overlap (nothing of it inside the core) the lock covers the ramp
+          pixels fully (``w = coverage`` where ramp > 0).
+    """
+    g, half = borders.ramp_width, borders.geometry.overlap // 2
+    inside = g - half
+    if inside <= 0:
+        return border.coverage * torch.ceil(border.ramp)
+    keep = min(LOCK_HOLD if hold is None else hold, inside // 2)
+    r_hold = (inside - keep) / (g + 1)
+    x = (border.ramp / r_hold).clamp(max=1.0)
+    return border.coverage * x * x * (3.0 - 2.0 * x)
+
+
+def lock_border(face: torch.Tensor, border: Border, weight: torch.Tensor) -> torch.Tensor:
+    """Composite the neighbour content over ``face``: ``(1 − w)·face + w·content / coverage``.
+
+    Args:
+        face: :math:`(1, 3, E, E)` the net's output for the face.
+        border: from :func:`gather_border` (its content is dimmed where coverage < 1, hence the division).
+        weight: from :func:`lock_weight`.
+
+    Returns:
+        a new :math:`(1, 3, E, E)` tensor; ``face`` itself where the weight is 0.
+    """
+    if not border.sides:
+        return face
+    content = border.content / border.coverage.clamp(min=1e-6)
+    return face * (1.0 - weight) + content * weight
+
+
+def overlap_disagreement(face: torch.Tensor, border: Border) -> float | None:
+    """How far a face's own rendering is from its neighbours' in their shared strips (before any compositing).
+
+    Mean over the fully covered border pixels (coverage > 0.999) of the channel-mean ``|face − content|``; the
+    amplitude of what blending or the lock has to hide there. None when the border has no side.
+
+    Args:
+        face: :math:`(1, 3, E, E)` the net's output for the face.
+        border: from :func:`gather_border` over the already stylized faces.
+    """
+    if not border.sides:
+        return None
+    full = border.coverage[0, 0] > 0.999
+    if not bool(full.any()):
+        return None
+    diff = (face - border.content).abs()[0].mean(dim=0)
+    return float(diff[full].mean())
 
 
 def smooth_certainty(certainty: torch.Tensor, ramp_: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,9 @@ Per face and frame (7 numbers, as the reference):
   its input face (when a loss network is given).
 - ``temporal_error``: :func:`fav_core.evaluate.temporal.temporal_error` of the face against its previous frame,
   warped with the face's motion (backward flow, reliability as the mask).
+- ``overlap_disagreement`` (ours, not the reference's): how far the net's own output for the face is from the
+  already stylized neighbours in their shared border strips, before blending or the border lock hide it
+  (``CubeResult.disagreement``, :func:`fav_core.spherical.blend.overlap_disagreement`); None for the front face.
 
 Fixed against the reference: the back face's edge MSE compares both of its side edges (the reference adds the
 left-face edge twice), the top face compares its own edges (the reference reads the top face on both sides), the
@@ -44,7 +47,9 @@ from fav_core.spherical.layout import trim
 from fav_core.spherical.projection import CubeGeometry
 
 #: Metrics reported per face, in this order.
-METRICS: tuple[str, ...] = ("gradient_ratio", "edge_mse", "content_loss", "style_loss", "temporal_error")
+METRICS: tuple[str, ...] = (
+    "gradient_ratio", "edge_mse", "content_loss", "style_loss", "temporal_error", "overlap_disagreement",
+)
 
 
 class Perceptual(Protocol):
@@ -197,6 +202,7 @@ class FaceMetrics:
         edge_mse_sides: per side, MSE to the touching neighbour edge.
         content_loss, style_loss: §7 perceptual losses (with a loss network / style image).
         temporal_error: §7 temporal error against the previous frame.
+        overlap_disagreement: the net's output against its neighbours in the shared strips (module docstring).
     """
 
     face: str
@@ -206,6 +212,7 @@ class FaceMetrics:
     content_loss: float | None = None
     style_loss: float | None = None
     temporal_error: float | None = None
+    overlap_disagreement: float | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +238,7 @@ def evaluate_cube(
     inputs: Sequence[np.ndarray] | None = None,
     previous: PreviousFrame | None = None,
     perceptual: Perceptual | None = None,
+    disagreement: Sequence[float | None] | None = None,
 ) -> list[FaceMetrics]:
     """The per-face numbers of one frame.
 
@@ -241,6 +249,7 @@ def evaluate_cube(
         inputs: 6 × :math:`(E, E, 3)` input faces (content targets), needed with ``perceptual``.
         previous: the previous frame's faces and this frame's motion, for the temporal error.
         perceptual: content/style losses per face.
+        disagreement: 6 × the stylizer's overlap disagreement per face (CubeResult.disagreement), or None.
 
     Returns:
         6 :class:`FaceMetrics`, slot order.
@@ -255,6 +264,8 @@ def evaluate_cube(
         check_shape(f, f"{edge} {edge} 3", f"face {FACES[n]}")
     if perceptual is not None and inputs is None:
         raise ShapeError("perceptual losses need the 6 input faces")
+    if disagreement is not None and len(disagreement) != len(FACES):
+        raise ShapeError(f"disagreement: expected 6 values, got {len(disagreement)}")
     out = []
     for slot, name in enumerate(FACES):
         sides = {side: edge_mse(faces, geometry, name, side) for side in SIDES}
@@ -272,6 +283,7 @@ def evaluate_cube(
             content_loss=losses.get("content_loss"),
             style_loss=losses.get("style_loss"),
             temporal_error=temporal,
+            overlap_disagreement=None if disagreement is None else disagreement[slot],
         ))
     return out
 
@@ -391,8 +403,9 @@ class RunEvaluator:
         motions = list(getattr(result, "motions", []) or [])
         if self._prev is not None and len(motions) == len(FACES) and all(m is not None for m in motions):
             previous = PreviousFrame(self._prev, [m.flow for m in motions], [m.reliable for m in motions])
+        measured = list(getattr(result, "disagreement", []) or [])
         metrics = evaluate_cube(result.raw, self.geometry, self.coverage, inputs=inputs, previous=previous,
-                                perceptual=self.perceptual)
+                                perceptual=self.perceptual, disagreement=measured or None)
         self.report.add(int(result.index), metrics)
         self._prev = result.raw
         return metrics

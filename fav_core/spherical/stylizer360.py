@@ -32,7 +32,10 @@ from fav_core.spherical.blend import (
     blend_other_sides,
     blend_prior,
     gather_border,
+    lock_border,
+    lock_weight,
     make_border_set,
+    overlap_disagreement,
     smooth_certainty,
 )
 from fav_core.spherical.faces import FACES
@@ -43,6 +46,10 @@ from fav_core.types import CancelToken, Frame, Progress
 from fav_core.warp import warp_backward
 
 log = logging.getLogger(__name__)
+
+
+#: Values of SphereConfig.first_faces.
+FIRST_FACES = ("image", "border")
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,14 @@ class SphereConfig:
         smooth_certainty: the reference's ``-smooth_certainty``.
         border_maps: ``reference`` (literal port of the reference's perspective maps) or ``exact`` (the true
             perspective of our cube geometry; blend.side_map).
+        border_lock: beyond the reference: composite each face's border content over the net's output
+            (blend.lock_border), so the face matches its already stylized neighbours up to the seam.
+        first_faces: how faces 2–6 of a first frame start: ``border`` = the reference (the video net sees only
+            the neighbours' borders, an unknown rest); ``image`` = beyond the reference: the face is first
+            stylized on its own (image model, or the video net with an empty prior), that result is the prior
+            inside the face and the neighbours' borders are ramp-blended into it exactly as from frame 2 on
+            (the shipped video net turns large unknown regions grey: saturation 0.52 vs 0.77 on the bench).
+            Ignored with ``inconsistent_border``.
     """
 
     geometry: CubeGeometry
@@ -65,7 +80,19 @@ class SphereConfig:
     inconsistent_border: bool = False
     blend_sides: bool = True
     smooth_certainty: bool = False
-    border_maps: str = "reference"
+    border_maps: str = "exact"
+    border_lock: bool = True
+    first_faces: str = "image"
+
+    def __post_init__(self) -> None:
+        if self.first_faces not in FIRST_FACES:
+            raise ConfigError(f"first faces must be one of {', '.join(FIRST_FACES)}, got {self.first_faces!r}")
+
+    @classmethod
+    def reference(cls, geometry: CubeGeometry, **changes: object) -> SphereConfig:
+        """The reference's behaviour: its border maps, no border lock, border-only priors on a first frame."""
+        settings: dict[str, object] = {"border_maps": "reference", "border_lock": False, "first_faces": "border"}
+        return cls(geometry, **(settings | changes))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -78,12 +105,15 @@ class CubeResult:
         faces: 6 × (E, E, 3) float32, the delivered faces (median filtered), slot order.
         motions: 6 × the motion each face was warped with (backward flow to the previous frame and its
             reliability before the min filter), None for a first frame; empty when not recorded.
+        disagreement: 6 × blend.overlap_disagreement of the net's own output for the face against the faces
+            stylized before it in this frame (None for the front face); empty when not recorded.
     """
 
     index: int
     raw: list[np.ndarray]
     faces: list[np.ndarray]
     motions: list[Motion | None] = field(default_factory=list)
+    disagreement: list[float | None] = field(default_factory=list)
 
     def stacked_raw(self) -> np.ndarray:
         """The raw faces stacked vertically, (6·E, E, 3) float32 (how the resume state stores them)."""
@@ -174,15 +204,16 @@ class Stylizer360:
             cube = source.read(index)
             first = self.config.per_frame or prev_raw is None
             motions: list[Motion | None] = [None] * len(FACES)
+            disagreement: list[float | None] = [None] * len(FACES)
             raw = self.stylize_cube(cube, None if first else prev_cube, None if first else prev_raw, cancel,
-                                    motions=motions)
+                                    motions=motions, disagreement=disagreement)
             prev_cube, prev_raw = cube, raw
             raw_np = [_numpy(t) for t in raw]
             k = self.config.median_filter
             delivered = [median_filter(f, k) if k > 1 else f.copy() for f in raw_np]
             if on_progress is not None:
                 on_progress(Progress(done=n + 1, total=len(order), frame=index))
-            yield CubeResult(index, raw_np, delivered, motions)
+            yield CubeResult(index, raw_np, delivered, motions, disagreement)
 
     def stylize_cube(
         self,
@@ -191,6 +222,7 @@ class Stylizer360:
         prev_raw: list[torch.Tensor] | None,
         cancel: CancelToken | None = None,
         motions: list[Motion | None] | None = None,
+        disagreement: list[float | None] | None = None,
     ) -> list[torch.Tensor]:
         """Stylize the six faces of one frame and blend them (§9.5–9.6).
 
@@ -200,6 +232,8 @@ class Stylizer360:
             prev_raw: the previous frame's blended raw faces, 6 × (1, 3, E, E), None for a first frame.
             cancel: checked before every face.
             motions: if given (6 entries), slot m receives the motion face m was warped with.
+            disagreement: if given (6 entries), slot m receives blend.overlap_disagreement of the net's output
+                for face m (measured against the faces before it even for the inconsistent-border baseline).
 
         Returns:
             6 blended raw faces (1, 3, E, E), slot order.
@@ -213,8 +247,18 @@ class Stylizer360:
                 done[name] = self._tensor(self.stylizer.stylize_first(face).raw)
                 continue
             border = gather_border(name, {} if self.sphere.inconsistent_border else done, self.borders)
-            prev = None if prev_cube is None or prev_raw is None else (prev_cube.faces[slot], prev_raw[slot])
-            done[name] = self.stylize_face(cube.index, slot, face, border, prev, motions)
+            if prev_cube is not None and prev_raw is not None:
+                prev = (prev_cube.faces[slot], prev_raw[slot])
+                net = self.stylize_face(cube.index, slot, face, border, prev, motions)
+            elif self.sphere.first_faces == "image" and border.sides:
+                own = self._tensor(self.stylizer.stylize_first(face).raw)
+                net = self.stylize_face(cube.index, slot, face, border, None, motions, own=own)
+            else:
+                net = self.stylize_face(cube.index, slot, face, border, None, motions)
+            if disagreement is not None:
+                probe = gather_border(name, done, self.borders) if self.sphere.inconsistent_border else border
+                disagreement[slot] = overlap_disagreement(net, probe)
+            done[name] = self._lock(net, border)
         faces = [done[name] for name in FACES]
         return blend_other_sides(faces, self.borders) if self.sphere.blend_sides else faces
 
@@ -226,10 +270,21 @@ class Stylizer360:
         border: Border,
         prev: tuple[Frame, torch.Tensor] | None,
         motions: list[Motion | None] | None = None,
+        own: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One face with its border prior and (when ``prev`` is given) its temporal prior. Returns (1, 3, E, E).
 
-        ``motions[slot]`` (when given) receives the motion used for the temporal prior."""
+        ``motions[slot]`` (when given) receives the motion used for the temporal prior. ``own`` (first frame
+        only, SphereConfig.first_faces = image): the face stylized on its own, (1, 3, E, E), used as a fully
+        certain prior that the border is blended into. With ``border_lock`` the border content is composited
+        over the net's output afterwards (by :meth:`stylize_cube`); this returns the net's own output."""
+        if own is not None:
+            if prev is not None:
+                raise ConfigError("a face gets either its own first stylization or a temporal prior, not both")
+            certain = torch.ones_like(border.certainty)
+            prior = blend_prior(own, border, certain)
+            net_mask = smooth_certainty(certain, border.ramp) if self.sphere.smooth_certainty else certain
+            return self.step(face.rgb, prior, certain, net_mask, key=(index, slot))
         certainty = border.certainty
         flow: torch.Tensor | None = None
         if prev is not None:
@@ -257,6 +312,11 @@ class Stylizer360:
         if self.sphere.smooth_certainty and border.sides:
             net_mask = smooth_certainty(certainty, border.ramp)
         return self.step(face.rgb, prior, certainty, net_mask, key=(index, slot))
+
+    def _lock(self, out: torch.Tensor, border: Border) -> torch.Tensor:
+        if not self.sphere.border_lock or not border.sides:
+            return out
+        return lock_border(out, border, lock_weight(border, self.borders))
 
     # ------------------------------------------------------------------ the network step
     def step(

@@ -13,7 +13,7 @@ from fav_core.errors import ConfigError
 from fav_core.io import open_frames
 from fav_core.spherical.faces import FACES, FILE_IDS
 from fav_core.spherical.projection import CubeGeometry, CubeToEquirect, EquirectToCube
-from fav_core.spherical.seams import seam_difference
+from fav_core.spherical.seams import seam_difference, seam_excess
 from fav_core.spherical.synthetic import rotating_scene
 from tests.support import read_png_u8 as read_png
 from tests.support import write_png
@@ -124,22 +124,28 @@ def test_bad_options(tmp_path: Path, scene: str, model: str) -> None:
 
 
 def test_seam_ratio_against_the_baselines(tmp_path: Path, scene: str, model: str) -> None:
-    """Seam metric of the equirect output (mean colour difference across cube-face borders, 8-bit PNGs).
+    """The issue's seam metric on the equirect output (8-bit PNGs), ours against the reference's baselines.
 
-    With a *random* video model the neighbour priors cannot help (a random net does not continue its prior);
-    the seams drop because of ``blend_other_sides``. Measured (2 frames, 48-px faces): ours / fully independent
-    faces ≈ 0.5, ours / the reference's create_inconsistent_border (which still blends) ≈ 1.0–1.2. A trained
-    model changes these numbers (see tests/unit/test_spherical_stylizer.py for a prior-following stand-in).
+    ``seam_difference`` = mean colour difference across cube-face borders; ``seam_excess`` = that minus the
+    difference right beside the borders on the same rows/columns (≈ 0 when seamless). With a *random* video
+    model the neighbour priors cannot help (a random net does not continue its prior); the border lock (default)
+    is what removes most of the seam. Measured (2 frames, 48-px faces): seam_excess ours 0.0013, reference
+    baseline 0.0038, independent 0.017. What ours keeps here is resampling: the lock copies the neighbour through
+    a bilinear warp, which visibly blurs this random net's pixel-scale texture (bench/seams_360.py with the
+    trained model: ours -0.0005, at the floor of a seam-free stylization, baseline 0.0051).
     """
-    runs = {"ours": [], "reference_baseline": ["--create-inconsistent-border"],
-            "independent": ["--create-inconsistent-border", "--no-blend-sides"]}
+    ref = ["--border-maps", "reference"]
+    runs = {"ours": [], "reference_baseline": ["--create-inconsistent-border", *ref],
+            "independent": ["--create-inconsistent-border", "--no-blend-sides", *ref]}
     index = CubeToEquirect(CubeGeometry(48, 16), (64, 128)).face_index
-    seams = {}
+    seams, excess = {}, {}
     for name, extra in runs.items():
         out = tmp_path / name
         assert fav(base(scene, out, model, *CUBE, "--num-frames", "2", *extra)) == 0
-        seams[name] = np.mean([seam_difference(read_png(out / f"frame_{i:05d}.png") / 255.0, index) for i in (1, 2)])
-    print("seam metric:", seams, "ratios:", seams["ours"] / seams["independent"],
-          seams["ours"] / seams["reference_baseline"])
-    assert seams["ours"] < 0.75 * seams["independent"]
-    assert seams["ours"] < 1.5 * seams["reference_baseline"]
+        frames = [read_png(out / f"frame_{i:05d}.png") / 255.0 for i in (1, 2)]
+        seams[name] = np.mean([seam_difference(f, index) for f in frames])
+        excess[name] = np.mean([seam_excess(f, index) for f in frames])
+    print("seam metric:", seams, "excess:", excess)
+    assert excess["ours"] < 0.5 * excess["reference_baseline"]
+    assert excess["reference_baseline"] < 0.5 * excess["independent"]
+    assert seams["reference_baseline"] < 0.6 * seams["independent"]

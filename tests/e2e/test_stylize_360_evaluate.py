@@ -33,12 +33,17 @@ def test_evaluate_report_per_face(tmp_path: Path, scene: str, model: str) -> Non
                    for f in faces)
         assert all(f["content_loss"] > 0 and f["style_loss"] > 0 for f in faces)
         assert frame["cube_edge_mse"] == pytest.approx(np.mean([f["edge_mse"] for f in faces]))
+        assert faces[0]["overlap_disagreement"] is None  # nothing stylized before the front face
+        assert all(0 < f["overlap_disagreement"] < 1 for f in faces[1:])
     assert all(f["temporal_error"] is None for f in data["frames"][0]["faces"])
     assert all(f["temporal_error"] >= 0 for f in data["frames"][1]["faces"])
     summary = data["summary"]
     assert summary["frames"] == 2
     assert summary["faces"]["top"]["temporal_error"] == data["frames"][1]["faces"][4]["temporal_error"]
     assert data["settings"]["cube_edge"] == 48
+    assert (data["settings"]["border_lock"], data["settings"]["first_faces"]) == (True, "image")
+    assert summary["all_faces"]["overlap_disagreement"] == pytest.approx(
+        np.mean([f["overlap_disagreement"] for fr in data["frames"] for f in fr["faces"][1:]]))
 
 
 def test_edge_mse_far_below_independent_faces(tmp_path: Path, scene: str, model: str) -> None:  # noqa: F811

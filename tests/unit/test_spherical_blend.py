@@ -7,11 +7,15 @@ import torch
 
 from fav_core.errors import ConfigError, ShapeError
 from fav_core.spherical.blend import (
+    LOCK_HOLD,
     Border,
     blend_other_sides,
     blend_prior,
     gather_border,
+    lock_border,
+    lock_weight,
     make_border_set,
+    overlap_disagreement,
     smooth_certainty,
 )
 from fav_core.spherical.faces import FACES
@@ -111,3 +115,53 @@ def test_border_set_settings() -> None:
         make_border_set(CubeGeometry(48, 0))
     with pytest.raises(ShapeError, match="expected 6"):
         blend_other_sides(sphere_faces()[:5], make_border_set(GEOM))
+
+
+def test_lock_weight_profile() -> None:
+    # 48-px faces, 16 px overlap (8 per side); exact maps cover the full strip, ramp width g = 14 of which
+    # 6 px lie inside the core; the lock holds min(LOCK_HOLD, 6 // 2) = 3 core px next to the seam at 1.
+    borders = make_border_set(GEOM, maps="exact")
+    faces = sphere_faces()
+    left = gather_border("left", {"front": faces[0]}, borders)  # strip on the left face's right side
+    w = lock_weight(left, borders)[0, 0, 24]  # middle row
+    g, half, edge = borders.ramp_width, GEOM.overlap // 2, GEOM.edge
+    assert (g, LOCK_HOLD) == (14, 4)
+    held = edge - half - 1 - 3  # first column at 1: 3 core px before the seam column
+    assert float(w[: edge - g].abs().max()) == 0.0  # nothing outside the ramp
+    np.testing.assert_allclose(w[held:].numpy(), 1.0, atol=1e-6)  # held core px, the seam, the overlap
+    rising = w[edge - g: held + 1].numpy()
+    assert np.all(np.diff(rising) > 0) and rising[:-1].max() < 1.0
+    # smoothstep: the last step into the held part is smaller than the middle one (no kink where it reaches 1)
+    steps = np.diff(rising)
+    assert steps[-1] < steps.max()
+    # hold=0: 1 exactly from the seam column outwards
+    w0 = lock_weight(left, borders, hold=0)[0, 0, 24]
+    np.testing.assert_allclose(w0[edge - half - 1:].numpy(), 1.0, atol=1e-6)
+    assert float(w0[edge - half - 2]) < 1.0
+    # a ramp no wider than half the overlap: the lock covers exactly the ramp pixels
+    narrow = make_border_set(GEOM, ramp_width=half, maps="exact")
+    wn = lock_weight(gather_border("left", {"front": faces[0]}, narrow), narrow)[0, 0, 24]
+    np.testing.assert_allclose(wn.numpy(), np.r_[np.zeros(edge - half), np.ones(half)], atol=1e-6)
+
+
+def test_lock_border_composites_the_neighbour_content() -> None:
+    border = Border(
+        content=torch.full((1, 3, 1, 4), 0.5), coverage=torch.tensor([1.0, 0.5, 1.0, 0.0]).view(1, 1, 1, 4),
+        certainty=torch.ones(1, 1, 1, 4), ramp=torch.zeros(1, 1, 1, 4), sides=("right",),
+    )
+    weight = torch.tensor([1.0, 0.5, 0.25, 0.0]).view(1, 1, 1, 4)
+    face = torch.zeros(1, 3, 1, 4)
+    out = lock_border(face, border, weight)
+    # content / coverage: 0.5, 1.0 (dimmed by half coverage), 0.5, -
+    np.testing.assert_allclose(out[0, 0, 0].numpy(), [0.5, 0.5, 0.125, 0.0])
+    assert lock_border(face, Border(border.content, border.coverage, border.certainty, border.ramp, ()),
+                       weight) is face
+
+
+def test_overlap_disagreement() -> None:
+    borders = make_border_set(GEOM, maps="exact")
+    faces = sphere_faces()
+    left = gather_border("left", {"front": faces[0]}, borders)
+    assert overlap_disagreement(faces[1], left) == pytest.approx(0.0, abs=0.005)  # cut from one sphere
+    assert overlap_disagreement(faces[1] + 0.2, left) == pytest.approx(0.2, abs=0.005)
+    assert overlap_disagreement(faces[0], gather_border("front", {}, borders)) is None

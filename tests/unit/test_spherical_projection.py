@@ -17,7 +17,13 @@ from fav_core.spherical.projection import (
     equirect_directions,
     nearest_face,
 )
-from fav_core.spherical.seams import interior_difference, seam_difference, seam_step
+from fav_core.spherical.seams import (
+    interior_difference,
+    seam_contrast,
+    seam_difference,
+    seam_excess,
+    seam_step,
+)
 from fav_core.spherical.synthetic import rotating_scene, sphere_texture
 
 
@@ -155,6 +161,15 @@ def test_seam_measures() -> None:
     assert seam_step(ramp_img, idx2) == pytest.approx(0.0, abs=1e-6)  # a linear ramp has no step
     assert math.isfinite(seam_difference(rotating_scene(32, 16, 0), CubeToEquirect(CubeGeometry(12, 4),
                                                                                     (16, 32)).face_index))
+    # seam_contrast: across = the jump; beside = the flat pixels next to it (0); a ramp: both equal the slope
+    assert seam_contrast(img, idx) == pytest.approx((0.3, 0.0))
+    assert seam_excess(ramp_img, idx2) == pytest.approx(0.0, abs=1e-6)
+    # borders at 1|2 and 5|6 (7|0 is inside face 0); lifting face 1 by 0.2 makes the steps 0.3 and |−0.1|
+    lifted = ramp_img + 0.2 * (idx2 == 1)[:, :, None]
+    across, beside = seam_contrast(lifted, idx2)
+    assert across == pytest.approx(0.2) and beside == pytest.approx(0.1)
+    with pytest.raises(ShapeError, match="no pair"):
+        seam_contrast(img, np.zeros((4, 8), np.int8))
 
 
 def reference_equirect_lookup(d: np.ndarray) -> tuple[int, float, float]:

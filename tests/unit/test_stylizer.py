@@ -12,7 +12,7 @@ from fav_core.errors import Cancelled, ConfigError
 from fav_core.modelfile import ModelMeta, StyleModel
 from fav_core.motion import Motion
 from fav_core.nets import VGG_MEAN_RGB, VGG_SCALE, build_transformer
-from fav_core.stylizer import Stylizer, StylizedFrame, StylizerConfig
+from fav_core.stylizer import StylizedFrame, Stylizer, StylizerConfig
 from fav_core.types import CancelToken, Frame
 
 H, W = 12, 16
@@ -164,7 +164,7 @@ def test_continue_with_equals_one_run() -> None:
     saved = StylizedFrame(head[-1].index, head[-1].raw.copy(), head[-1].raw.copy())
     tail = list(st.run(make_source(5), indices=[3, 4, 5], prior=saved))
     assert [o.index for o in head + tail] == [1, 2, 3, 4, 5]
-    for a, b in zip(whole, head + tail):
+    for a, b in zip(whole, head + tail, strict=True):
         np.testing.assert_allclose(a.rgb, b.rgb, atol=1e-5)
         np.testing.assert_allclose(a.raw, b.raw, atol=1e-5)
 
