@@ -3,6 +3,6 @@ from __future__ import annotations
 
 import sys
 
-from fav_core.cli.main import main
+from fav_core.cli.main import console
 
-sys.exit(main())
+sys.exit(console())

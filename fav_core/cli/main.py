@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def console() -> int:
+    """The ``fav`` console script and ``python -m fav_core.cli``: tune this process's allocator for big CPU
+    tensors (fav_core.process_memory; only here, never when a host imports the CLI in-process), then run."""
+    from fav_core.process_memory import tune_process
+
+    tune_process()
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fav_core.errors import Cancelled, ConfigError
+from fav_core.process_memory import enable_huge_pages
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,9 @@ def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> i
 
 
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
-    # Large CPU tensors on transparent huge pages: each fresh activation buffer then costs ~40x fewer page
-    # faults (bench/RESULTS.md). torch reads this once, at its first allocation, so it only takes effect when
-    # torch is not imported yet (the fav CLI process); a value the user set wins.
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    # Large CPU tensors on transparent huge pages (fav_core.process_memory); only takes effect when torch is not
+    # imported yet. The fav console entry point has already done this and the glibc part.
+    enable_huge_pages()
     from fav_core.inference import EngineOptions
     from fav_core.io import ImageSequenceSink, make_sink, open_frames
     from fav_core.pipeline import BackgroundWriter, FramePipeline
