@@ -31,10 +31,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# As fav stylize does (it must happen before torch is imported): torch's CPU allocator on transparent huge pages.
+# As the fav console entry point does (fav_core.process_memory; before torch is imported): torch's CPU allocator
+# on transparent huge pages, and glibc keeping freed memory, so the bare network runs like the fav process.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "0" if "--no-thp" in sys.argv else "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fav_core.process_memory import retain_freed_memory  # noqa: E402
 
-import torch
+retain_freed_memory()
+
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -14,8 +14,13 @@ an artist's frame time depends on. The count under the convention of measurement
 reflection-padded to the frame size: 137.1 GFLOP at 1024×436) is printed too.
 
 The last line is ``fraction_of_matmul=<x>`` for the paper arch, 7 inputs, 1024×436, default path, with the FLOPs
-counted as the issue / measurements.md count them (every conv at frame size), against the higher of the matmul
-rates measured at the start and at the end of the run; the line before gives it by the built count.
+counted as the issue / measurements.md count them (every conv at frame size): the lower of two estimates, (a) the
+table's median against the higher of the matmul rates at the start and at the end of the run, and (b) the median
+over interleaved pairs (each network call timed between two matmul timings, against the higher of the two rates),
+because this VM's speed drifts by ±10 % within minutes; the line before gives it by the built count.
+
+Run it as the ``fav`` process runs: the script applies ``fav_core.process_memory`` (huge pages, glibc keeping
+freed memory) before torch is imported; ``--no-thp`` / ``--no-malloc-tuning`` measure without them.
 
 Usage: ``python bench/network.py [--repeats 3] [--sizes 1024x436,1920x1080] [--threads N] [--compile]
 [--layers]``
@@ -33,13 +38,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-# As fav stylize does (it must happen before torch is imported): torch's CPU allocator on transparent huge pages.
+# As the fav console entry point does (fav_core.process_memory; before torch is imported): torch's CPU allocator
+# on transparent huge pages, and glibc keeping freed memory for the next frame's tensors.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "0" if "--no-thp" in sys.argv else "1")
-
-import torch
-from torch import nn
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fav_core.process_memory import retain_freed_memory  # noqa: E402
+
+MALLOC_TUNED = "--no-malloc-tuning" not in sys.argv and retain_freed_memory()
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 from fav_core.inference import EngineOptions, InferenceEngine  # noqa: E402
 from fav_core.nets import PAPER_VIDEO_ARCH, TransformerNet, build_transformer  # noqa: E402
@@ -61,6 +69,7 @@ def machine() -> str:
     return (
         f"{model}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"python {platform.python_version()}, THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')}, "
+        f"glibc keeps freed memory: {'yes' if MALLOC_TUNED else 'no'}, "
         f"load average {load[0]:.2f}"
     )
 
@@ -158,8 +167,10 @@ def run_size(net: TransformerNet, h: int, w: int, args: argparse.Namespace, peak
     variants["eager (plain TransformerNet.forward)"] = eager
     default = InferenceEngine(net, "cpu", options=EngineOptions(threads=args.threads))
     variants["fav stylize default (InferenceEngine)"] = default
+    # A copy: converting a module to channels_last converts the weights it shares with ``net`` in place, which
+    # would slow the eager and default rows down by ~15 % (every conv then reorders its weights).
     variants["engine + channels_last"] = InferenceEngine(
-        net, "cpu", options=EngineOptions(threads=args.threads, channels_last=True))
+        copy.deepcopy(net), "cpu", options=EngineOptions(threads=args.threads, channels_last=True))
     if args.compile:
         variants["engine + torch.compile"] = InferenceEngine(
             net, "cpu", options=EngineOptions(threads=args.threads, compile=True))
@@ -191,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sizes", default="1024x436,1920x1080", help="WxH list; the first is the headline size")
     p.add_argument("--no-thp", action="store_true", help="leave torch's allocator without transparent huge pages")
+    p.add_argument("--no-malloc-tuning", action="store_true",
+                   help="leave glibc's mmap / trim defaults (fav_core.process_memory)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     p.add_argument("--compile", action="store_true", help="also time the engine with torch.compile")
     p.add_argument("--layers", action="store_true", help="per-module times of the default path")
@@ -206,11 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     net = build_transformer(args.arch, 7).eval()
     headline = None
+    first_size: tuple[int, int] | None = None
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.lower().split("x"))
         res = run_size(net, h, w, args, peak)
         if headline is None:
-            headline = res["fav stylize default (InferenceEngine)"]
+            headline, first_size = res["fav stylize default (InferenceEngine)"], (h, w)
+    assert first_size is not None
+    pairs = interleaved_fractions(net, *first_size, args)
     peak_after = matmul_rate(args.repeats)
     ceiling = max(peak, peak_after)
     print(f"\nfp32 matmul again at the end: {peak_after:.1f} GFLOP/s (the fractions above use the first)")
@@ -219,10 +235,35 @@ def main(argv: list[str] | None = None) -> int:
     # neighbour), the headline is taken against the higher one, so drift can only lower it.
     assert headline is not None
     built, frame = (f * peak / ceiling for f in headline)
-    print(f"ceiling for the headline: {ceiling:.1f} GFLOP/s (max of start and end)")
-    print(f"fraction_of_matmul_built_count={built:.3f}")
-    print(f"fraction_of_matmul={frame:.3f}  (FLOPs by the issue's frame-size count, default path, first size)")
+    print(f"against the max of start and end ({ceiling:.1f} GFLOP/s): default path {frame:.3f} by the frame-size "
+          f"count, {built:.3f} by the built count")
+    print("interleaved pairs (matmul, network, matmul; each network call against the higher of the two matmul "
+          "rates around it), fraction by the frame-size count: " + " ".join(f"{f:.3f}" for f in pairs))
+    # The two estimates answer the same question under different drift and allocator histories (the pairs
+    # interleave 64 MB matmul buffers with the network's); the headline is the lower one.
+    headline_frame = min(frame, statistics.median(pairs))
+    print(f"fraction_of_matmul_built_count={headline_frame * built / frame:.3f}")
+    print(f"fraction_of_matmul={headline_frame:.3f}  (the lower of the two estimates above; FLOPs by the issue's "
+          f"frame-size count, default path, first size)")
     return 0
+
+
+def interleaved_fractions(net: TransformerNet, h: int, w: int, args: argparse.Namespace) -> list[float]:
+    """The headline, robust to a VM whose speed drifts: the default path timed between two matmul timings, per
+    pair the frame-size FLOPs per second over the higher matmul rate of the two; ``max(5, repeats)`` pairs."""
+    torch.manual_seed(1)
+    x = torch.randn(1, net.in_channels, h, w) * 60.0
+    flops_frame = frame_size_flops(net.arch, net.in_channels, h, w)
+    engine = InferenceEngine(net, "cpu", options=EngineOptions(threads=args.threads))
+    engine(x)
+    out = []
+    rate_before = matmul_rate(1)
+    for _ in range(max(5, args.repeats)):
+        t = median_time(lambda: engine(x), 1, warmup=0)
+        rate_after = matmul_rate(1)
+        out.append(flops_frame / t / 1e9 / max(rate_before, rate_after))
+        rate_before = rate_after
+    return out
 
 
 if __name__ == "__main__":
