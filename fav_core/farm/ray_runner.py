@@ -8,6 +8,7 @@ GPUs). Failed tasks are retried by Ray (``max_retries``; worker crashes and the 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,11 +43,26 @@ class FarmReport:
     chunks: list[Chunk] = field(default_factory=list)
 
 
+#: Set in the workers of the private cluster ``run_farm`` starts (not on a cluster given by address): those
+#: processes exist for this run, so they may keep freed memory like the fav process does.
+WORKER_TUNING_ENV = "FAV_FARM_WORKER_TUNING"
+
+
+def _worker_setup() -> None:
+    """In a worker of our own cluster: glibc keeps freed memory for the next frame (fav_core.process_memory)."""
+    if os.environ.get(WORKER_TUNING_ENV) == "1":
+        from fav_core.process_memory import retain_freed_memory
+
+        retain_freed_memory()  # idempotent: the same two mallopt calls every task
+
+
 def _call_flow(fn: Callable[..., TaskResult], shot: ShotSpec, pairs: list[tuple[int, int]]) -> TaskResult:
+    _worker_setup()
     return fn(shot, pairs)
 
 
 def _call_chunk(fn: Callable[..., TaskResult], shot: ShotSpec, chunk: Chunk, *flows_done: TaskResult) -> TaskResult:
+    _worker_setup()
     return fn(shot, chunk)  # ``flows_done``: the shot's flow results, passed only so Ray waits for them
 
 
@@ -106,8 +122,10 @@ def run_farm(
     own = False
     if not ray.is_initialized():
         if address is None:
+            # a private cluster on loopback; its workers start with huge pages and keep freed memory
+            env = {"THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE", "1"), WORKER_TUNING_ENV: "1"}
             ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                         _node_ip_address="127.0.0.1")  # a private cluster on loopback
+                     _node_ip_address="127.0.0.1", runtime_env={"env_vars": env})
         else:
             ray.init(address=address, log_to_driver=False)
         own = True
