@@ -4,8 +4,11 @@ Stylizes the same synthetic rotating equirectangular scene (``fav_core.spherical
 the given models in ONE run of this script, as:
 
 * ``ours`` — the defaults: border priors from already stylized neighbours, exact border maps, first-frame faces
-  started from their own stylization, the border lock, ``blend_other_sides``;
-* ``reference_method`` — the reference's §9 literally (its border maps, border-only first-frame priors, no lock);
+  started from their own stylization, the border lock, each face's flow on a view half the overlap wider,
+  ``blend_other_sides``;
+* ``ours_without_lock`` — the same with ``--no-border-lock`` (what the lock buys and costs);
+* ``reference_method`` — the reference's §9 (its border maps, border-only first-frame priors, no lock); like
+  every run here it takes its flow from the wider face views, so the temporal columns compare like with like;
 * ``reference_baseline`` — ``--create-inconsistent-border`` with the reference's maps: no border priors, faces
   still blended (what the reference's flag does);
 * ``baseline_wide_ramp`` — the same with ``--ramp-width = overlap``: its blend reaches 0.5 exactly at the seam,
@@ -18,8 +21,9 @@ Per run it prints the issue's seam metric (mean |colour difference| of neighbour
 faces, ``seams.seam_difference``), ``seam_excess`` (that difference minus the one right beside the border on the
 same rows/columns, ``seams.seam_excess``: ≈ 0 when seamless), ``cube_edge_mse`` (trimmed face edges, from
 ``--evaluate``), ``overlap_disagreement`` (the nets' own outputs against the already stylized neighbours in the
-shared strips, before blending/lock hide it: the consistency itself) and the mean HSV saturation (washed-out
-faces); then the ratios ours / reference_baseline.
+shared strips, before blending/lock hide it: the consistency itself), the temporal error per face and next to the
+seams (``temporal_error_seam_band``: core pixels within overlap/4 of the face border; flicker where faces hand
+over) and the mean HSV saturation (washed-out faces); then the ratios ours / reference_baseline.
 
 Usage:
     python bench/seams_360.py [--model stained-glass-video] [--image-model stained-glass-image] \\
@@ -46,15 +50,19 @@ from fav_core.spherical.synthetic import rotating_scene  # noqa: E402
 from fav_core.stylizer import Stylizer, StylizerConfig  # noqa: E402
 from fav_core.types import Frame  # noqa: E402
 
+# Every run computes its flow the same way (the default margin), so that the temporal errors, which are measured
+# with each run's own flow and reliability, compare like with like.
 REFERENCE = ["--border-maps", "reference"]
 RUNS = {
     "ours": [],
+    "ours_without_lock": ["--no-border-lock"],
     "reference_method": ["--first-faces", "border", "--no-border-lock", *REFERENCE],
     "reference_baseline": ["--create-inconsistent-border", *REFERENCE],
     "baseline_wide_ramp": ["--create-inconsistent-border", *REFERENCE, "--ramp-width", "OVERLAP"],
     "independent": ["--create-inconsistent-border", "--no-blend-sides", *REFERENCE],
 }
-KEYS = ("seam", "seam_excess", "cube_edge_mse", "overlap_disagreement", "saturation")
+KEYS = ("seam", "seam_excess", "cube_edge_mse", "overlap_disagreement", "temporal_error",
+        "temporal_error_seam_band", "saturation")
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -130,13 +138,16 @@ def main(argv: list[str] | None = None) -> int:
             rows[name] = measure(frames, index) | {
                 "cube_edge_mse": summary["cube_edge_mse"],
                 "overlap_disagreement": summary["all_faces"]["overlap_disagreement"],
+                "temporal_error": summary["all_faces"]["temporal_error"],
+                "temporal_error_seam_band": summary["all_faces"]["temporal_error_seam_band"],
             }
         rows["consistent_floor"] = measure(consistent_floor(src, args.frames, args, geometry, (height, width)),
-                                           index) | {"cube_edge_mse": None, "overlap_disagreement": None}
+                                           index) | {k: None for k in KEYS if k not in ("seam", "seam_excess",
+                                                                                        "saturation")}
     for name, row in rows.items():
         print(f"{name:20s} " + "  ".join(f"{k} {'-' if row[k] is None else format(row[k], '.4f')}" for k in KEYS))
     ours, base = rows["ours"], rows["reference_baseline"]
-    for key in KEYS[:4]:
+    for key in KEYS[:-1]:
         a, b = ours[key], base[key]
         if a is not None and b:
             print(f"{key:22s} ours/reference_baseline {a / b:+.2f}")

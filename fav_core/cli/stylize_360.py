@@ -67,6 +67,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--first-faces", choices=("image", "border"), default="image",  # = stylizer360.FIRST_FACES
                    help="first frame, faces 2-6: image = stylize each on its own and blend the neighbours' "
                    "borders into it (default); border = the reference: only the borders as a prior")
+    p.add_argument("--flow-margin", type=int, default=None, metavar="PX",
+                   help="equirect input: compute each face's flow on a view this much wider per side (default "
+                   "half the overlap; 0 = on the face itself, the reference): faces then stay reliable at "
+                   "their borders")
     p.add_argument("--smooth-certainty", action="store_true",
                    help="tell the net the border prior is certain only in the outer half of the ramp")
     p.add_argument("--model", default=DEFAULT_VIDEO_MODEL, help="video model name or .safetensors path")
@@ -169,7 +173,10 @@ def _open_input(args: argparse.Namespace) -> tuple[Any, Any]:
         return faces, faces.sources[0]
     source = open_frames(args.input, colorspace=args.colorspace, vectors=vectors, vector_convention=args.vectors)
     geometry = default_geometry(source.size[1], args.cube_edge, args.overlap)
-    return EquirectCubes(source, geometry, args.interpolation), source
+    margin = geometry.overlap // 2 if args.flow_margin is None else args.flow_margin
+    if args.per_frame or args.flow == "files":
+        margin = 0  # no flow, or flow files made for the faces themselves
+    return EquirectCubes(source, geometry, args.interpolation, flow_margin=margin), source
 
 
 def _motion(args: argparse.Namespace) -> Any:
@@ -206,6 +213,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     )
     cubes, like = _open_input(args)
     geometry = cubes.geometry
+    flow_margin = int(getattr(cubes, "flow_margin", 0))
     sphere = SphereConfig(geometry, ramp_width=args.ramp_width, inconsistent_border=args.create_inconsistent_border,
                           blend_sides=not args.no_blend_sides, smooth_certainty=args.smooth_certainty,
                           border_maps=args.border_maps, border_lock=not args.no_border_lock,
@@ -228,7 +236,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     state = None if is_video else RunState(folder)
     resume = not args.no_resume and state is not None
     start, prev = plan_resume(order, state, outputs, start=start, resume=resume, continue_with=args.continue_with,
-                              settings=settings_record(args, config, sphere), needs_prior=not config.per_frame)
+                              settings=settings_record(args, config, sphere, flow_margin), needs_prior=not config.per_frame)
     prior = None
     if prev is not None:
         prior = (prev, unstack_faces(state.load_prior(prev, (6 * geometry.edge, geometry.edge))))
@@ -272,7 +280,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if evaluator is not None:
         from fav_core.spherical.evaluate import write_report
 
-        evaluator.report.settings.update(settings_record(args, config, sphere))
+        evaluator.report.settings.update(settings_record(args, config, sphere, flow_margin))
         evaluator.report.settings["evaluated"] = "blended faces before the median filter; temporal error with " \
             "the flow and reliability each face was stylized with"
         report_path = write_report(args.evaluate, evaluator.report)
@@ -375,8 +383,8 @@ def _is_equirect(args: argparse.Namespace) -> bool:
     return count_frame_placeholders(args.input) != 2
 
 
-def settings_record(args: argparse.Namespace, config: Any, sphere: Any) -> dict[str, Any]:
-    """What must not change between a run and its resumption."""
+def settings_record(args: argparse.Namespace, config: Any, sphere: Any, flow_margin: int = 0) -> dict[str, Any]:
+    """What must not change between a run and its resumption (``flow_margin``: the one the faces are cut with)."""
     rec = {k: v for k, v in vars(config).items() if k != "device"}
     rec.update(
         mode="stylize-360", input=str(Path(args.input).resolve()), flow=args.flow, flow_preset=args.flow_preset,
@@ -384,6 +392,6 @@ def settings_record(args: argparse.Namespace, config: Any, sphere: Any) -> dict[
         cube_edge=sphere.geometry.edge, overlap=sphere.geometry.overlap, ramp_width=sphere.ramp_width,
         inconsistent_border=sphere.inconsistent_border, blend_sides=sphere.blend_sides,
         smooth_certainty=sphere.smooth_certainty, border_maps=sphere.border_maps, interpolation=args.interpolation,
-        border_lock=sphere.border_lock, first_faces=sphere.first_faces,
+        border_lock=sphere.border_lock, first_faces=sphere.first_faces, flow_margin=flow_margin,
     )
     return rec

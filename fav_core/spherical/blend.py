@@ -38,9 +38,11 @@ from fav_core.spherical.projection import CubeGeometry
 from fav_core.warp import warp_backward
 
 MAP_KINDS = ("reference", "exact")
-#: Core pixels next to the seam that the border lock keeps fully at the neighbour's content (lock_weight): the
-#: Lanczos-4 kernel of the equirect output reaches 4 px across the seam.
-LOCK_HOLD = 4
+#: Core pixels next to the seam that the border lock keeps fully at the neighbour's content (lock_weight). 0: the
+#: hand-over starts at the seam; holding 4 px (the Lanczos-4 reach) measured no better at the seams and imported
+#: more of the neighbour's least stable pixels (its outer ring) into the face: temporal error next to the seam
+#: 0.0067 vs 0.0055 (bench/RESULTS.md).
+LOCK_HOLD = 0
 
 
 def side_map(side: Side, edge: int, overlap: int, kind: str = "reference") -> np.ndarray:

@@ -14,6 +14,9 @@ Per face and frame (7 numbers, as the reference):
   its input face (when a loss network is given).
 - ``temporal_error``: :func:`fav_core.evaluate.temporal.temporal_error` of the face against its previous frame,
   warped with the face's motion (backward flow, reliability as the mask).
+- ``temporal_error_seam_band`` (ours): the same per-pixel temporal error, averaged only over the core pixels
+  within ``overlap // 4`` px of the face's border (:func:`seam_band`): flicker right next to the seams, where
+  faces hand over to each other.
 - ``overlap_disagreement`` (ours, not the reference's): how far the net's own output for the face is from the
   already stylized neighbours in their shared border strips, before blending or the border lock hide it
   (``CubeResult.disagreement``, :func:`fav_core.spherical.blend.overlap_disagreement`); None for the front face.
@@ -40,7 +43,7 @@ import cv2
 import numpy as np
 
 from fav_core.errors import OutputError, ShapeError, check_shape
-from fav_core.evaluate.temporal import temporal_error
+from fav_core.evaluate.temporal import temporal_error, temporal_error_map
 from fav_core.io.atomic import temp_path_for
 from fav_core.spherical.faces import FACES, SIDES, Side, neighbour
 from fav_core.spherical.layout import trim
@@ -48,7 +51,8 @@ from fav_core.spherical.projection import CubeGeometry
 
 #: Metrics reported per face, in this order.
 METRICS: tuple[str, ...] = (
-    "gradient_ratio", "edge_mse", "content_loss", "style_loss", "temporal_error", "overlap_disagreement",
+    "gradient_ratio", "edge_mse", "content_loss", "style_loss", "temporal_error", "temporal_error_seam_band",
+    "overlap_disagreement",
 )
 
 
@@ -86,6 +90,21 @@ def cut_mask(face: str, coverage: Mapping[Side, np.ndarray], sides: Sequence[Sid
     for side in used:
         out = np.maximum(out, np.asarray(coverage[side], dtype=np.float32))
     return out
+
+
+def seam_band(geometry: CubeGeometry) -> np.ndarray:
+    """Core pixels within ``max(1, overlap // 4)`` px of the core's border, :math:`(E, E)` bool.
+
+    Convention:
+        - the core is ``[overlap/2, E − overlap/2)`` on both axes (what the equirect output shows).
+    """
+    edge, half = geometry.edge, geometry.overlap // 2
+    width = max(1, geometry.overlap // 4)
+    idx = np.arange(edge)
+    inside = (idx >= half) & (idx < edge - half)
+    near = inside & ((idx < half + width) | (idx >= edge - half - width))
+    core = inside[:, None] & inside[None, :]
+    return core & (near[:, None] | near[None, :])
 
 
 def gradient_magnitude(image: np.ndarray) -> np.ndarray:
@@ -202,6 +221,7 @@ class FaceMetrics:
         edge_mse_sides: per side, MSE to the touching neighbour edge.
         content_loss, style_loss: §7 perceptual losses (with a loss network / style image).
         temporal_error: §7 temporal error against the previous frame.
+        temporal_error_seam_band: the same over :func:`seam_band` only.
         overlap_disagreement: the net's output against its neighbours in the shared strips (module docstring).
     """
 
@@ -212,6 +232,7 @@ class FaceMetrics:
     content_loss: float | None = None
     style_loss: float | None = None
     temporal_error: float | None = None
+    temporal_error_seam_band: float | None = None
     overlap_disagreement: float | None = None
 
 
@@ -267,14 +288,18 @@ def evaluate_cube(
     if disagreement is not None and len(disagreement) != len(FACES):
         raise ShapeError(f"disagreement: expected 6 values, got {len(disagreement)}")
     out = []
+    band = seam_band(geometry)
     for slot, name in enumerate(FACES):
         sides = {side: edge_mse(faces, geometry, name, side) for side in SIDES}
         losses: dict[str, float | None] = {}
         if perceptual is not None and inputs is not None:
             losses = perceptual(np.asarray(faces[slot], np.float32), np.asarray(inputs[slot], np.float32))
-        temporal = None
+        temporal = temporal_band = None
         if previous is not None:
             temporal = temporal_error(previous.faces[slot], faces[slot], previous.flows[slot], previous.masks[slot])
+            errors = temporal_error_map(previous.faces[slot], faces[slot], previous.flows[slot],
+                                        previous.masks[slot])
+            temporal_band = float(errors[band].mean())
         out.append(FaceMetrics(
             face=name,
             gradient_ratio=gradient_ratio(faces[slot], cut_mask(name, coverage)),
@@ -283,6 +308,7 @@ def evaluate_cube(
             content_loss=losses.get("content_loss"),
             style_loss=losses.get("style_loss"),
             temporal_error=temporal,
+            temporal_error_seam_band=temporal_band,
             overlap_disagreement=None if disagreement is None else disagreement[slot],
         ))
     return out

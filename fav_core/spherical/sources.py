@@ -15,6 +15,7 @@ from fav_core.errors import ConfigError, InputError
 from fav_core.io import FrameSource, open_frames
 from fav_core.spherical.faces import FACES, FILE_IDS
 from fav_core.spherical.flow import EquirectFlowToCube
+from fav_core.spherical.flow_margin import widened
 from fav_core.spherical.projection import CubeGeometry, EquirectToCube
 from fav_core.types import Frame
 
@@ -65,10 +66,14 @@ class CubeFrame:
     Attributes:
         index: frame number.
         faces: 6 :class:`~fav_core.types.Frame` (rgb (E, E, 3) float32), slot order of faces.FACES.
+        flow_faces: 6 wider views of the same faces for the flow (spherical.flow_margin), or None.
+        flow_margin: how many pixels wider per side (0 without flow_faces).
     """
 
     index: int
     faces: list[Frame]
+    flow_faces: list[Frame] | None = None
+    flow_margin: int = 0
 
 
 class CubeSource(Protocol):
@@ -90,15 +95,22 @@ class EquirectCubes:
         source: the equirectangular frames.
         geometry: face size and overlap.
         interpolation: resampling filter (projection.INTERPOLATIONS).
+        flow_margin: also cut every face ``flow_margin`` px wider per side for the flow (CubeFrame.flow_faces);
+            0 = the flow sees the faces themselves (the reference).
     """
 
-    def __init__(self, source: FrameSource, geometry: CubeGeometry, interpolation: str = "lanczos4") -> None:
+    def __init__(self, source: FrameSource, geometry: CubeGeometry, interpolation: str = "lanczos4",
+                 flow_margin: int = 0) -> None:
         self.source = source
         self.geometry = geometry
         self.indices = list(source.indices)
         self.linear = source.linear
         self.project = EquirectToCube(geometry, source.size, interpolation)
+        self.flow_margin = int(flow_margin)
+        wide = widened(geometry, self.flow_margin)
+        self.project_wide = EquirectToCube(wide, source.size, interpolation) if self.flow_margin else None
         self._vectors: EquirectFlowToCube | None = None
+        self._vectors_wide: EquirectFlowToCube | None = None
 
     def read(self, index: int) -> CubeFrame:
         """The faces of frame ``index``; host motion vectors of the frame (EXR Vector pass of a panoramic camera)
@@ -106,16 +118,27 @@ class EquirectCubes:
         frame = self.source.read(index)
         if frame.alpha is not None:
             log.info("%s: alpha is dropped for spherical output", frame.source or index)
-        faces = self.project(frame.rgb)
         label = frame.source or f"frame {index}"
+        out = self._faces(frame, self.project, label, wide=False)
+        if self.project_wide is None:
+            return CubeFrame(index, out)
+        return CubeFrame(index, out, self._faces(frame, self.project_wide, label, wide=True), self.flow_margin)
+
+    def _faces(self, frame: Frame, project: EquirectToCube, label: str, wide: bool) -> list[Frame]:
+        index = frame.index
+        faces = project(frame.rgb)
         out = [Frame(index, f, source=f"{label} [{n}]") for n, f in zip(FACES, faces, strict=True)]
         if frame.flow_to_prev is not None or frame.flow_to_next is not None:
-            if self._vectors is None:
+            if wide and self._vectors_wide is None:
+                self._vectors_wide = EquirectFlowToCube(widened(self.geometry, self.flow_margin), frame.size)
+            elif not wide and self._vectors is None:
                 self._vectors = EquirectFlowToCube(self.geometry, frame.size)
-            for face, (to_prev, to_next, valid) in zip(out, self._vectors(frame.flow_to_prev, frame.flow_to_next,
-                                                                           frame.flow_valid), strict=True):
+            vectors = self._vectors_wide if wide else self._vectors
+            assert vectors is not None
+            for face, (to_prev, to_next, valid) in zip(out, vectors(frame.flow_to_prev, frame.flow_to_next,
+                                                                     frame.flow_valid), strict=True):
                 face.flow_to_prev, face.flow_to_next, face.flow_valid = to_prev, to_next, valid
-        return CubeFrame(index, out)
+        return out
 
 
 class FaceFiles:

@@ -39,6 +39,7 @@ from fav_core.spherical.blend import (
     smooth_certainty,
 )
 from fav_core.spherical.faces import FACES
+from fav_core.spherical.flow_margin import crop_motion
 from fav_core.spherical.projection import CubeGeometry
 from fav_core.spherical.sources import CubeFrame, CubeSource
 from fav_core.stylizer import Stylizer, StylizerConfig, resolve_device
@@ -249,7 +250,13 @@ class Stylizer360:
             border = gather_border(name, {} if self.sphere.inconsistent_border else done, self.borders)
             if prev_cube is not None and prev_raw is not None:
                 prev = (prev_cube.faces[slot], prev_raw[slot])
-                net = self.stylize_face(cube.index, slot, face, border, prev, motions)
+                wide = None
+                if cube.flow_faces is not None and prev_cube.flow_faces is not None:
+                    if cube.flow_margin != prev_cube.flow_margin:
+                        raise ConfigError(f"frame {cube.index}: flow margin {cube.flow_margin} px, the frame "
+                                          f"before {prev_cube.flow_margin} px")
+                    wide = (cube.flow_faces[slot], prev_cube.flow_faces[slot], cube.flow_margin)
+                net = self.stylize_face(cube.index, slot, face, border, prev, motions, wide=wide)
             elif self.sphere.first_faces == "image" and border.sides:
                 own = self._tensor(self.stylizer.stylize_first(face).raw)
                 net = self.stylize_face(cube.index, slot, face, border, None, motions, own=own)
@@ -271,10 +278,13 @@ class Stylizer360:
         prev: tuple[Frame, torch.Tensor] | None,
         motions: list[Motion | None] | None = None,
         own: torch.Tensor | None = None,
+        wide: tuple[Frame, Frame, int] | None = None,
     ) -> torch.Tensor:
         """One face with its border prior and (when ``prev`` is given) its temporal prior. Returns (1, 3, E, E).
 
-        ``motions[slot]`` (when given) receives the motion used for the temporal prior. ``own`` (first frame
+        ``motions[slot]`` (when given) receives the motion used for the temporal prior. ``wide``: (this face,
+        its previous face, margin) cut wider for the flow (spherical.flow_margin); the motion is computed on them
+        and cropped back. ``own`` (first frame
         only, SphereConfig.first_faces = image): the face stylized on its own, (1, 3, E, E), used as a fully
         certain prior that the border is blended into. With ``border_lock`` the border content is composited
         over the net's output afterwards (by :meth:`stylize_cube`); this returns the net's own output."""
@@ -291,7 +301,10 @@ class Stylizer360:
             motion = self.motions[slot]
             if motion is None:
                 raise ConfigError("a motion source (flow) is needed unless per_frame is set")
-            m = motion.motion(face, prev[0])
+            if wide is not None:
+                m = crop_motion(motion.motion(wide[0], wide[1]), wide[2], self.sphere.geometry.edge)
+            else:
+                m = motion.motion(face, prev[0])
             if motions is not None:
                 motions[slot] = m
             reliable = m.reliable.astype(np.float32)

@@ -42,6 +42,7 @@ def test_evaluate_report_per_face(tmp_path: Path, scene: str, model: str) -> Non
     assert summary["faces"]["top"]["temporal_error"] == data["frames"][1]["faces"][4]["temporal_error"]
     assert data["settings"]["cube_edge"] == 48
     assert (data["settings"]["border_lock"], data["settings"]["first_faces"]) == (True, "image")
+    assert data["settings"]["flow_margin"] == 8  # half the 16-px overlap: each face's flow on a wider view
     assert summary["all_faces"]["overlap_disagreement"] == pytest.approx(
         np.mean([f["overlap_disagreement"] for fr in data["frames"] for f in fr["faces"][1:]]))
 

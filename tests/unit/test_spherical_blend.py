@@ -119,23 +119,24 @@ def test_border_set_settings() -> None:
 
 def test_lock_weight_profile() -> None:
     # 48-px faces, 16 px overlap (8 per side); exact maps cover the full strip, ramp width g = 14 of which
-    # 6 px lie inside the core; the lock holds min(LOCK_HOLD, 6 // 2) = 3 core px next to the seam at 1.
+    # 6 px lie inside the core. hold=3 keeps min(3, 6 // 2) = 3 core px next to the seam at 1.
     borders = make_border_set(GEOM, maps="exact")
     faces = sphere_faces()
     left = gather_border("left", {"front": faces[0]}, borders)  # strip on the left face's right side
-    w = lock_weight(left, borders)[0, 0, 24]  # middle row
+    w = lock_weight(left, borders, hold=3)[0, 0, 24]  # middle row
     g, half, edge = borders.ramp_width, GEOM.overlap // 2, GEOM.edge
-    assert (g, LOCK_HOLD) == (14, 4)
+    assert g == 14
     held = edge - half - 1 - 3  # first column at 1: 3 core px before the seam column
     assert float(w[: edge - g].abs().max()) == 0.0  # nothing outside the ramp
     np.testing.assert_allclose(w[held:].numpy(), 1.0, atol=1e-6)  # held core px, the seam, the overlap
     rising = w[edge - g: held + 1].numpy()
     assert np.all(np.diff(rising) > 0) and rising[:-1].max() < 1.0
-    # smoothstep: the last step into the held part is smaller than the middle one (no kink where it reaches 1)
+    # smoothstep: the last step into the held part is smaller than the largest one (no kink where it reaches 1)
     steps = np.diff(rising)
     assert steps[-1] < steps.max()
-    # hold=0: 1 exactly from the seam column outwards
-    w0 = lock_weight(left, borders, hold=0)[0, 0, 24]
+    # the default (LOCK_HOLD = 0): 1 exactly from the seam column outwards
+    assert LOCK_HOLD == 0
+    w0 = lock_weight(left, borders)[0, 0, 24]
     np.testing.assert_allclose(w0[edge - half - 1:].numpy(), 1.0, atol=1e-6)
     assert float(w0[edge - half - 2]) < 1.0
     # a ramp no wider than half the overlap: the lock covers exactly the ramp pixels

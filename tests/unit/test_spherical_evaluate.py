@@ -19,6 +19,7 @@ from fav_core.spherical.evaluate import (
     evaluate_cube,
     gradient_ratio,
     prior_sides,
+    seam_band,
     write_report,
 )
 from fav_core.spherical.faces import FACES, SIDES, face_directions
@@ -150,6 +151,23 @@ def test_temporal_and_perceptual_per_face() -> None:
     assert metrics[0].style_loss is None
     assert metrics[0].gradient_ratio is None  # the front face has no cut
     assert metrics[4].gradient_ratio is not None
+
+
+def test_temporal_error_next_to_the_seams() -> None:
+    geom = CubeGeometry(16, 8)  # core 4..11, band width 8 // 4 = 2 px: the core's outer ring of 2 px
+    band = seam_band(geom)
+    assert band.sum() == 8 * 8 - 4 * 4
+    assert band[4, 4] and band[5, 8] and not band[6, 6] and not band[3, 8] and not band[12, 8]
+    faces = [np.zeros((16, 16, 3), np.float32) for _ in range(6)]
+    prev = [f.copy() for f in faces]
+    prev[1][4:6, 4:12] = 1.0  # a change only in the band of the left face (2 rows of 8 px)
+    flows = [np.zeros((16, 16, 2), np.float32)] * 6
+    masks = [np.ones((16, 16), np.float32)] * 6
+    metrics = evaluate_cube(faces, geom, full_coverage(16), previous=PreviousFrame(prev, flows, masks))
+    assert metrics[1].temporal_error == pytest.approx(16 / 256)
+    assert metrics[1].temporal_error_seam_band == pytest.approx(16 / 48)
+    assert metrics[0].temporal_error_seam_band == 0.0
+    assert evaluate_cube(faces, geom, full_coverage(16))[1].temporal_error_seam_band is None
 
 
 def test_evaluate_cube_rejects_bad_input() -> None:
