@@ -30,12 +30,16 @@ def fav(argv: list[str]) -> int:
     return int(args.func(args) or 0)
 
 
+def write_scene(folder: Path, width: int, height: int, frames: int) -> str:
+    """The rotating synthetic sphere as equirect PNGs ``eq_0001.png`` ...; returns their pattern."""
+    for i in range(1, frames + 1):
+        write_png(folder / f"eq_{i:04d}.png", rotating_scene(width, height, i - 1))
+    return str(folder / "eq_%04d.png")
+
+
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> str:
-    d = tmp_path_factory.mktemp("equi")
-    for i in range(1, 4):
-        write_png(d / f"eq_{i:04d}.png", rotating_scene(128, 64, i - 1))
-    return str(d / "eq_%04d.png")
+    return write_scene(tmp_path_factory.mktemp("equi"), 128, 64, 3)
 
 
 @pytest.fixture(scope="module")
@@ -153,10 +157,7 @@ def test_seam_ratio_against_the_baselines(tmp_path: Path, scene: str, model: str
 
 @pytest.fixture(scope="module")
 def small_scene(tmp_path_factory: pytest.TempPathFactory) -> str:
-    d = tmp_path_factory.mktemp("equi-256")
-    for i in range(1, 3):
-        write_png(d / f"eq_{i:04d}.png", rotating_scene(256, 128, i - 1))
-    return str(d / "eq_%04d.png")
+    return write_scene(tmp_path_factory.mktemp("equi-256"), 256, 128, 2)
 
 
 def test_shipped_models_are_seamless(tmp_path: Path, small_scene: str) -> None:
