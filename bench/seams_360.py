@@ -4,10 +4,11 @@ Stylizes the same synthetic rotating equirectangular scene (``fav_core.spherical
 the given models in ONE run of this script, as:
 
 * ``ours`` — the defaults: border priors from already stylized neighbours, exact border maps, first-frame faces
-  started from their own stylization, the border lock, each face's flow on a view half the overlap wider,
-  ``blend_other_sides``;
+  started from their own stylization, the border lock, each face's flow on a view half the overlap wider, the
+  neighbour fill of content entering a face, ``blend_other_sides``;
 * ``ours_without_lock`` — the same with ``--no-border-lock`` (what the lock buys and costs);
-* ``reference_method`` — the reference's §9 (its border maps, border-only first-frame priors, no lock); like
+* ``reference_method`` — the reference's §9 (its border maps, border-only first-frame priors, no lock, no
+  neighbour fill); like
   every run here it takes its flow from the wider face views, so the temporal columns compare like with like;
 * ``reference_baseline`` — ``--create-inconsistent-border`` with the reference's maps: no border priors, faces
   still blended (what the reference's flag does);
@@ -52,7 +53,7 @@ from fav_core.types import Frame  # noqa: E402
 
 # Every run computes its flow the same way (the default margin), so that the temporal errors, which are measured
 # with each run's own flow and reliability, compare like with like.
-REFERENCE = ["--border-maps", "reference"]
+REFERENCE = ["--border-maps", "reference", "--no-neighbour-fill"]
 RUNS = {
     "ours": [],
     "ours_without_lock": ["--no-border-lock"],

@@ -64,6 +64,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-border-lock", action="store_true",
                    help="do not composite the neighbours' borders over each face after the net (the reference "
                    "does not; without it the faces still differ at the seams)")
+    p.add_argument("--no-neighbour-fill", action="store_true",
+                   help="from frame 2 on, do not take content entering a face from its neighbours' previous "
+                   "frame (the reference re-paints it, which flickers next to the seams)")
     p.add_argument("--first-faces", choices=("image", "border"), default="image",  # = stylizer360.FIRST_FACES
                    help="first frame, faces 2-6: image = stylize each on its own and blend the neighbours' "
                    "borders into it (default); border = the reference: only the borders as a prior")
@@ -217,7 +220,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     sphere = SphereConfig(geometry, ramp_width=args.ramp_width, inconsistent_border=args.create_inconsistent_border,
                           blend_sides=not args.no_blend_sides, smooth_certainty=args.smooth_certainty,
                           border_maps=args.border_maps, border_lock=not args.no_border_lock,
-                          first_faces=args.first_faces)
+                          first_faces=args.first_faces, neighbour_fill=not args.no_neighbour_fill)
     stylizer = Stylizer360(config, sphere, _motion(args))  # loads the models before anything is written
     evaluator = _evaluator(args, stylizer)  # and the loss network
     order = sorted(cubes.indices)
@@ -393,5 +396,6 @@ def settings_record(args: argparse.Namespace, config: Any, sphere: Any, flow_mar
         inconsistent_border=sphere.inconsistent_border, blend_sides=sphere.blend_sides,
         smooth_certainty=sphere.smooth_certainty, border_maps=sphere.border_maps, interpolation=args.interpolation,
         border_lock=sphere.border_lock, first_faces=sphere.first_faces, flow_margin=flow_margin,
+        neighbour_fill=sphere.neighbour_fill,
     )
     return rec

@@ -218,6 +218,44 @@ def gather_border(face: str, done: Mapping[str, torch.Tensor], borders: BorderSe
     return Border(content, cov_sum.clamp(max=1.0), cert, ramp_, tuple(used))
 
 
+def neighbour_fill(
+    face: str,
+    temporal: Mapping[str, torch.Tensor],
+    reliable: Mapping[str, torch.Tensor],
+    borders: BorderSet,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the neighbours' temporal priors say about a face's border strips (beyond the reference).
+
+    Content that enters a face since the previous frame has no pixels in the face's own previous output, so its
+    temporal prior is unreliable there and the net re-paints it every frame. The neighbours' previous outputs
+    do have it: their temporal priors (already warped to this frame) are warped into the face's strips with the
+    same maps as the border priors, each weighted by its reliability.
+
+    Args:
+        face: the face being filled.
+        temporal: per face name, :math:`(1, 3, E, E)` the previous blended face warped with this frame's flow.
+        reliable: per face name, :math:`(1, 1, E, E)` its reliability (1 = reliable, before the min filter).
+        borders: the precomputed maps.
+
+    Returns:
+        (content :math:`(1, 3, E, E)`, weight :math:`(1, 1, E, E)` in [0, 1]): the reliability-weighted mean of
+        the neighbours' warped temporal priors, and how much reliable neighbour content each pixel got (0
+        outside the strips).
+    """
+    edge = borders.geometry.edge
+    ref = next(iter(borders.coverage.values()))
+    num = torch.zeros(1, 3, edge, edge, device=ref.device, dtype=ref.dtype)
+    den = torch.zeros(1, 1, edge, edge, device=ref.device, dtype=ref.dtype)
+    for side in SIDES:
+        nb = neighbour(face, side)
+        t, r = temporal[nb.face] * reliable[nb.face], reliable[nb.face]
+        if nb.rot:
+            t, r = torch.rot90(t, nb.rot, dims=(2, 3)), torch.rot90(r, nb.rot, dims=(2, 3))
+        num = num + _warp(t, borders.maps[side])
+        den = den + _warp(r, borders.maps[side])
+    return num / den.clamp(min=1e-6), den.clamp(max=1.0)
+
+
 def blend_prior(temporal: torch.Tensor, border: Border, certainty: torch.Tensor) -> torch.Tensor:
     """Mix the warped previous face with the neighbour border (§9.5): ``(1 − α)·T + α·border``.
 

@@ -35,6 +35,7 @@ from fav_core.spherical.blend import (
     lock_border,
     lock_weight,
     make_border_set,
+    neighbour_fill,
     overlap_disagreement,
     smooth_certainty,
 )
@@ -74,6 +75,10 @@ class SphereConfig:
             inside the face and the neighbours' borders are ramp-blended into it exactly as from frame 2 on
             (the shipped video net turns large unknown regions grey: saturation 0.52 vs 0.77 on the bench).
             Ignored with ``inconsistent_border``.
+        neighbour_fill: beyond the reference: from frame 2 on, where a face's own temporal prior has nothing
+            (content entering the face), take its neighbours' temporal priors, warped in with the border maps
+            (blend.neighbour_fill). Without it that content is re-painted every frame, which flickers next to
+            the seams.
     """
 
     geometry: CubeGeometry
@@ -84,6 +89,7 @@ class SphereConfig:
     border_maps: str = "exact"
     border_lock: bool = True
     first_faces: str = "image"
+    neighbour_fill: bool = True
 
     def __post_init__(self) -> None:
         if self.first_faces not in FIRST_FACES:
@@ -91,9 +97,24 @@ class SphereConfig:
 
     @classmethod
     def reference(cls, geometry: CubeGeometry, **changes: object) -> SphereConfig:
-        """The reference's behaviour: its border maps, no border lock, border-only priors on a first frame."""
-        settings: dict[str, object] = {"border_maps": "reference", "border_lock": False, "first_faces": "border"}
+        """The reference's behaviour: its border maps, no border lock, border-only priors on a first frame, no
+        neighbour fill."""
+        settings: dict[str, object] = {"border_maps": "reference", "border_lock": False, "first_faces": "border",
+                                       "neighbour_fill": False}
         return cls(geometry, **(settings | changes))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TemporalPrior:
+    """A face's previous blended output warped to this frame, and where it can be trusted.
+
+    Attributes:
+        content: :math:`(1, 3, E, E)` rgb01.
+        reliable: :math:`(1, 1, E, E)` in [0, 1], 1 = reliable, before the min filter.
+    """
+
+    content: torch.Tensor
+    reliable: torch.Tensor
 
 
 @dataclass
@@ -239,29 +260,27 @@ class Stylizer360:
         Returns:
             6 blended raw faces (1, 3, E, E), slot order.
         """
+        temporal: list[TemporalPrior] | None = None
+        if prev_cube is not None and prev_raw is not None:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled(f"cancelled in frame {cube.index} before its flow")
+            temporal = self.temporal_priors(cube, prev_cube, prev_raw, motions)
         done: dict[str, torch.Tensor] = {}
         for slot, name in enumerate(FACES):
             if cancel is not None and cancel.cancelled:
                 raise Cancelled(f"cancelled in frame {cube.index} at the {name} face")
             face = cube.faces[slot]
-            if slot == 0 and prev_raw is None:
+            if slot == 0 and temporal is None:
                 done[name] = self._tensor(self.stylizer.stylize_first(face).raw)
                 continue
             border = gather_border(name, {} if self.sphere.inconsistent_border else done, self.borders)
-            if prev_cube is not None and prev_raw is not None:
-                prev = (prev_cube.faces[slot], prev_raw[slot])
-                wide = None
-                if cube.flow_faces is not None and prev_cube.flow_faces is not None:
-                    if cube.flow_margin != prev_cube.flow_margin:
-                        raise ConfigError(f"frame {cube.index}: flow margin {cube.flow_margin} px, the frame "
-                                          f"before {prev_cube.flow_margin} px")
-                    wide = (cube.flow_faces[slot], prev_cube.flow_faces[slot], cube.flow_margin)
-                net = self.stylize_face(cube.index, slot, face, border, prev, motions, wide=wide)
+            if temporal is not None:
+                net = self.stylize_face(cube.index, slot, face, border, temporal[slot])
             elif self.sphere.first_faces == "image" and border.sides:
                 own = self._tensor(self.stylizer.stylize_first(face).raw)
-                net = self.stylize_face(cube.index, slot, face, border, None, motions, own=own)
+                net = self.stylize_face(cube.index, slot, face, border, None, own=own)
             else:
-                net = self.stylize_face(cube.index, slot, face, border, None, motions)
+                net = self.stylize_face(cube.index, slot, face, border, None)
             if disagreement is not None:
                 probe = gather_border(name, done, self.borders) if self.sphere.inconsistent_border else border
                 disagreement[slot] = overlap_disagreement(net, probe)
@@ -269,42 +288,45 @@ class Stylizer360:
         faces = [done[name] for name in FACES]
         return blend_other_sides(faces, self.borders) if self.sphere.blend_sides else faces
 
-    def stylize_face(
+    def temporal_priors(
         self,
-        index: int,
-        slot: int,
-        face: Frame,
-        border: Border,
-        prev: tuple[Frame, torch.Tensor] | None,
+        cube: CubeFrame,
+        prev_cube: CubeFrame,
+        prev_raw: list[torch.Tensor],
         motions: list[Motion | None] | None = None,
-        own: torch.Tensor | None = None,
-        wide: tuple[Frame, Frame, int] | None = None,
-    ) -> torch.Tensor:
-        """One face with its border prior and (when ``prev`` is given) its temporal prior. Returns (1, 3, E, E).
+    ) -> list[TemporalPrior]:
+        """Every face's previous blended output warped to this frame, with its reliability (§9.5).
 
-        ``motions[slot]`` (when given) receives the motion used for the temporal prior. ``wide``: (this face,
-        its previous face, margin) cut wider for the flow (spherical.flow_margin); the motion is computed on them
-        and cropped back. ``own`` (first frame
-        only, SphereConfig.first_faces = image): the face stylized on its own, (1, 3, E, E), used as a fully
-        certain prior that the border is blended into. With ``border_lock`` the border content is composited
-        over the net's output afterwards (by :meth:`stylize_cube`); this returns the net's own output."""
-        if own is not None:
-            if prev is not None:
-                raise ConfigError("a face gets either its own first stylization or a temporal prior, not both")
-            certain = torch.ones_like(border.certainty)
-            prior = blend_prior(own, border, certain)
-            net_mask = smooth_certainty(certain, border.ramp) if self.sphere.smooth_certainty else certain
-            return self.step(face.rgb, prior, certain, net_mask, key=(index, slot))
-        certainty = border.certainty
-        flow: torch.Tensor | None = None
-        if prev is not None:
+        The flow of a face is computed on its wider view when the cube has one (spherical.flow_margin). With
+        ``neighbour_fill`` the pixels a face's own prior cannot cover (content entering the face) are taken
+        from its neighbours' priors where those are reliable (blend.neighbour_fill).
+
+        Args:
+            cube, prev_cube: this frame's and the previous frame's faces.
+            prev_raw: the previous frame's blended raw faces, 6 × (1, 3, E, E).
+            motions: if given (6 entries), slot m receives face m's own motion (flow, reliability).
+
+        Returns:
+            6 :class:`TemporalPrior`, slot order.
+
+        Raises:
+            ConfigError: no motion source, or the two frames were cut with different flow margins.
+        """
+        wide = cube.flow_faces is not None and prev_cube.flow_faces is not None
+        if wide and cube.flow_margin != prev_cube.flow_margin:
+            raise ConfigError(f"frame {cube.index}: flow margin {cube.flow_margin} px, the frame before "
+                              f"{prev_cube.flow_margin} px")
+        own: dict[str, TemporalPrior] = {}
+        for slot, name in enumerate(FACES):
             motion = self.motions[slot]
             if motion is None:
                 raise ConfigError("a motion source (flow) is needed unless per_frame is set")
-            if wide is not None:
-                m = crop_motion(motion.motion(wide[0], wide[1]), wide[2], self.sphere.geometry.edge)
+            if wide:
+                assert cube.flow_faces is not None and prev_cube.flow_faces is not None
+                m = crop_motion(motion.motion(cube.flow_faces[slot], prev_cube.flow_faces[slot]), cube.flow_margin,
+                                self.sphere.geometry.edge)
             else:
-                m = motion.motion(face, prev[0])
+                m = motion.motion(cube.faces[slot], prev_cube.faces[slot])
             if motions is not None:
                 motions[slot] = m
             reliable = m.reliable.astype(np.float32)
@@ -312,13 +334,48 @@ class Stylizer360:
                 reliable = invert(reliable)
             if self.config.fix_occlusions:
                 reliable = fix_occlusions(reliable, m.flow)
-            certainty = torch.maximum(self._mask(reliable), certainty)
             flow = torch.from_numpy(np.ascontiguousarray(m.flow.transpose(2, 0, 1)))[None].to(self.device)
+            own[name] = TemporalPrior(warp_backward(prev_raw[slot], flow), self._mask(reliable))
+        if not self.sphere.neighbour_fill:
+            return [own[name] for name in FACES]
+        contents = {name: p.content for name, p in own.items()}
+        reliables = {name: p.reliable for name, p in own.items()}
+        out = []
+        for name in FACES:
+            fill, weight = neighbour_fill(name, contents, reliables, self.borders)
+            use = (1.0 - reliables[name]) * weight
+            out.append(TemporalPrior(contents[name] * (1.0 - use) + fill * use, torch.maximum(reliables[name], use)))
+        return out
+
+    def stylize_face(
+        self,
+        index: int,
+        slot: int,
+        face: Frame,
+        border: Border,
+        temporal: TemporalPrior | None,
+        own: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One face with its border prior and (from frame 2 on) its temporal prior. Returns (1, 3, E, E).
+
+        ``own`` (first frame only, SphereConfig.first_faces = image): the face stylized on its own,
+        (1, 3, E, E), used as a fully certain prior that the border is blended into. With ``border_lock`` the
+        border content is composited over the net's output afterwards (by :meth:`stylize_cube`); this returns
+        the net's own output."""
+        if own is not None:
+            if temporal is not None:
+                raise ConfigError("a face gets either its own first stylization or a temporal prior, not both")
+            certain = torch.ones_like(border.certainty)
+            prior = blend_prior(own, border, certain)
+            net_mask = smooth_certainty(certain, border.ramp) if self.sphere.smooth_certainty else certain
+            return self.step(face.rgb, prior, certain, net_mask, key=(index, slot))
+        certainty = border.certainty
+        if temporal is not None:
+            certainty = torch.maximum(temporal.reliable, certainty)
         # The reference min-filters max(reliability, border certainty), in that order.
         certainty = self._mask(min_filter(_numpy_mask(certainty), self.config.min_filter))
-        if prev is not None and flow is not None:
-            temporal = warp_backward(prev[1], flow)
-            prior = blend_prior(temporal, border, certainty) if border.sides else temporal
+        if temporal is not None:
+            prior = blend_prior(temporal.content, border, certainty) if border.sides else temporal.content
         else:
             prior = border.content
         net_mask = certainty

@@ -15,6 +15,7 @@ from fav_core.spherical.blend import (
     lock_border,
     lock_weight,
     make_border_set,
+    neighbour_fill,
     overlap_disagreement,
     smooth_certainty,
 )
@@ -166,3 +167,22 @@ def test_overlap_disagreement() -> None:
     assert overlap_disagreement(faces[1], left) == pytest.approx(0.0, abs=0.005)  # cut from one sphere
     assert overlap_disagreement(faces[1] + 0.2, left) == pytest.approx(0.2, abs=0.005)
     assert overlap_disagreement(faces[0], gather_border("front", {}, borders)) is None
+
+
+def test_neighbour_fill_brings_the_neighbours_content_in() -> None:
+    # Faces cut from one sphere: the neighbours' (fully reliable) content warped into a face's strips is the
+    # face's own content there; an unreliable neighbour contributes nothing.
+    borders = make_border_set(GEOM, maps="exact")
+    faces = sphere_faces()
+    by_name = dict(zip(FACES, faces, strict=True))
+    ones = {n: torch.ones(1, 1, 48, 48) for n in FACES}
+    fill, weight = neighbour_fill("left", by_name, ones, borders)
+    strips = weight[0, 0] > 0.999
+    assert 0.7 < float(strips.float().mean()) < 0.85  # the four strips, about 14 px each (1 - (20/48)^2 = 0.83)
+    assert float(weight[0, 0, 24, 24]) == 0.0  # nothing in the middle of the face
+    err = (fill - by_name["left"]).abs()[0].mean(0)[strips]
+    assert float(err.max()) < 0.015
+    no_front = dict(ones, front=torch.zeros(1, 1, 48, 48))
+    _, w2 = neighbour_fill("left", by_name, no_front, borders)
+    assert float(w2[0, 0, 24, 47]) == 0.0  # the right strip comes from the front face only
+    assert float(w2[0, 0, 24, 0]) > 0.999  # the left strip from the back face is still there

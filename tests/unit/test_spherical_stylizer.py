@@ -216,3 +216,37 @@ def test_bad_configuration() -> None:
     wrong = make(SphereConfig(CubeGeometry(40, 8)))
     with pytest.raises(ConfigError, match="set up for"):
         next(wrong.run(Scene(1)))
+
+
+class EdgeBlindMotion(StillMotion):
+    """Zero flow, but the outer 6 px of every face unreliable (content entering the faces)."""
+
+    def motion(self, cur: Frame, prev: Frame) -> Motion:
+        m = super().motion(cur, prev)
+        reliable = np.zeros_like(m.reliable)
+        reliable[6:-6, 6:-6] = 1.0
+        return Motion(m.flow, reliable, "edge-blind")
+
+
+def test_neighbour_fill_covers_what_a_face_cannot_see() -> None:
+    seen: dict[str, dict[int, torch.Tensor]] = {}
+    for name, sphere in {"fill": SphereConfig(GEOM), "no fill": SphereConfig(GEOM, neighbour_fill=False)}.items():
+        s = Stylizer360(StylizerConfig(model="tiny", device="cpu", min_filter=1, median_filter=3), sphere,
+                        EdgeBlindMotion(), models=(video_model(), None))
+        inner = s.step
+        record: dict[int, torch.Tensor] = {}
+
+        def step(rgb, prior, certainty, net_mask, key, inner=inner, record=record):  # type: ignore[no-untyped-def]
+            if key[0] == 2:
+                record[key[1]] = certainty
+            return inner(rgb, prior, certainty, net_mask, key)
+
+        s.step = step  # type: ignore[method-assign]
+        list(s.run(Scene(2)))
+        seen[name] = record
+    # the front face (no border prior of its own) at its left edge, rows away from the corners: without the
+    # fill its own prior has nothing there; with it the left face's reliable pixels (6 px inside the left face,
+    # i.e. deep in the front face's overlap strip) come in
+    assert float(seen["no fill"][0][0, 0, 20:28, 0:3].max()) == 0.0
+    assert float(seen["fill"][0][0, 0, 20:28, 0:3].min()) > 0.99
+    assert SphereConfig.reference(GEOM).neighbour_fill is False
