@@ -223,8 +223,11 @@ def offline_style_loss(
     moment_sum = 0.0
     for name in layers:
         f, t = features[name], targets[name]
-        g_err = relative_error(gram_matrix(f), t.gram.to(f.dtype))
-        m_err = relative_error(channel_means(f), t.mean.to(f.dtype)) + relative_error(covariance(f), t.cov.to(f.dtype))
+        gram, means = gram_matrix(f), channel_means(f)
+        # covariance(f) from the same F Fᵀ: F Fᵀ/(H·W) = C · gram (one batched matmul per layer instead of two)
+        cov = gram * float(f.shape[1]) - means.unsqueeze(2) * means.unsqueeze(1)
+        g_err = relative_error(gram, t.gram.to(f.dtype))
+        m_err = relative_error(means, t.mean.to(f.dtype)) + relative_error(cov, t.cov.to(f.dtype))
         total = total + gram_weight * g_err + moment_weight * m_err
         gram_sum += float(g_err.detach())
         moment_sum += float(m_err.detach())

@@ -151,3 +151,26 @@ class TestOffline:
     def test_exception(self) -> None:
         with pytest.raises(ConfigError):
             offline_content_loss({"a": torch.ones(1, 1, 2, 2)}, {"a": torch.ones(1, 1, 2, 2)}, [])
+
+
+def test_offline_style_loss_equals_the_two_matmul_formulation() -> None:
+    """The loss derives the covariance from the Gram matrix; value and gradient equal covariance(f) itself."""
+    from fav_core.losses import channel_means, covariance, gram_matrix
+
+    torch.manual_seed(0)
+    feats = {"a": torch.rand(2, 5, 6, 7, dtype=torch.float64), "b": torch.rand(2, 3, 4, 4, dtype=torch.float64)}
+    targets = moment_targets({k: torch.rand_like(v) for k, v in feats.items()}, ["a", "b"])
+    y = {k: v.clone().requires_grad_(True) for k, v in feats.items()}
+    loss, _ = offline_style_loss(y, targets, ["a", "b"])
+    loss.backward()
+    y2 = {k: v.clone().requires_grad_(True) for k, v in feats.items()}
+    ref = y2["a"].new_zeros(())
+    for name in ("a", "b"):
+        f, t = y2[name], targets[name]
+        ref = ref + 2.0 * relative_error(gram_matrix(f), t.gram.to(f.dtype)) + 2.0 * (
+            relative_error(channel_means(f), t.mean.to(f.dtype)) + relative_error(covariance(f), t.cov.to(f.dtype)))
+    ref = ref / 2
+    ref.backward()
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-12)
+    for k in feats:
+        torch.testing.assert_close(y[k].grad, y2[k].grad, rtol=1e-10, atol=1e-12)
