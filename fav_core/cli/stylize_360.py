@@ -169,6 +169,8 @@ def _open_input(args: argparse.Namespace) -> tuple[Any, Any]:
     if count_frame_placeholders(args.input) == 2:
         if args.cube_edge is not None:
             log.info("--cube-edge is ignored for cube-face input (the files decide)")
+        if args.flow_margin:
+            log.info("--flow-margin is ignored for cube-face input (wider views need the equirect)")
         if args.overlap is None:
             raise ConfigError("cube-face input: give --overlap (the faces' total overlap in px)")
         faces = FaceFiles(args.input, args.overlap, colorspace=args.colorspace, vectors=vectors,

@@ -28,10 +28,11 @@ def widened(geometry: CubeGeometry, margin: int) -> CubeGeometry:
     """The geometry of the wide view: the same core (pixel grid), ``margin`` more pixels on every side.
 
     Raises:
-        ConfigError: a negative margin.
+        ConfigError: a negative margin, or one wider than the face (the wide view would see most of the sphere).
     """
-    if margin < 0:
-        raise ConfigError(f"flow margin must be >= 0 px, got {margin}")
+    if margin < 0 or margin > geometry.edge // 2:
+        raise ConfigError(f"flow margin must be 0..{geometry.edge // 2} px (half the {geometry.edge}-px face), "
+                          f"got {margin}")
     return CubeGeometry(geometry.edge + 2 * margin, geometry.overlap + 2 * margin)
 
 

@@ -186,3 +186,10 @@ def test_shipped_models_are_seamless(tmp_path: Path, small_scene: str) -> None:
     assert excess["ours"] < 0.2 * excess["reference_baseline"]
     assert disagreement["ours"] < 0.8 * disagreement["reference_baseline"]
     assert saturation["ours"] > saturation["reference_method"] + 0.1
+
+
+def test_bad_flow_margin_is_refused_before_anything_is_written(tmp_path: Path, scene: str, model: str) -> None:
+    out = tmp_path / "o"
+    with pytest.raises(ConfigError, match="flow margin must be 0..24 px"):
+        fav(base(scene, out, model, *CUBE, "--flow-margin", "100"))
+    assert not out.exists() or not any(out.iterdir())

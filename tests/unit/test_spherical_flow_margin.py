@@ -24,8 +24,11 @@ def test_wide_view_has_the_face_in_its_centre() -> None:
     wide_faces = EquirectToCube(wide, (64, 128))(scene)
     for f, w in zip(faces, wide_faces, strict=True):
         np.testing.assert_allclose(w[8:56, 8:56], f, atol=1e-6)
-    with pytest.raises(ConfigError, match="flow margin"):
+    with pytest.raises(ConfigError, match="flow margin must be 0..24 px"):
         widened(GEOM, -1)
+    with pytest.raises(ConfigError, match="got 25"):
+        widened(GEOM, 25)
+    assert widened(GEOM, 24).edge == 96
 
 
 def test_crop_motion() -> None:
