@@ -7,6 +7,11 @@ sees ``[face, masked prior + fill, mask]`` exactly as §6.3. After the sixth fac
 neighbours' edges (``blend_other_sides``); those blended faces are the next frame's temporal priors, and their
 median-filtered copies are the output.
 
+Beyond the reference (SphereConfig; ``SphereConfig.reference`` turns them off; docs/spherical.md): the border
+lock composites the neighbours' content back over each later face after the net; the neighbour fill gives
+content entering a face from its neighbours' temporal priors; faces 2–6 of a first frame start from their own
+stylization; the flow of each face is computed on a wider view when the source has one.
+
 Fixed against the reference: ``continue_with`` resumes from the saved blended faces (the reference loads files it
 never writes); with ``inconsistent_border`` the temporal prior is used as it is (the reference blends it with an
 all-zero border, darkening the face edges); ``smooth_certainty`` leaves faces without a border alone (the
