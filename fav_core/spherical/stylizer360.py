@@ -83,7 +83,7 @@ class SphereConfig:
         neighbour_fill: beyond the reference: from frame 2 on, where a face's own temporal prior has nothing
             (content entering the face), take its neighbours' temporal priors, warped in with the border maps
             (blend.neighbour_fill). Without it that content is re-painted every frame, which flickers next to
-            the seams.
+            the seams. Ignored with ``inconsistent_border`` (faces do not see each other there).
     """
 
     geometry: CubeGeometry
@@ -341,7 +341,7 @@ class Stylizer360:
                 reliable = fix_occlusions(reliable, m.flow)
             flow = torch.from_numpy(np.ascontiguousarray(m.flow.transpose(2, 0, 1)))[None].to(self.device)
             own[name] = TemporalPrior(warp_backward(prev_raw[slot], flow), self._mask(reliable))
-        if not self.sphere.neighbour_fill:
+        if not self.sphere.neighbour_fill or self.sphere.inconsistent_border:
             return [own[name] for name in FACES]
         contents = {name: p.content for name, p in own.items()}
         reliables = {name: p.reliable for name, p in own.items()}

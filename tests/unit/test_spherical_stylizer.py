@@ -230,7 +230,9 @@ class EdgeBlindMotion(StillMotion):
 
 def test_neighbour_fill_covers_what_a_face_cannot_see() -> None:
     seen: dict[str, dict[int, torch.Tensor]] = {}
-    for name, sphere in {"fill": SphereConfig(GEOM), "no fill": SphereConfig(GEOM, neighbour_fill=False)}.items():
+    variants = {"fill": SphereConfig(GEOM), "no fill": SphereConfig(GEOM, neighbour_fill=False),
+                "baseline": SphereConfig(GEOM, inconsistent_border=True)}
+    for name, sphere in variants.items():
         s = Stylizer360(StylizerConfig(model="tiny", device="cpu", min_filter=1, median_filter=3), sphere,
                         EdgeBlindMotion(), models=(video_model(), None))
         inner = s.step
@@ -249,4 +251,5 @@ def test_neighbour_fill_covers_what_a_face_cannot_see() -> None:
     # i.e. deep in the front face's overlap strip) come in
     assert float(seen["no fill"][0][0, 0, 20:28, 0:3].max()) == 0.0
     assert float(seen["fill"][0][0, 0, 20:28, 0:3].min()) > 0.99
+    assert float(seen["baseline"][0][0, 0, 20:28, 0:3].max()) == 0.0  # the baseline's faces do not see each other
     assert SphereConfig.reference(GEOM).neighbour_fill is False
