@@ -134,9 +134,10 @@ def test_seam_ratio_against_the_baselines(tmp_path: Path, scene: str, model: str
     difference right beside the borders on the same rows/columns (≈ 0 when seamless). With a *random* video
     model the neighbour priors cannot help (a random net does not continue its prior); the border lock (default)
     is what removes most of the seam. Measured (2 frames, 48-px faces): seam_excess ours 0.0018, reference
-    baseline 0.0036, independent 0.018. What ours keeps here is resampling: the lock copies the neighbour through
-    a bilinear warp, which visibly blurs this random net's pixel-scale texture (bench/seams_360.py with the
-    trained model: ours -0.0005, at the floor of a seam-free stylization, baseline 0.0051).
+    baseline 0.0036, independent 0.018. Part of what ours keeps is resampling: the lock copies the neighbour
+    through a bilinear warp, which blurs this random net's pixel-scale texture (with a bicubic warp, tried, frame
+    2 went from 0.0015 to -0.0007 and frame 1 from 0.0021 to 0.0018). With the trained model
+    (bench/seams_360.py) ours is at the floor of a seam-free stylization, the baseline at 0.0050.
     """
     ref = ["--border-maps", "reference"]
     runs = {"ours": [], "reference_baseline": ["--create-inconsistent-border", *ref],
