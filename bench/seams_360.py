@@ -28,7 +28,7 @@ over) and the mean HSV saturation (washed-out faces); then the ratios ours / ref
 
 Usage:
     python bench/seams_360.py [--model stained-glass-video] [--image-model stained-glass-image] \\
-        [--size 512x256] [--cube-edge 160] [--overlap 32] [--frames 3]
+        [--size 512x256] [--cube-edge 160] [--overlap 32] [--frames 3] [--scene synthetic|photos]
 """
 from __future__ import annotations
 
@@ -103,6 +103,19 @@ def consistent_floor(src: Path, frames: int, args: argparse.Namespace, geometry:
     return out
 
 
+def photo_panorama(width: int, height: int, frame: int, step: int = 6) -> np.ndarray:
+    """A textured equirect scene: four scikit-image photos side by side, turned about the vertical axis by
+    ``step`` px per frame (an exact rotation of the sphere: a horizontal roll of the equirect). (H, W, 3) in [0, 1].
+    """
+    from skimage import data
+
+    tiles = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    w = width // len(tiles)
+    row = np.concatenate([cv2.resize(t, (w, height), interpolation=cv2.INTER_AREA) for t in tiles], axis=1)
+    row = cv2.resize(row, (width, height), interpolation=cv2.INTER_AREA)
+    return np.roll(row, frame * step, axis=1).astype(np.float32) / 255.0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="stained-glass-video")
@@ -111,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cube-edge", type=int, default=160)
     ap.add_argument("--overlap", type=int, default=32)
     ap.add_argument("--frames", type=int, default=3)
+    ap.add_argument("--scene", choices=("synthetic", "photos"), default="synthetic",
+                    help="synthetic: spherical.synthetic.rotating_scene; photos: four scikit-image photos as a "
+                    "panorama turning 6 px per frame (real texture)")
     ap.add_argument("--keep", type=Path, default=None, help="write the runs here instead of a temporary folder")
     args = ap.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -121,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         src = root / "in"
         src.mkdir(parents=True, exist_ok=True)
         for i in range(1, args.frames + 1):
-            scene = np.clip(rotating_scene(width, height, i - 1), 0.0, 1.0)
+            scene = (photo_panorama(width, height, i - 1) if args.scene == "photos"
+                     else np.clip(rotating_scene(width, height, i - 1), 0.0, 1.0))
             cv2.imwrite(str(src / f"eq_{i:04d}.png"), (scene[:, :, ::-1] * 255 + 0.5).astype(np.uint8))
         index = CubeToEquirect(geometry, (height, width)).face_index
         rows: dict[str, dict[str, float | None]] = {}
