@@ -78,7 +78,8 @@ class SphereConfig:
             the neighbours' borders, an unknown rest); ``image`` = beyond the reference: the face is first
             stylized on its own (image model, or the video net with an empty prior), that result is the prior
             inside the face and the neighbours' borders are ramp-blended into it exactly as from frame 2 on
-            (the shipped video net turns large unknown regions grey: saturation 0.52 vs 0.77 on the bench).
+            (the shipped video net turns large unknown regions grey: saturation 0.52 vs 0.77 at frame 1 of the
+            bench).
             Ignored with ``inconsistent_border``.
         neighbour_fill: beyond the reference: from frame 2 on, where a face's own temporal prior has nothing
             (content entering the face), take its neighbours' temporal priors, warped in with the border maps
