@@ -70,6 +70,12 @@ def _warp(image: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return warp_backward(image, offsets)
 
 
+def _into_strip(image: torch.Tensor, face: str, side: Side, borders: BorderSet) -> torch.Tensor:
+    """``image`` of ``face``'s neighbour on ``side``, turned (faces.neighbour) and warped into that side's strip."""
+    rot = neighbour(face, side).rot
+    return _warp(torch.rot90(image, rot, dims=(2, 3)) if rot else image, borders.maps[side])
+
+
 def default_ramp_width(geometry: CubeGeometry) -> int:
     """Columns of the reference border strip that its map reaches (coverage > 0 on the middle row): 118 for
     768/128, the reference's ``overlap − 10``."""
@@ -208,8 +214,7 @@ def gather_border(face: str, done: Mapping[str, torch.Tensor], borders: BorderSe
         src = done[nb.face]
         if tuple(src.shape) != (1, 3, edge, edge):
             raise ShapeError(f"{nb.face}: expected a (1, 3, {edge}, {edge}) face, got {tuple(src.shape)}")
-        rotated = torch.rot90(src, nb.rot, dims=(2, 3)) if nb.rot else src
-        content = content + _warp(rotated, borders.maps[side])
+        content = content + _into_strip(src, face, side, borders)
         cov_sum = cov_sum + borders.coverage[side]
         cert = torch.maximum(cert, borders.coverage[side])
         ramp_ = torch.maximum(ramp_, borders.ramps[side])
@@ -247,12 +252,9 @@ def neighbour_fill(
     num = torch.zeros(1, 3, edge, edge, device=ref.device, dtype=ref.dtype)
     den = torch.zeros(1, 1, edge, edge, device=ref.device, dtype=ref.dtype)
     for side in SIDES:
-        nb = neighbour(face, side)
-        t, r = temporal[nb.face] * reliable[nb.face], reliable[nb.face]
-        if nb.rot:
-            t, r = torch.rot90(t, nb.rot, dims=(2, 3)), torch.rot90(r, nb.rot, dims=(2, 3))
-        num = num + _warp(t, borders.maps[side])
-        den = den + _warp(r, borders.maps[side])
+        nb = neighbour(face, side).face
+        num = num + _into_strip(temporal[nb] * reliable[nb], face, side, borders)
+        den = den + _into_strip(reliable[nb], face, side, borders)
     return num / den.clamp(min=1e-6), den.clamp(max=1.0)
 
 
