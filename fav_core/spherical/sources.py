@@ -109,8 +109,7 @@ class EquirectCubes:
         self.flow_margin = int(flow_margin)
         wide = widened(geometry, self.flow_margin)
         self.project_wide = EquirectToCube(wide, source.size, interpolation) if self.flow_margin else None
-        self._vectors: EquirectFlowToCube | None = None
-        self._vectors_wide: EquirectFlowToCube | None = None
+        self._vectors: dict[CubeGeometry, EquirectFlowToCube] = {}  # per face geometry (plain, wide)
 
     def read(self, index: int) -> CubeFrame:
         """The faces of frame ``index``; host motion vectors of the frame (EXR Vector pass of a panoramic camera)
@@ -119,22 +118,19 @@ class EquirectCubes:
         if frame.alpha is not None:
             log.info("%s: alpha is dropped for spherical output", frame.source or index)
         label = frame.source or f"frame {index}"
-        out = self._faces(frame, self.project, label, wide=False)
+        out = self._faces(frame, self.project, label)
         if self.project_wide is None:
             return CubeFrame(index, out)
-        return CubeFrame(index, out, self._faces(frame, self.project_wide, label, wide=True), self.flow_margin)
+        return CubeFrame(index, out, self._faces(frame, self.project_wide, label), self.flow_margin)
 
-    def _faces(self, frame: Frame, project: EquirectToCube, label: str, wide: bool) -> list[Frame]:
+    def _faces(self, frame: Frame, project: EquirectToCube, label: str) -> list[Frame]:
         index = frame.index
         faces = project(frame.rgb)
         out = [Frame(index, f, source=f"{label} [{n}]") for n, f in zip(FACES, faces, strict=True)]
         if frame.flow_to_prev is not None or frame.flow_to_next is not None:
-            if wide and self._vectors_wide is None:
-                self._vectors_wide = EquirectFlowToCube(widened(self.geometry, self.flow_margin), frame.size)
-            elif not wide and self._vectors is None:
-                self._vectors = EquirectFlowToCube(self.geometry, frame.size)
-            vectors = self._vectors_wide if wide else self._vectors
-            assert vectors is not None
+            vectors = self._vectors.get(project.geometry)
+            if vectors is None:
+                vectors = self._vectors[project.geometry] = EquirectFlowToCube(project.geometry, frame.size)
             for face, (to_prev, to_next, valid) in zip(out, vectors(frame.flow_to_prev, frame.flow_to_next,
                                                                      frame.flow_valid), strict=True):
                 face.flow_to_prev, face.flow_to_next, face.flow_valid = to_prev, to_next, valid
