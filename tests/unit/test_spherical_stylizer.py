@@ -132,6 +132,20 @@ def test_options_change_the_result() -> None:
         SphereConfig(GEOM, first_faces="zero")
 
 
+def record_steps(s: Stylizer360, scene: Scene) -> list[tuple[tuple[int, int], torch.Tensor, torch.Tensor]]:
+    """Run ``s`` over ``scene`` and return what each net step was given: ((frame, slot), prior, certainty)."""
+    inner = s.step
+    record: list[tuple[tuple[int, int], torch.Tensor, torch.Tensor]] = []
+
+    def step(rgb, prior, certainty, net_mask, key):  # type: ignore[no-untyped-def]
+        record.append((key, prior, certainty))
+        return inner(rgb, prior, certainty, net_mask, key)
+
+    s.step = step  # type: ignore[method-assign]
+    list(s.run(scene))
+    return record
+
+
 def test_first_faces_image_starts_from_the_own_stylization() -> None:
     # What the net is given for faces 2-6 of a first frame: with first_faces=image a fully certain prior that is
     # the face stylized on its own away from the ramps; with first_faces=border (the reference) only the strips.
@@ -139,16 +153,7 @@ def test_first_faces_image_starts_from_the_own_stylization() -> None:
     seen: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {}
     for mode in ("image", "border"):
         s = make(SphereConfig(GEOM, first_faces=mode))
-        inner = s.step
-        record: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-        def step(rgb, prior, certainty, net_mask, key, inner=inner, record=record):  # type: ignore[no-untyped-def]
-            record[key[1]] = (prior, certainty)
-            return inner(rgb, prior, certainty, net_mask, key)
-
-        s.step = step  # type: ignore[method-assign]
-        next(s.run(Scene(1)))
-        seen[mode] = record
+        seen[mode] = {key[1]: (prior, certainty) for key, prior, certainty in record_steps(s, Scene(1))}
     s = make()
     for slot in range(1, 6):
         own = s.stylizer.stylize_first(cube.faces[slot]).raw
@@ -235,17 +240,7 @@ def test_neighbour_fill_covers_what_a_face_cannot_see() -> None:
     for name, sphere in variants.items():
         s = Stylizer360(StylizerConfig(model="tiny", device="cpu", min_filter=1, median_filter=3), sphere,
                         EdgeBlindMotion(), models=(video_model(), None))
-        inner = s.step
-        record: dict[int, torch.Tensor] = {}
-
-        def step(rgb, prior, certainty, net_mask, key, inner=inner, record=record):  # type: ignore[no-untyped-def]
-            if key[0] == 2:
-                record[key[1]] = certainty
-            return inner(rgb, prior, certainty, net_mask, key)
-
-        s.step = step  # type: ignore[method-assign]
-        list(s.run(Scene(2)))
-        seen[name] = record
+        seen[name] = {key[1]: certainty for key, _, certainty in record_steps(s, Scene(2)) if key[0] == 2}
     # the front face (no border prior of its own) at its left edge, rows away from the corners: without the
     # fill its own prior has nothing there; with it the left face's reliable pixels (6 px inside the left face,
     # i.e. deep in the front face's overlap strip) come in
