@@ -85,7 +85,8 @@ def add_look_options(p: argparse.ArgumentParser, output: str = "output") -> None
     p.add_argument("--fill", choices=("vgg-mean", "uniform-random"), default=None,
                    help="fill of unreliable prior pixels (default: the model's training fill)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
+                   help="precision of the nets (default auto: fp16 on CUDA, fp32 on the CPU)")
     p.add_argument("--colorspace", choices=("auto", "srgb", "linear"), default="auto",
                    help="encoding of the input pixels (default auto: EXR/float = scene-linear)")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform-random fill")

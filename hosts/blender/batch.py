@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fill", choices=("vgg-mean", "uniform-random"), default="")
     p.add_argument("--backward", action="store_true", help="last frame first")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
+                   help="precision of the nets (default auto: fp16 on CUDA, fp32 on the CPU)")
     p.add_argument("--format", choices=("exr", "png"), default="exr", help="stylized frame format")
     p.add_argument("--reuse-renders", action="store_true", help="use DIR/render/*.exr instead of rendering")
     p.add_argument("--no-resume", action="store_true", help="start over even if DIR holds stylized frames")

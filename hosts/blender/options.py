@@ -14,7 +14,7 @@ from .errors import HostError
 FLOWS: tuple[str, ...] = ("pass", "dis", "deepflow", "raft")
 FILLS: tuple[str, ...] = ("", "vgg-mean", "uniform-random")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class StylizeOptions:
         backward: process the sequence last frame first.
         raft_weights: local RAFT weights file (needed with flow "raft"; never downloaded).
         device: "auto" | "cpu" | "cuda".
-        precision: "fp32" | "fp16" | "bf16".
+        precision: "auto" (fp16 on CUDA, fp32 on the CPU) | "fp32" | "fp16" | "bf16".
         num_frames: stop after this many frames (None = all).
         resume: keep frames already in the output and continue after the last whole one.
     """
@@ -46,7 +46,7 @@ class StylizeOptions:
     backward: bool = False
     raft_weights: str = ""
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     num_frames: int | None = None
     resume: bool = True
 

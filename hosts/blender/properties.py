@@ -31,7 +31,12 @@ DEVICE_ITEMS = (
     ("CPU", "CPU", ""),
     ("CUDA", "CUDA", ""),
 )
-PRECISION_ITEMS = (("FP32", "FP32", ""), ("FP16", "FP16", "CUDA only"), ("BF16", "BF16", ""))
+PRECISION_ITEMS = (
+    ("AUTO", "Auto", "FP16 on an NVIDIA GPU, FP32 on the CPU"),
+    ("FP32", "FP32", ""),
+    ("FP16", "FP16", "CUDA only"),
+    ("BF16", "BF16", ""),
+)
 _FILLS = {"MODEL": "", "VGG_MEAN": "vgg-mean", "UNIFORM_RANDOM": "uniform-random"}
 
 
@@ -52,7 +57,7 @@ class FAV_PG_settings(bpy.types.PropertyGroup):
     fill: bpy.props.EnumProperty(name="Fill", items=FILL_ITEMS, default="MODEL")  # type: ignore
     direction: bpy.props.EnumProperty(name="Direction", items=DIRECTION_ITEMS, default="FORWARD")  # type: ignore
     device: bpy.props.EnumProperty(name="Device", items=DEVICE_ITEMS, default="PREFS")  # type: ignore
-    precision: bpy.props.EnumProperty(name="Precision", items=PRECISION_ITEMS, default="FP32")  # type: ignore
+    precision: bpy.props.EnumProperty(name="Precision", items=PRECISION_ITEMS, default="AUTO")  # type: ignore
     output_dir: bpy.props.StringProperty(  # type: ignore
         name="Output Folder", subtype="DIR_PATH", default="//fav/",
         description="Where renders and stylized frames go (one sub-folder per strip / scene and model)")

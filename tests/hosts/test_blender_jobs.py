@@ -61,7 +61,7 @@ def test_options_to_cli_args_exact() -> None:
     ]
     assert StylizeOptions(model="candy").to_cli_args() == [
         "--model", "candy", "--flow", "dis", "--min-filter", "7", "--median-filter", "3", "--device", "auto",
-        "--precision", "fp32",
+        "--precision", "auto",
     ]
 
 

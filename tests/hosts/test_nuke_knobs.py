@@ -40,7 +40,7 @@ def test_default_mapping_exact() -> None:
         "/j/plate/plate.%04d.exr", "-o", "/j/out/s.%04d.exr",
         "--model", "candy-video", "--flow", "pass", "--vectors", "nuke",
         "--min-filter", "7", "--median-filter", "3",
-        "--device", "auto", "--precision", "fp32", "--colorspace", "linear",
+        "--device", "auto", "--precision", "auto", "--colorspace", "linear",
     ]
     assert stylize_command("py", args) == ["py", "-m", "fav_core.cli", "stylize", *args, "--progress", "json"]
 

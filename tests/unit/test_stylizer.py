@@ -12,7 +12,7 @@ from fav_core.errors import Cancelled, ConfigError
 from fav_core.modelfile import ModelMeta, StyleModel
 from fav_core.motion import Motion
 from fav_core.nets import VGG_MEAN_RGB, VGG_SCALE, build_transformer
-from fav_core.stylizer import StylizedFrame, Stylizer, StylizerConfig
+from fav_core.stylizer import StylizedFrame, Stylizer, StylizerConfig, resolve_precision
 from fav_core.types import CancelToken, Frame
 
 H, W = 12, 16
@@ -220,6 +220,24 @@ def test_wrong_channel_counts_are_config_errors() -> None:
 def test_config_validation(field_: str, value: object) -> None:
     with pytest.raises(ConfigError):
         StylizerConfig(model="m", **{field_: value})
+
+
+@pytest.mark.parametrize(
+    "name, device, expected",
+    [("auto", "cuda", "fp16"), ("auto", "cuda:1", "fp16"), ("auto", "cpu", "fp32"), ("auto", "mps", "fp32"),
+     ("fp32", "cuda", "fp32"), ("bf16", "cpu", "bf16"), ("fp16", "cuda", "fp16")],
+)
+def test_resolve_precision(name: str, device: str, expected: str) -> None:
+    assert resolve_precision(name, torch.device(device)) == expected
+
+
+def test_default_precision_is_auto_and_runs_fp32_on_the_cpu() -> None:
+    config = StylizerConfig(model="m", device="cpu")
+    assert config.precision == "auto"
+    net = build_transformer("c3s1-8,d8,R8,u8,c3s1-3", 7, padding="reflect-start").eval()
+    st = Stylizer(config, ShiftMotion(), models=(style_model(net, 7), None))
+    assert st.precision == "fp32"
+    assert [engine.precision for engine in st._engines.values()] == ["fp32"]
 
 
 def test_fp16_on_cpu_is_refused() -> None:

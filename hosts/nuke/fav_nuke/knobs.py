@@ -24,7 +24,7 @@ FLOW_CHOICES = {
 FILL_CHOICES = {"model default": "", "vgg-mean": "vgg-mean", "uniform-random": "uniform-random"}
 DIRECTION_CHOICES = {"forward": False, "backward": True}
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-PRECISION_CHOICES = ("fp32", "fp16", "bf16")
+PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("frame_range", "frame range", "string", "",
              tooltip="first-last (e.g. 1001-1100); empty = the plate's frame range"),
     KnobSpec("device", "device", "enum", "auto", DEVICE_CHOICES),
-    KnobSpec("precision", "precision", "enum", "fp32", PRECISION_CHOICES),
+    KnobSpec("precision", "precision", "enum", "auto", PRECISION_CHOICES),
     KnobSpec("output_folder", "output folder", "file", "",
              tooltip="where the rendered plate and the stylized frames go; empty = next to the script"),
     KnobSpec("resume", "resume", "bool", True,
@@ -103,7 +103,7 @@ class NodeSettings:
         backward: process from the last frame to the first.
         frame_range: the frame-range text as typed (parsed by :mod:`fav_nuke.frames`).
         device: ``auto``, ``cpu`` or ``cuda``.
-        precision: ``fp32``, ``fp16`` or ``bf16``.
+        precision: ``auto`` (fp16 on CUDA, fp32 on the CPU), ``fp32``, ``fp16`` or ``bf16``.
         output_folder: job folder as typed (``""`` = default).
         resume: keep frames of an earlier run.
         core_python: interpreter as typed (``""`` = default).
@@ -119,7 +119,7 @@ class NodeSettings:
     backward: bool = False
     frame_range: str = ""
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     output_folder: str = ""
     resume: bool = True
     core_python: str = ""
