@@ -41,6 +41,20 @@ def test_manifest_has_the_required_keys() -> None:
     assert "files" in m["permissions"]
 
 
+def test_manifest_passes_blenders_own_validator() -> None:
+    """``blender --command extension validate`` (the bundled ``blender_ext.py``, strict): taglines and
+    permission reasons of at most 64 characters, no trailing punctuation, known tags."""
+    import bpy
+
+    local = Path(bpy.utils.resource_path("LOCAL"))
+    cli = local / "scripts" / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+    tags = local / "scripts" / "modules" / "_bpy_internal" / "extensions" / "tags.py"
+    done = subprocess.run([sys.executable, str(cli), "validate", "--valid-tags", str(tags), str(ADDON_DIR)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Success" in done.stdout, done.stdout
+
+
 def test_zips_hold_the_modules(zips: tuple[Path, Path]) -> None:
     extension, legacy = zips
     assert extension.name == "fast_artistic_videos-0.1.0.zip"
