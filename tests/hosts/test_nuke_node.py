@@ -122,6 +122,17 @@ def test_the_fake_is_strict(fake: FakeNuke) -> None:
     with pytest.raises(ValueError):
         read["on_error"].setValue("explode")
     assert read.knob("no_such_knob") is None
+    with pytest.raises(TypeError):  # Nuke's keyword is uncollide (Node.setName(name, uncollide=True, ...))
+        read.setName("x", uniquify=True)
+
+
+def test_create_node_uses_nukes_set_name_keyword(fake: FakeNuke) -> None:
+    """Node.setName takes ``uncollide`` (not ``uniquify``): creating the node from the menu must not raise."""
+    from fav_nuke.node import create_node
+
+    first = create_node()
+    second = create_node()
+    assert (first.name(), second.name()) == ("FastArtisticVideos", "FastArtisticVideos1")
 
 
 NUKE_SIDE = ["init.py", "menu.py"] + [f"fav_nuke/{n}.py" for n in (

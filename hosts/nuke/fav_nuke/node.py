@@ -64,7 +64,9 @@ def create_node() -> nuke.Node:
         The new Group node.
     """
     group = nuke.createNode("Group", inpanel=False)
-    group.setName(NODE_NAME, uniquify=True)
+    # Nuke's signature is Node.setName(name, uncollide=True, updateExpressions=False) (Foundry Python API
+    # reference; sisoe24/nuke-python-stubs stubs/nuke/classes/Node.py): "uncollide" appends a number when taken.
+    group.setName(NODE_NAME, uncollide=True)
     for spec in KNOBS:
         group.addKnob(make_knob(spec))
     build_internals(group)

@@ -234,10 +234,14 @@ class Node:
     def name(self) -> str:
         return self._name
 
-    def setName(self, name: str, uniquify: bool = False) -> None:
+    def setName(self, name: str, uncollide: bool = True, updateExpressions: bool = False) -> None:
+        # Real signature: ``setName(name, uncollide=True, updateExpressions=False)`` -- the keyword is
+        # ``uncollide`` and it defaults to True (sisoe24/nuke-python-stubs stubs/nuke/classes/Node.py, generated
+        # from Nuke 14's own docstrings; same wording in the Foundry Python API reference). What real Nuke does
+        # for a taken name with uncollide=False is not documented; the fake refuses it.
         siblings = {n.name() for n in (self._parent.nodes() if self._parent else []) if n is not self}
         if name in siblings:
-            if not uniquify:
+            if not uncollide:
                 raise ValueError(f"name {name!r} is already used")
             base = name.rstrip("0123456789")
             i = 1
@@ -550,7 +554,7 @@ class FakeNuke:
             parent = self.context[-1]
             node = _CLASSES[cls_name](self, parent)
             count = sum(1 for n in parent.nodes() if n.CLASS == cls_name) + 1
-            node.setName(str(knob_values.pop("name", f"{cls_name}{count}")), uniquify=True)
+            node.setName(str(knob_values.pop("name", f"{cls_name}{count}")))
             for k, v in knob_values.items():
                 node[k].setValue(v)
             parent._children.append(node)
