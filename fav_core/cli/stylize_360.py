@@ -71,9 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="first frame, faces 2-6: image = stylize each on its own and blend the neighbours' "
                    "borders into it (default); border = the reference: only the borders as a prior")
     p.add_argument("--flow-margin", type=int, default=None, metavar="PX",
-                   help="equirect input: compute each face's flow on a view this much wider per side (default "
-                   "half the overlap; 0 = on the face itself, the reference): faces then stay reliable at "
-                   "their borders")
+                   help="compute each face's flow on a view this much wider per side (default half the overlap; "
+                   "0 = on the face itself, the reference): faces then stay reliable at their borders; cube-face "
+                   "input takes the margin from the neighbouring faces")
     p.add_argument("--smooth-certainty", action="store_true",
                    help="tell the net the border prior is certain only in the outer half of the ramp")
     p.add_argument("--model", default=DEFAULT_VIDEO_MODEL, help="video model name or .safetensors path")
@@ -169,19 +169,28 @@ def _open_input(args: argparse.Namespace) -> tuple[Any, Any]:
     if count_frame_placeholders(args.input) == 2:
         if args.cube_edge is not None:
             log.info("--cube-edge is ignored for cube-face input (the files decide)")
-        if args.flow_margin:
-            log.info("--flow-margin is ignored for cube-face input (wider views need the equirect)")
         if args.overlap is None:
             raise ConfigError("cube-face input: give --overlap (the faces' total overlap in px)")
+        margin = _flow_margin(args, args.overlap, face_files=True)
         faces = FaceFiles(args.input, args.overlap, colorspace=args.colorspace, vectors=vectors,
-                          vector_convention=args.vectors)
+                          vector_convention=args.vectors, flow_margin=margin, interpolation=args.interpolation)
         return faces, faces.sources[0]
     source = open_frames(args.input, colorspace=args.colorspace, vectors=vectors, vector_convention=args.vectors)
     geometry = default_geometry(source.size[1], args.cube_edge, args.overlap)
-    margin = geometry.overlap // 2 if args.flow_margin is None else args.flow_margin
+    return EquirectCubes(source, geometry, args.interpolation, flow_margin=_flow_margin(args, geometry.overlap, face_files=False)), source
+
+
+def _flow_margin(args: argparse.Namespace, overlap: int, *, face_files: bool) -> int:
+    """``--flow-margin`` (default half the overlap); 0 without computed flow: no flow at all, flow files made for
+    the faces themselves, or cube faces' own motion vectors (an equirect's Vector pass is reprojected to the
+    wider views as well)."""
     if args.per_frame or args.flow == "files":
-        margin = 0  # no flow, or flow files made for the faces themselves
-    return EquirectCubes(source, geometry, args.interpolation, flow_margin=margin), source
+        return 0
+    if args.flow == "pass" and face_files:
+        if args.flow_margin:
+            log.info("--flow-margin is ignored with the cube faces' own motion vectors")
+        return 0
+    return overlap // 2 if args.flow_margin is None else args.flow_margin
 
 
 def _motion(args: argparse.Namespace) -> Any:

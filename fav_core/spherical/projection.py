@@ -252,26 +252,8 @@ class CubeToEquirect:
         # Faces still denser than the supersampled output are first reduced (INTER_AREA) to this size.
         self.face_size = min(geometry.edge, max(4, math.ceil(geometry.edge * self.supersample / ratio)))
         dirs = equirect_directions(w, h, self.supersample)
-        self.map_x, self.map_y = self._maps(dirs)
+        self.map_x, self.map_y = _atlas_maps(dirs, geometry, self.face_size)
         self.face_index = nearest_face(equirect_directions(w, h))
-
-    def _maps(self, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        geom = self.geometry
-        index = nearest_face(dirs)
-        scale = self.face_size / geom.edge  # face pixel p sits at (p + 0.5)·scale − 0.5 in a reduced face
-        stride = self.face_size + 2 * _ATLAS_MARGIN
-        map_x = np.empty(index.shape, np.float64)
-        map_y = np.empty(index.shape, np.float64)
-        for slot, face in enumerate(FACES):
-            sel = index == slot
-            f, r, d = AXES[face]
-            v = dirs[sel]
-            depth = v @ f
-            px = (geom.to_pixel((v @ r) / depth) + 0.5) * scale - 0.5
-            py = (geom.to_pixel((v @ d) / depth) + 0.5) * scale - 0.5
-            map_x[sel] = px + _ATLAS_MARGIN
-            map_y[sel] = py + _ATLAS_MARGIN + slot * stride
-        return map_x.astype(np.float32), map_y.astype(np.float32)
 
     def __call__(self, faces: list[np.ndarray]) -> np.ndarray:
         """Render one frame.
@@ -285,26 +267,105 @@ class CubeToEquirect:
         Raises:
             ShapeError: not 6 faces, or a face of the wrong size.
         """
-        if len(faces) != len(FACES):
-            raise ShapeError(f"faces: expected 6 cube faces, got {len(faces)}")
-        edge = self.geometry.edge
-        m = _ATLAS_MARGIN
-        tiles = []
-        for n, face in enumerate(faces):
-            check_shape(face, "E F C", f"face {n}")
-            if face.shape[:2] != (edge, edge):
-                raise ShapeError(f"face {n}: expected {edge}x{edge}, got {face.shape[1]}x{face.shape[0]}")
-            src = np.ascontiguousarray(face, dtype=np.float32)
-            if self.face_size != edge:
-                src = _area_reduce(src, (self.face_size, self.face_size))
-            tile = cv2.copyMakeBorder(src, m, m, m, m, cv2.BORDER_REPLICATE)
-            size = self.face_size + 2 * m
-            tiles.append(tile.reshape(size, size, -1))
-        atlas = np.concatenate(tiles, axis=0)
+        atlas = _atlas(faces, self.geometry.edge, self.face_size)
         out = _remap(atlas, self.map_x, self.map_y, self.interp)
         if self.supersample > 1:
             out = _area_reduce(out, self.out_size)
         return np.ascontiguousarray(out.reshape(*self.out_size, -1), dtype=np.float32)
+
+
+def _atlas_maps(dirs: np.ndarray, geometry: CubeGeometry, face_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each direction ``dirs[..., 3]`` lies in the atlas of :func:`_atlas`: (map_x, map_y) float32.
+
+    Each direction samples the face whose forward axis is closest to it (inside the cube face proper, so the
+    overlap only feeds the interpolation kernel); faces reduced to ``face_size`` px.
+    """
+    index = nearest_face(dirs)
+    scale = face_size / geometry.edge  # face pixel p sits at (p + 0.5)·scale − 0.5 in a reduced face
+    stride = face_size + 2 * _ATLAS_MARGIN
+    map_x = np.empty(index.shape, np.float64)
+    map_y = np.empty(index.shape, np.float64)
+    for slot, face in enumerate(FACES):
+        sel = index == slot
+        f, r, d = AXES[face]
+        v = dirs[sel]
+        depth = v @ f
+        px = (geometry.to_pixel((v @ r) / depth) + 0.5) * scale - 0.5
+        py = (geometry.to_pixel((v @ d) / depth) + 0.5) * scale - 0.5
+        map_x[sel] = px + _ATLAS_MARGIN
+        map_y[sel] = py + _ATLAS_MARGIN + slot * stride
+    return map_x.astype(np.float32), map_y.astype(np.float32)
+
+
+def _atlas(faces: list[np.ndarray], edge: int, face_size: int) -> np.ndarray:
+    """The 6 faces stacked vertically, each reduced to ``face_size`` and replicate-padded by ``_ATLAS_MARGIN``.
+
+    Args:
+        faces: 6 arrays :math:`(E, E, C)` float32 in slot order.
+
+    Returns:
+        :math:`(6·(S + 2m), S + 2m, C)` float32 (S = face_size, m = _ATLAS_MARGIN).
+
+    Raises:
+        ShapeError: not 6 faces, or a face of the wrong size.
+    """
+    if len(faces) != len(FACES):
+        raise ShapeError(f"faces: expected 6 cube faces, got {len(faces)}")
+    m = _ATLAS_MARGIN
+    tiles = []
+    for n, face in enumerate(faces):
+        check_shape(face, "E F C", f"face {n}")
+        if face.shape[:2] != (edge, edge):
+            raise ShapeError(f"face {n}: expected {edge}x{edge}, got {face.shape[1]}x{face.shape[0]}")
+        src = np.ascontiguousarray(face, dtype=np.float32)
+        if face_size != edge:
+            src = _area_reduce(src, (face_size, face_size))
+        tile = cv2.copyMakeBorder(src, m, m, m, m, cv2.BORDER_REPLICATE)
+        size = face_size + 2 * m
+        tiles.append(tile.reshape(size, size, -1))
+    return np.concatenate(tiles, axis=0)
+
+
+class CubeToFaces:
+    """6 faces (slot order, with overlap) → the same 6 faces seen through another geometry, maps precomputed.
+
+    Used to cut wider views of cube-face input for the flow (spherical.flow_margin) when there is no equirect to
+    project them from: every pixel of a view is sampled from the input face whose forward axis is closest to its
+    direction, as in :class:`CubeToEquirect`.
+
+    Args:
+        geometry: face size and overlap of the inputs.
+        out_geometry: face size and overlap of the views (e.g. ``flow_margin.widened(geometry, m)``).
+        interpolation: ``lanczos4`` (default), ``cubic`` or ``linear``.
+
+    Convention:
+        - view pixel (col, row) of face F looks along F's f + a·r + b·d (faces.AXES) with a, b from
+          ``out_geometry``; it is sampled like an equirect pixel in :class:`CubeToEquirect`.
+    """
+
+    def __init__(self, geometry: CubeGeometry, out_geometry: CubeGeometry, interpolation: str = "lanczos4") -> None:
+        self.geometry = geometry
+        self.out_geometry = out_geometry
+        self.interp = _check_interp(interpolation)
+        coords = out_geometry.coords()
+        self.maps = [_atlas_maps(_face_dirs(face, coords), geometry, geometry.edge) for face in FACES]
+
+    def __call__(self, faces: list[np.ndarray]) -> list[np.ndarray]:
+        """The 6 views of one frame.
+
+        Args:
+            faces: 6 arrays :math:`(E, E, C)` float32 in slot order (E = ``geometry.edge``).
+
+        Returns:
+            6 arrays :math:`(E', E', C)` float32 (E' = ``out_geometry.edge``).
+
+        Raises:
+            ShapeError: not 6 faces, or a face of the wrong size.
+        """
+        atlas = _atlas(faces, self.geometry.edge, self.geometry.edge)
+        edge = self.out_geometry.edge
+        return [np.ascontiguousarray(_remap(atlas, mx, my, self.interp).reshape(edge, edge, -1), dtype=np.float32)
+                for mx, my in self.maps]
 
 
 def nearest_face(dirs: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from fav_core.io import FrameSource, open_frames
 from fav_core.spherical.faces import FACES, FILE_IDS
 from fav_core.spherical.flow import EquirectFlowToCube
 from fav_core.spherical.flow_margin import widened
-from fav_core.spherical.projection import CubeGeometry, EquirectToCube
+from fav_core.spherical.projection import CubeGeometry, CubeToFaces, EquirectToCube
 from fav_core.types import Frame
 
 log = logging.getLogger(__name__)
@@ -147,9 +147,15 @@ class FaceFiles:
         vectors: EXR host motion vectors per face (as :func:`fav_core.io.open_frames`: None = when present,
             True = required, False = ignored).
         vector_convention: ``auto``, ``blender`` or ``nuke``.
+        flow_margin: also give every face a view ``flow_margin`` px wider per side for the flow
+            (CubeFrame.flow_faces): the margin is sampled from the neighbouring faces (projection.CubeToFaces), the
+            centre is the face itself; 0 = the flow sees the faces themselves (the reference).
+        interpolation: resampling filter of the wider views (projection.INTERPOLATIONS).
 
     Raises:
-        ConfigError: the pattern does not have two placeholders, or the overlap does not fit the faces.
+        ConfigError: the pattern does not have two placeholders, the overlap does not fit the faces, the flow
+            margin is out of range, or a flow margin is asked for together with required host vectors (those are
+            used on the faces themselves).
         InputError: a face sequence is missing, faces are not square, or the six differ in size or frames.
     """
 
@@ -160,8 +166,12 @@ class FaceFiles:
         colorspace: str = "auto",
         vectors: bool | None = None,
         vector_convention: str = "auto",
+        flow_margin: int = 0,
+        interpolation: str = "lanczos4",
     ) -> None:
         self.pattern = pattern
+        if flow_margin and vectors:
+            raise ConfigError("a flow margin is for computed flow; cube faces' own motion vectors are used as they are")
         self.sources: list[FrameSource] = []
         for name in FACES:
             self.sources.append(open_frames(face_pattern(pattern, FILE_IDS[name], expect=2), colorspace=colorspace,
@@ -180,6 +190,18 @@ class FaceFiles:
         self.geometry = CubeGeometry(h, overlap)
         self.indices = list(first.indices)
         self.linear = first.linear
+        self.flow_margin = int(flow_margin)
+        wide = widened(self.geometry, self.flow_margin)
+        self.to_wide = CubeToFaces(self.geometry, wide, interpolation) if self.flow_margin else None
 
     def read(self, index: int) -> CubeFrame:
-        return CubeFrame(index, [src.read(index) for src in self.sources])
+        """The six faces of frame ``index`` (and their wider views when there is a flow margin)."""
+        faces = [src.read(index) for src in self.sources]
+        if self.to_wide is None:
+            return CubeFrame(index, faces)
+        m, edge = self.flow_margin, self.geometry.edge
+        views = []
+        for face, view in zip(faces, self.to_wide([f.rgb for f in faces]), strict=True):
+            view[m:m + edge, m:m + edge] = face.rgb  # the centre is exactly the face the stylizer warps
+            views.append(Frame(index, view, source=face.source))
+        return CubeFrame(index, faces, views, m)
