@@ -7,7 +7,8 @@ The network is truncated after the deepest layer used.
 
 Two weight sources, two input conventions (the network always *takes* vgg pre-space and converts internally):
 
-- ``torchvision`` (IMAGENET1K_V1, ``vgg16-397923af.pth``): trained on RGB [0, 1] normalised with the ImageNet
+- ``torchvision`` (IMAGENET1K_V1, ``vgg16-397923af.pth``, a legacy-format torch file read without unpickling by
+  :mod:`fav_core.pth_reader`): trained on RGB [0, 1] normalised with the ImageNet
   mean/std, so the input is converted pre-space -> rgb01 -> ``(x - mean) / std``. Pooling floors.
 - ``caffe`` (the original ``vgg16.t7`` of fast-neural-style, a Caffe port): trained on BGR 0..255 minus the
   VGG mean, i.e. exactly vgg pre-space: used as is. Pooling mode is taken from the file (Caffe rounds up).
@@ -28,11 +29,14 @@ from torch import nn
 from fav_core.errors import ConfigError, ModelLoadError
 from fav_core.lossnet.base import LossNetwork
 from fav_core.nets.preprocess import deprocess
+from fav_core.pth_reader import read_pth
 
 log = logging.getLogger(__name__)
 
 #: torchvision's IMAGENET1K_V1 VGG-16 weights (only fetched by :func:`torchvision_state_dict` when not cached).
 TORCHVISION_VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
+#: The start of the file's SHA-256, checked after a download (torch hub's ``<name>-<hash>.pth`` convention).
+_HASH_PREFIX = "397923af"
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 #: Conv widths of VGG-16, "M" = 2×2 max pool.
@@ -170,22 +174,18 @@ class VGG16Loss(LossNetwork):
 
 
 def _read_state_file(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from a .safetensors file, or a torch file through the restricted (weights-only) unpickler."""
+    """A state dict from a .safetensors file, or from a torch ``.pth``/``.pt`` file by the pure (non-pickle) reader."""
     if not path.is_file():
         raise ModelLoadError(path, "loss-network weights file not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix != ".safetensors":
+        return read_pth(path)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
-            return dict(load_file(str(path), device="cpu"))
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except ModelLoadError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any decoding failure becomes one typed error naming the file
+    try:
+        return dict(load_file(str(path), device="cpu"))
+    except (SafetensorError, OSError, ValueError) as e:
         raise ModelLoadError(path, f"cannot read loss-network weights: {e}") from e
-    if not isinstance(state, Mapping):
-        raise ModelLoadError(path, "loss-network weights file does not contain a state dict")
-    return dict(state)
 
 
 def torchvision_state_dict(weights: str | Path | None = None, *, allow_download: bool = True) -> tuple[
@@ -194,9 +194,10 @@ def torchvision_state_dict(weights: str | Path | None = None, *, allow_download:
     """torchvision VGG-16 IMAGENET1K_V1 weights as a state dict, and where they came from.
 
     Args:
-        weights: an explicit file (``.safetensors``, or a torch ``.pth`` read with ``weights_only=True``).
-            When None: the torch hub cache (``$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth``), downloading the
-            file there first when it is missing and ``allow_download`` is set.
+        weights: an explicit file (``.safetensors``, or a torch ``.pth``/``.pt`` read by
+            :func:`fav_core.pth_reader.read_pth`, which never unpickles). When None: the torch hub cache
+            (``$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth``), downloading the file there first (SHA-256 prefix
+            checked) when it is missing and ``allow_download`` is set; it is then read the same pure way.
         allow_download: permit the download (never used by the tests).
 
     Raises:
@@ -210,17 +211,16 @@ def torchvision_state_dict(weights: str | Path | None = None, *, allow_download:
         return _read_state_file(cached), str(cached)
     if not allow_download:
         raise ModelLoadError(cached, "VGG-16 weights not cached; pass --loss-weights PATH or use random-multiscale")
-    log.info("downloading VGG-16 weights from %s to the torch hub cache", TORCHVISION_VGG16_URL)
+    log.info("downloading VGG-16 weights from %s to %s", TORCHVISION_VGG16_URL, cached)
     try:
-        state = torch.hub.load_state_dict_from_url(
-            TORCHVISION_VGG16_URL, map_location="cpu", progress=False, check_hash=True, weights_only=True
-        )
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(TORCHVISION_VGG16_URL, str(cached), hash_prefix=_HASH_PREFIX, progress=False)
     except Exception as e:  # noqa: BLE001 - network/hash failures become one typed error
         raise ModelLoadError(
             TORCHVISION_VGG16_URL,
             f"cannot download VGG-16 weights ({e}); pass --loss-weights PATH or use --loss-network random-multiscale",
         ) from e
-    return dict(state), TORCHVISION_VGG16_URL
+    return _read_state_file(cached), str(cached)
 
 
 def vgg16_torchvision(
