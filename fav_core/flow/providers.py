@@ -136,15 +136,29 @@ class DeepFlow:
 _RAFT_MIN_SIDE = 128  # torchvision RAFT gives NaNs below 128 px (pytorch/vision#7338)
 
 
+#: Weight files RAFT reads: safetensors, and torch.save files through the pure reader (never unpickled).
+_RAFT_SUFFIXES = (".safetensors", ".pth", ".pt")
 _RAFT_CONVERT_HINT = (
-    "RAFT weights must be a .safetensors file (pickle-based .pth files are never loaded, since unpickling can "
-    "run code); only if you trust its origin, convert it once with "
+    "only if you trust its origin, convert it once with "
     "safetensors.torch.save_file(torch.load(path, weights_only=True), 'raft.safetensors')"
 )
 
 
 def _load_state_dict(path: Path) -> dict[str, Any]:
-    """Load tensors from a local safetensors file (never pickle)."""
+    """Tensors of a local RAFT weights file: safetensors, or a torch ``.pth``/``.pt`` read without unpickling.
+
+    Raises:
+        ModelLoadError: an unreadable file; for a torch file the message ends with the trusted conversion route.
+    """
+    if path.suffix.lower() != ".safetensors":
+        from fav_core.pth_reader import read_pth
+
+        try:
+            return read_pth(path)
+        except ModelLoadError as exc:
+            if "weights_only=True" in exc.problem:  # the reader already gave the conversion route
+                raise
+            raise ModelLoadError(path, f"{exc.problem}; {_RAFT_CONVERT_HINT}") from exc
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -158,8 +172,9 @@ class RAFTFlow:
     """torchvision RAFT (GPU recommended) with weights from a local file; never downloads.
 
     Args:
-        weights_path: ``.safetensors`` state dict for ``raft_large`` (or ``raft_small``); pickle-based ``.pth``
-            files are refused with the conversion route.
+        weights_path: state dict for ``raft_large`` (or ``raft_small``): ``.safetensors``, or a torch ``.pth``/``.pt``
+            such as torchvision's ``raft_large_C_T_SKHT_V2-ff5fadd5.pth``, read by
+            :func:`fav_core.pth_reader.read_pth` (never unpickled; anything but plain tensors is refused).
         small: use the ``raft_small`` architecture.
         iters: number of recurrent flow updates (12 = torchvision default).
         device: torch device; default CUDA when available, else CPU.
@@ -167,7 +182,7 @@ class RAFTFlow:
     Raises:
         ConfigError: torchvision is not installed (it is an optional extra), or bad options.
         InputError: the weights file does not exist.
-        ModelLoadError: a non-safetensors file, or weights that do not fit the architecture.
+        ModelLoadError: another suffix, an unreadable or unsafe file, or weights that do not fit the architecture.
     """
 
     def __init__(
@@ -176,8 +191,9 @@ class RAFTFlow:
         if iters < 1:
             raise ConfigError(f"RAFT iters must be >= 1, got {iters}")
         path = Path(weights_path)
-        if path.suffix.lower() != ".safetensors":
-            raise ModelLoadError(path, _RAFT_CONVERT_HINT)
+        if path.suffix.lower() not in _RAFT_SUFFIXES:
+            raise ModelLoadError(path, f"RAFT weights must be one of {', '.join(_RAFT_SUFFIXES)}; {_RAFT_CONVERT_HINT}")
+        state = _load_state_dict(path) if path.is_file() else None  # read (and refused) even without torchvision
         try:
             from torchvision.models.optical_flow import raft_large, raft_small
         except ImportError as exc:
@@ -187,15 +203,12 @@ class RAFTFlow:
             ) from exc
         import torch
 
-        if not path.is_file():
+        if state is None:
             raise InputError(path, "RAFT weights file not found (weights are never downloaded)")
 
         net = (raft_small if small else raft_large)(weights=None, progress=False)
         try:
-            state = _load_state_dict(path)
             net.load_state_dict(state, strict=True)
-        except ModelLoadError:
-            raise
         except (RuntimeError, ValueError, OSError, KeyError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(

@@ -88,3 +88,59 @@ def test_raft_without_torchvision(tmp_path: Path) -> None:
         RAFTFlow(tmp_path / "raft.safetensors")
     with pytest.raises(ConfigError, match="torchvision"):
         make_provider("raft", weights_path=tmp_path / "raft.safetensors", iters=4)
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_raft_torch_weights_are_read_without_unpickling(
+    tmp_path: Path, zip_format: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from fav_core.flow.providers import _load_state_dict
+
+    state = {"fnet.convnormrelu.0.weight": torch.randn(8, 3, 7, 7), "update_block.mask.0.bias": torch.arange(4.0)}
+    path = tmp_path / "raft.pth"
+    torch.save(state, path, _use_new_zipfile_serialization=zip_format)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
+    got = _load_state_dict(path)
+    assert got.keys() == state.keys() and all(torch.equal(got[k], state[k]) for k in state)
+
+
+def test_raft_malicious_torch_zip_is_refused_before_torchvision(tmp_path: Path) -> None:
+    import os
+    import pickle
+    import zipfile
+
+    from fav_core.errors import ModelLoadError
+
+    marker = tmp_path / "marker"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "raft.pt"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"w": Payload()}, 2))
+        z.writestr("archive/version", "3\n")
+    with pytest.raises(ModelLoadError, match=r"refusing to call posix\.system .*weights_only=True") as info:
+        RAFTFlow(path)
+    assert str(path) in str(info.value) and not marker.exists()
+    with pytest.raises(ModelLoadError, match=r"must be one of \.safetensors, \.pth, \.pt"):
+        RAFTFlow(tmp_path / "raft.bin")
+
+
+@pytest.mark.skipif(not HAS_TORCHVISION, reason="torchvision not installed")
+def test_raft_small_from_torch_file_matches_safetensors(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+    from torchvision.models.optical_flow import raft_small
+
+    state = raft_small(weights=None, progress=False).state_dict()
+    torch.save(state, tmp_path / "raft_small.pth")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "raft_small.safetensors"))
+    src = _texture(32, 40)
+    dst = np.roll(src, (1, 2), axis=(0, 1))
+    a = RAFTFlow(tmp_path / "raft_small.pth", small=True, iters=2, device="cpu").compute(src, dst)
+    b = RAFTFlow(tmp_path / "raft_small.safetensors", small=True, iters=2, device="cpu").compute(src, dst)
+    np.testing.assert_array_equal(a, b)
