@@ -18,7 +18,8 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeNuke:
     return install(monkeypatch)
 
 
-def test_menu_entry_creates_the_node(fake: FakeNuke) -> None:
+def test_menu_entry_creates_the_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = install(monkeypatch, gui=True)  # menu.py only runs in GUI sessions (nuke.menu raises otherwise)
     runpy.run_path(str(HOSTS_NUKE / "menu.py"))
     command = fake.menus["Nodes"].items["FastArtisticVideos"].items["FastArtisticVideos"]
     plate = fake.module.nodes.Read(name="plate_read")
@@ -124,6 +125,32 @@ def test_the_fake_is_strict(fake: FakeNuke) -> None:
     assert read.knob("no_such_knob") is None
     with pytest.raises(TypeError):  # Nuke's keyword is uncollide (Node.setName(name, uncollide=True, ...))
         read.setName("x", uniquify=True)
+    with pytest.raises(TypeError):  # Int_Knob.setValue: "Must be an integer."
+        read["first"].setValue(1.0)
+    with pytest.raises(RuntimeError, match="GUI"):  # nuke.menu raises outside the GUI
+        fake.module.menu("Nodes")
+
+
+def test_the_fake_queues_main_thread_calls_even_from_the_main_thread(fake: FakeNuke) -> None:
+    """nuke.executeInMainThread only posts a request and returns, whichever thread calls it."""
+    ran: list[int] = []
+    fake.module.executeInMainThread(ran.append, 1)
+    assert ran == []
+    assert fake.run_main_thread_queue() == 1 and ran == [1]
+
+
+def test_the_fake_inputs_and_delete_follow_nuke(fake: FakeNuke) -> None:
+    read, switch = fake.module.nodes.Read(), fake.module.nodes.Switch()
+    switch.setInput(3, read)
+    switch.setInput(3, None)
+    switch.setInput(1, read)
+    assert switch.inputs() == 2  # highest connected input + 1, not the slots ever touched
+    fake.module.delete(read)
+    assert fake.module.toNode(read._name) is None
+    with pytest.raises(ValueError, match="not attached to a node"):
+        read.name()
+    with pytest.raises(ValueError, match="not attached to a node"):
+        read["file"]
 
 
 def test_create_node_uses_nukes_set_name_keyword(fake: FakeNuke) -> None:

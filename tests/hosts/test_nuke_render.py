@@ -268,3 +268,27 @@ def test_gui_cancel_then_resume(fake: FakeNuke, tmp_path: Path, core: Path, monk
     assert sorted(p.name for p in stylized.iterdir()) == [f"stylized.000{i}.exr" for i in (1, 2, 3)]
     assert fake.progress_tasks[-1].messages[1] == "resuming at frame 2"
     assert group.node("FavSwitch")["which"].value() == 1 and fake.messages == []
+
+
+def test_cancelling_the_plate_render_is_not_an_error(fake: FakeNuke, tmp_path: Path, core: Path) -> None:
+    """Cancel in nuke.execute's progress dialog raises RuntimeError('Cancelled'): no message, no core run."""
+    group = make_node(fake, tmp_path, core)
+    fake.cancel_execute_at = 2
+    group["stylize"].execute()
+    assert fake.messages == [] and calls(tmp_path) == []
+    assert group["status"].value() == "plate render cancelled"
+    assert group["stylize"].enabled() and group.node("FavWrite")["disable"].value() is True
+
+
+def test_node_deleted_while_the_core_runs(fake: FakeNuke, tmp_path: Path, core: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The artist deletes the node during a GUI run: the finish on the main thread neither raises nor nags."""
+    fake.module.env["gui"] = True
+    group = make_node(fake, tmp_path, core)
+    group["stylize"].execute()
+    (worker,) = [t for t in threading.enumerate() if t.name == "fav-FastArtisticVideos"]
+    fake.module.delete(group)
+    worker.join(timeout=30)
+    assert fake.run_main_thread_queue() == 1
+    assert fake.messages == []
+    assert "FastArtisticVideos was deleted while stylizing" in caplog.text

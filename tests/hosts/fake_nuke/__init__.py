@@ -11,7 +11,8 @@ Implemented, with Nuke's names and signatures:
 - module: ``nodes.<Class>(name=..., <knob>=...)`` for Group, Input, Output, Copy, Write, Read, Switch;
   ``createNode(cls, inpanel=True)`` (connects input 0 to the selected node); ``root()``; ``toNode(name)``;
   ``thisNode()``; ``execute(node, first, last, incr=1)``; ``message(text)``; ``ProgressTask(name)``;
-  ``executeInMainThread(call, args=(), kwargs=None)``; ``env``; ``menu(name)``; ``FrameRange``; knob classes
+  ``executeInMainThread(call, args=(), kwargs=None)``; ``env``; ``menu(name)`` (GUI only, as in Nuke);
+  ``delete(node)``; ``FrameRange``; knob classes
   ``Tab_Knob, Text_Knob, String_Knob, File_Knob, Int_Knob, Boolean_Knob, Enumeration_Knob, PyScript_Knob``
   (+ the ``Knob``/``Node`` base classes).
 - nodes: ``name() setName() Class() knob() knobs() [name] addKnob() input() setInput() inputs() frameRange()
@@ -23,13 +24,17 @@ Pixel model: images are dicts of full channel name -> (H, W) float32, rows top-d
 (``rgba.red`` is stored as ``R`` on disk, other channels by their full name, e.g. ``forward.u``). Read, Input,
 Copy, Switch, Output, Group and Write produce pixels; other classes raise ``NotImplementedError``. No colour
 management: ``raw`` is stored but every value is treated as already linear. A disconnected Group input raises
-instead of giving black. ``execute`` supports EXR Writes only and has no cancel (real Nuke's raises
-"Cancelled"); it raises ``RuntimeError`` like Nuke for a disabled Write, a missing Read file or a missing
-folder. Threads: ``executeInMainThread`` runs the call at once on the main thread and otherwise queues it
-until the test calls :meth:`FakeNuke.run_main_thread_queue` (Nuke runs it from its event loop).
+instead of giving black. ``execute`` supports EXR Writes only; it raises ``RuntimeError`` like Nuke for a
+disabled Write, a missing Read file or a missing folder, and ``RuntimeError("Cancelled")`` when the test makes the
+artist press Cancel (:attr:`FakeNuke.cancel_execute_at`; Nuke's docs: "If the user hits the cancel button this
+command will raise a 'cancelled' error"). Threads: ``executeInMainThread`` always queues the call until the test
+calls :meth:`FakeNuke.run_main_thread_queue`, from any thread, as Nuke's own ``executeInMainThread`` does (it
+only posts ``_nuke.RunInMainThread.request``; Nuke 14 pythondevguide ``_modules/nuke_internal/executeInMain``).
+A deleted node (``delete``) raises ``ValueError("A PythonObject is not attached to a node")`` on any use, as
+Nuke does.
 
 Test controls (not Nuke API) live on :class:`FakeNuke`: ``messages``, ``executed``, ``progress_tasks``,
-``cancel_when``, ``selected``, ``menus``, ``run_main_thread_queue()``.
+``cancel_when``, ``cancel_execute_at``, ``selected``, ``menus``, ``run_main_thread_queue()``.
 """
 from __future__ import annotations
 
@@ -133,8 +138,11 @@ class Int_Knob(Knob):
         self._value = 0
 
     def _check(self, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{self._name}: expected a number, got {type(value).__name__}")
+        # Int_Knob.setValue: "@param val: The new value. Must be an integer." (Nuke 14 docstring, via
+        # sisoe24/nuke-python-stubs stubs/nuke/classes/Int_Knob.py); Python >= 3.10 (Nuke 15+) refuses a float
+        # for a C "int" argument with TypeError.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{self._name}: expected an integer, got {type(value).__name__}")
         return int(value)
 
 
@@ -220,7 +228,15 @@ class Node:
         self._knobs: dict[str, Knob] = {}
         self._inputs: list[Node | None] = []
         self._name = ""
+        self._deleted = False
         self._builtin_knobs()
+
+    def __getattribute__(self, name: str) -> Any:
+        # After nuke.delete(n) every use of the Python object raises, as in Nuke ("ValueError: A PythonObject is
+        # not attached to a node", caught as ValueError by e.g. Psyop/Cryptomatte's gizmo code).
+        if not name.startswith("_") and object.__getattribute__(self, "_deleted"):
+            raise ValueError("A PythonObject is not attached to a node")
+        return object.__getattribute__(self, name)
 
     def _builtin_knobs(self) -> None:
         pass
@@ -261,6 +277,8 @@ class Node:
         return dict(self._knobs)
 
     def __getitem__(self, name: str) -> Knob:
+        if self._deleted:
+            raise ValueError("A PythonObject is not attached to a node")
         if name not in self._knobs:
             raise NameError(f"knob {name} does not exist")
         return self._knobs[name]
@@ -282,7 +300,9 @@ class Node:
         return True
 
     def inputs(self) -> int:
-        return len(self._inputs)
+        # "Number of the highest connected input + 1. If inputs 0, 1, and 3 are connected, this will return 4."
+        # (Node.inputs docstring, Nuke 14 via sisoe24/nuke-python-stubs stubs/nuke/classes/Node.py)
+        return max((i + 1 for i, n in enumerate(self._inputs) if n is not None), default=0)
 
     # image
     def frameRange(self) -> FrameRange:
@@ -509,6 +529,8 @@ class FakeNuke:
         executed: ``(node name, first, last, incr)`` of every ``nuke.execute`` call.
         progress_tasks: every ProgressTask created.
         cancel_when: None, or a predicate on a ProgressTask that says "the artist pressed Cancel".
+        cancel_execute_at: None, or the frame at which the artist presses Cancel in ``execute``'s progress
+            dialog (the frames before it are written).
         selected: the node ``createNode`` connects to.
         menus: menus created through ``nuke.menu``.
     """
@@ -521,6 +543,7 @@ class FakeNuke:
         self.executed: list[tuple[str, int, int, int]] = []
         self.progress_tasks: list[ProgressTask] = []
         self.cancel_when: Callable[[ProgressTask], bool] | None = None
+        self.cancel_execute_at: int | None = None
         self.selected: Node | None = None
         self.menus: dict[str, Menu] = {}
         self.this_node: Node | None = None
@@ -542,6 +565,7 @@ class FakeNuke:
         m.executeInMainThread = self.executeInMainThread
         m.env = {"gui": gui, "NukeVersionMajor": 15}
         m.menu = self.menu
+        m.delete = self.delete
         m.FrameRange = FrameRange
         m.Knob, m.Node = Knob, Node
         for cls in (Tab_Knob, Text_Knob, String_Knob, File_Knob, Int_Knob, Boolean_Knob, Enumeration_Knob,
@@ -570,10 +594,24 @@ class FakeNuke:
             node.setInput(0, self.selected)
         return node
 
+    def delete(self, node: Node) -> None:
+        """``nuke.delete(n)``: remove the node (and a Group's insides) from the script."""
+        if node._parent is not None:
+            node._parent._children.remove(node)
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            n._deleted = True
+            stack.extend(n._children if isinstance(n, Group) else [])
+
     def toNode(self, name: str) -> Node | None:
         return self.context[-1].node(name)
 
     def menu(self, name: str) -> Menu:
+        # nuke.menu: ":raises: RuntimeError: if Nuke isn't in GUI mode." (Nuke 14 docstring via
+        # sisoe24/nuke-python-stubs stubs/nuke/__init__.py)
+        if not self.module.env["gui"]:
+            raise RuntimeError("menu: Nuke is not in GUI mode")
         return self.menus.setdefault(name, Menu(name))
 
     def _progress_task(self, name: str) -> ProgressTask:
@@ -584,15 +622,12 @@ class FakeNuke:
 
     def executeInMainThread(self, call: Callable[..., Any], args: Any = (), kwargs: dict[str, Any] | None = None
                             ) -> None:
-        args = args if isinstance(args, tuple) else (args,)
-        if threading.current_thread() is threading.main_thread():
-            call(*args, **(kwargs or {}))
-            return
+        args = args if isinstance(args, tuple) else (args,)  # as nuke_internal/executeInMain.py does
         with self._lock:
             self._main_queue.append((call, args, dict(kwargs or {})))
 
     def run_main_thread_queue(self) -> int:
-        """Run the calls queued from worker threads (what Nuke's event loop does); returns how many ran."""
+        """Run the queued ``executeInMainThread`` calls (what Nuke's event loop does); returns how many ran."""
         with self._lock:
             queued, self._main_queue = self._main_queue, []
         for call, args, kwargs in queued:
@@ -614,6 +649,8 @@ class FakeNuke:
             raise RuntimeError(f"{write.name()}: fake nuke writes EXR only")
         self.executed.append((write.name(), int(first), int(last), int(incr)))
         for frame in range(int(first), int(last) + 1, int(incr)):
+            if self.cancel_execute_at is not None and frame >= self.cancel_execute_at:
+                raise RuntimeError("Cancelled")
             self._write_exr(write, frame)
 
     def _write_exr(self, write: Write, frame: int) -> None:
