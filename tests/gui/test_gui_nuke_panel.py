@@ -112,3 +112,22 @@ def test_stylize_from_the_panel_runs_the_core(fake: FakeNuke, tmp_path: Path, ti
     assert group["stylize"].enabled() and group["status"].value().startswith("stylized 1-3")
     assert group["median_filter"].value() == 1 and fake.messages == []
     assert p.job.run_button.isEnabled()
+
+
+def test_panel_plate_render_cancel_is_not_an_error(fake: FakeNuke, tmp_path: Path) -> None:
+    """Cancel in Nuke's render dialog (RuntimeError 'Cancelled') is reported as cancelled, not as an error."""
+    from fav_nuke.node import create_node
+    from fav_nuke.panel import FavPanel
+
+    read = fake.module.nodes.Read(file=write_plate(tmp_path / "src", range(1, 4)), first=1, last=3)
+    fake.selected = read
+    group = create_node()
+    for name, value in {"model": "candy-video", "core_python": sys.executable,
+                        "output_folder": str(tmp_path / "job")}.items():
+        group[name].setValue(value)
+    p = FavPanel()
+    fake.cancel_execute_at = 2
+    p.job.run_button.click()
+    assert p.job.status.text() == "plate render cancelled"
+    assert not p.job.runner.running() and p.job.run_button.isEnabled() and group["stylize"].enabled()
+    assert fake.messages == []

@@ -182,7 +182,10 @@ class FavPanel(QtWidgets.QWidget):
             self.job.show_error(f"{group.name()}: {exc}")
             return
         except RuntimeError as exc:  # nuke.execute: the plate render failed or was cancelled
-            self.job.show_error(f"{group.name()}: rendering the plate failed: {exc}")
+            if render.render_cancelled(exc):  # the artist's own Cancel is not an error (as the node's button)
+                self.job.status.setText("plate render cancelled")
+            else:
+                self.job.show_error(f"{group.name()}: rendering the plate failed: {exc}")
             return
         group["stylize"].setEnabled(False)
         self._running = (group, job)

@@ -131,6 +131,15 @@ def render_plate(group: nuke.Node, paths: JobPaths, frames: FrameRange) -> None:
         write["disable"].setValue(True)
 
 
+def render_cancelled(exc: RuntimeError) -> bool:
+    """True when ``nuke.execute`` raised because the artist pressed Cancel (not a render error).
+
+    Nuke's docs: "If the user hits the cancel button this command will raise a 'cancelled' error" (nuke.execute,
+    Python API reference 13.x-17.x); the exception is a RuntimeError whose text says "Cancelled".
+    """
+    return "cancel" in str(exc).lower()
+
+
 def prepare(group: nuke.Node, env: dict[str, str]) -> Job:
     """Read the knobs, render the plate and build the core's command (main thread).
 
@@ -174,7 +183,7 @@ def stylize(group: nuke.Node, *, background: bool) -> threading.Thread | None:
         nuke.message(f"{group.name()}: {exc}")
         return None
     except RuntimeError as exc:  # nuke.execute: render error or cancelled render
-        if "cancel" in str(exc).lower():
+        if render_cancelled(exc):
             _set_status(group, "plate render cancelled")
             return None
         _set_status(group, f"error: plate render failed: {exc}")
