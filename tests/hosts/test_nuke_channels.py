@@ -94,3 +94,42 @@ def test_bad_frame_ranges(text: str, needle: str) -> None:
 def test_frame_range_contains() -> None:
     r = FrameRange(3, 5)
     assert [f for f in range(8) if f in r] == [3, 4, 5] and str(r) == "3-5"
+
+
+def test_nuke_vectors_warp_like_foundry_documents_them() -> None:
+    """Numerical check of the sign/axis mapping against Foundry's definition, in Nuke's own coordinates.
+
+    VectorGenerator: the forward field holds "the x and y offsets needed to transform the next frame into an
+    approximation to the current one", the backward field the same for the previous frame (Nuke 12.0 user guide,
+    comp_environment/kronos_motionblur/vectorgenerator.html), i.e. cur(p) = next(p + forward(p)) and
+    cur(p) = prev(p + backward(p)), with p = (x, y) in pixels, origin bottom-left, y up. A textured square moves
+    +2 px right and +1 px *up* per frame. Built in Nuke coordinates, stored top-down as in an EXR, converted with
+    nuke_to_flow, the flows must gather the neighbours onto the current frame with our convention (dx right, dy
+    down, rows top-down).
+    """
+    h, w = 12, 16
+    tex = np.arange(1, 17, dtype=np.float32).reshape(4, 4)
+
+    def frame_y_up(t: int) -> np.ndarray:  # rows indexed by Nuke y (row 0 = bottom)
+        img = np.zeros((h, w), np.float32)
+        x0, y0 = 3 + 2 * t, 2 + 1 * t
+        img[y0:y0 + 4, x0:x0 + 4] = tex
+        return img
+
+    # Nuke vectors of frame 1 (constant over the image: the square is the only thing that moves)
+    fwd_u, fwd_v = np.full((h, w), 2.0, np.float32), np.full((h, w), 1.0, np.float32)    # next - p
+    bwd_u, bwd_v = np.full((h, w), -2.0, np.float32), np.full((h, w), -1.0, np.float32)  # prev - p
+    # Foundry's definition holds in Nuke coordinates on the square of frame 1
+    prev, cur, nxt = (frame_y_up(t) for t in (0, 1, 2))
+    ys, xs = np.nonzero(cur)
+    assert np.array_equal(nxt[ys + 1, xs + 2], cur[ys, xs]) and np.array_equal(prev[ys - 1, xs - 2], cur[ys, xs])
+
+    # as stored in an EXR (top row first) and converted to our flow
+    top = [f[::-1] for f in (prev, cur, nxt)]
+    flow_next = nuke_to_flow(fwd_u[::-1], fwd_v[::-1])
+    flow_prev = nuke_to_flow(bwd_u[::-1], bwd_v[::-1])
+    assert flow_next[0, 0].tolist() == [2.0, -1.0] and flow_prev[0, 0].tolist() == [-2.0, 1.0]
+    r, c = np.nonzero(top[1])
+    for flow, other in ((flow_next, top[2]), (flow_prev, top[0])):
+        dx, dy = flow[r, c, 0].astype(int), flow[r, c, 1].astype(int)
+        assert np.array_equal(other[r + dy, c + dx], top[1][r, c])  # gather with dx right, dy down
