@@ -210,6 +210,9 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
     except HostError as exc:
         print(f"fav-blender: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:  # an output folder that cannot be written, a full disk ...
+        print(f"fav-blender: error: {from_pkg(f'{pkg.__name__}.paths').os_error_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _check_equirect(args: argparse.Namespace, scene: Any, render: Any, host_error: type[Exception]) -> None:

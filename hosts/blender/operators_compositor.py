@@ -17,7 +17,7 @@ import bpy
 
 from . import compat, jobs, render
 from .errors import HostError
-from .paths import job_name, output_root
+from .paths import ensure_dir, job_name, output_root
 from .preferences import get_prefs
 from .session import JobOperator, Plan
 
@@ -126,7 +126,7 @@ class FAV_OT_stylize_render(JobOperator, bpy.types.Operator):
                 render.check_vector_channels(paths[0])
         else:
             prepare = render_steps(scene.name, frames, render_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(out_dir)
         spec = jobs.JobSpec(
             input=str(render_dir / render.RENDER_PATTERN),
             output=str(out_dir / OUTPUT_PATTERN),

@@ -24,7 +24,7 @@ import bpy
 
 from . import compat, jobs
 from .errors import HostError
-from .paths import job_name, output_root
+from .paths import ensure_dir, job_name, os_error_line, output_root
 from .preferences import get_prefs
 from .session import JobOperator, Plan
 
@@ -107,8 +107,11 @@ def strip_input(strip: Any, job_dir: Path) -> StripInput:
     ext = exts.pop()
     in_dir = job_dir / "input"
     if in_dir.exists():
-        shutil.rmtree(in_dir)
-    in_dir.mkdir(parents=True)
+        try:
+            shutil.rmtree(in_dir)
+        except OSError as exc:
+            raise HostError(f"{in_dir}: cannot clear the job's input folder ({os_error_line(exc)})") from exc
+    ensure_dir(in_dir)
     sources: dict[str, str] = {}
     for i, name in enumerate(names, start=1):
         src = folder / name
@@ -123,10 +126,18 @@ def strip_input(strip: Any, job_dir: Path) -> StripInput:
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
+    """Link ``dst`` to ``src`` (a copy where links are not allowed).
+
+    Raises:
+        HostError: neither works (one line naming the file).
+    """
     try:
         os.symlink(src.resolve(), dst)
     except OSError:  # no symlink privilege (Windows) or a file system without links
-        shutil.copy2(src, dst)
+        try:
+            shutil.copy2(src, dst)
+        except OSError as exc:
+            raise HostError(f"{dst}: cannot link or copy {src.name} there ({os_error_line(exc)})") from exc
 
 
 def free_channel_above(sequence_editor: Any, strip: Any, start: int, end: int) -> int:
@@ -212,7 +223,7 @@ class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
         if strip.type == "MOVIE":
             options = replace(options, num_frames=plan_input.frames)
         out_dir = job_dir / "stylized"
-        out_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(out_dir)
         spec = jobs.JobSpec(
             input=plan_input.input,
             output=str(out_dir / f"{OUTPUT_PATTERN}{plan_input.out_ext}"),

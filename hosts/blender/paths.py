@@ -1,12 +1,15 @@
 """Where a job's files go: ``<Output Folder>/<scene>_<strip>_<model>/{input,render,stylized,fav.log}``."""
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import bpy
+
+from .errors import HostError
 
 
 def output_root(settings: Any) -> Path:
@@ -21,3 +24,26 @@ def job_name(*parts: str) -> str:
     """A file-system-safe folder name from strip/scene and model names."""
     text = "_".join(Path(p).stem if p.endswith(".safetensors") else p for p in parts if p)
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "job"
+
+
+def ensure_dir(folder: Path) -> Path:
+    """Create ``folder`` (and its parents) and make sure files can be written there; returns it.
+
+    Raises:
+        HostError: the folder cannot be created (a file in the way, a read-only or missing drive) or is not
+            writable; one line naming the folder.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HostError(f"{folder}: cannot create this folder ({exc.strerror or exc}); "
+                        "set Output Folder to a writable folder") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise HostError(f"{folder}: folder is not writable; set Output Folder to a writable folder")
+    return folder
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a file-system error: ``<file>: <reason>`` (no traceback, no errno tuple)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason

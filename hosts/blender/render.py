@@ -21,6 +21,7 @@ import bpy
 
 from . import compat
 from .errors import HostError
+from .paths import ensure_dir
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +157,18 @@ def render_frame(scene: Any, frame: int, folder: Path) -> Path:
     """Render ``frame`` of ``scene`` into ``folder`` (inside :func:`exr_output`); returns the file.
 
     Raises:
-        HostError: Blender did not write the file (render failed or was cancelled).
+        HostError: the folder cannot be written, the render failed, or Blender did not write the file
+            (render cancelled).
     """
     path = render_path(folder, frame)
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_dir(folder)
     scene.frame_set(frame)
     scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True, scene=scene.name)
+    try:
+        bpy.ops.render.render(write_still=True, scene=scene.name)
+    except RuntimeError as exc:  # Blender's report of a failed render ("Error: ...")
+        reason = str(exc).strip().splitlines()[0].removeprefix("Error: ") if str(exc).strip() else "failed"
+        raise HostError(f"{path}: rendering frame {frame} failed ({reason})") from exc
     if not path.is_file():
         raise HostError(f"{path}: Blender did not write the rendered frame {frame}")
     return path

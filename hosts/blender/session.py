@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import bpy
 
 from . import jobs
 from .errors import HostError
+from .paths import os_error_line
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +116,28 @@ def _redraw() -> None:
                 area.tag_redraw()
 
 
+#: What a plan's own steps (make_plan, prepare, finish) may raise for the artist to read: our own errors and
+#: file-system errors (an output folder that cannot be written, a disk that is full).
+ARTIST_ERRORS = (HostError, OSError)
+
+
+def message_of(exc: BaseException) -> str:
+    """The one line to report for an :data:`ARTIST_ERRORS` (or Blender ``RuntimeError``) exception."""
+    if isinstance(exc, OSError):
+        return os_error_line(exc)
+    text = str(exc).strip()
+    return text.splitlines()[0].removeprefix("Error: ") if text else type(exc).__name__
+
+
 def outcome(plan: Plan, result: jobs.JobResult) -> tuple[str, str]:
     """(report level, message) for a finished run; runs ``plan.finish`` on success."""
     if result.status == "done":
         try:
             return "INFO", plan.finish(result)
-        except HostError as exc:
-            return "ERROR", str(exc)
+        except ARTIST_ERRORS as exc:
+            return "ERROR", message_of(exc)
+        except RuntimeError as exc:  # Blender refused the strip / image ("Error: ..."): the frames are there
+            return "ERROR", f"{message_of(exc)}; stylized frames are in {Path(plan.spec.output).parent}"
     if result.status == "cancelled":
         folder = plan.spec.output
         return "WARNING", f"{result.message}; the frames written are whole and kept ({folder}); " \
@@ -149,8 +166,8 @@ class JobOperator:
     def execute(self, context: Any) -> set[str]:
         try:
             plan = self.make_plan(context)
-        except HostError as exc:
-            self.report({"ERROR"}, str(exc))
+        except ARTIST_ERRORS as exc:
+            self.report({"ERROR"}, message_of(exc))
             return {"CANCELLED"}
         for note in plan.notes:
             self.report({"WARNING"}, note)
@@ -162,9 +179,9 @@ class JobOperator:
                     progress.status(text)
             job = jobs.Job(plan.spec).start()
             result = job.wait(progress.on_event)
-        except HostError as exc:
-            progress.end(str(exc))
-            self.report({"ERROR"}, str(exc))
+        except ARTIST_ERRORS as exc:
+            progress.end(message_of(exc))
+            self.report({"ERROR"}, message_of(exc))
             return {"CANCELLED"}
         level, message = outcome(plan, result)
         progress.end(message)
@@ -181,8 +198,8 @@ class JobOperator:
             return self.execute(context)
         try:
             self._plan = self.make_plan(context)
-        except HostError as exc:
-            self.report({"ERROR"}, str(exc))
+        except ARTIST_ERRORS as exc:
+            self.report({"ERROR"}, message_of(exc))
             return {"CANCELLED"}
         for note in self._plan.notes:
             self.report({"WARNING"}, note)
@@ -199,8 +216,8 @@ class JobOperator:
         assert self._plan is not None and self._progress is not None
         try:
             self._job = jobs.Job(self._plan.spec).start()
-        except HostError as exc:
-            return self._stop("ERROR", str(exc))
+        except ARTIST_ERRORS as exc:
+            return self._stop("ERROR", message_of(exc))
         self._tick = jobs.start_poller(self._job, self._progress.on_event, self._store_result)
         return {"RUNNING_MODAL"}
 
@@ -223,8 +240,8 @@ class JobOperator:
                 text = next(self._plan.prepare) if self._plan.prepare is not None else None
             except StopIteration:
                 return self._start_job()
-            except HostError as exc:
-                return self._stop("ERROR", str(exc))
+            except ARTIST_ERRORS as exc:
+                return self._stop("ERROR", message_of(exc))
             if text:
                 self._progress.status(text)
             return {"RUNNING_MODAL"}

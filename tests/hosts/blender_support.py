@@ -1,5 +1,7 @@
 """Shared helpers of the Blender host tests (real ``bpy`` 5.0 wheel): load the extension, build a tiny scene,
-write placeholder image sequences (and tiny random models: ``write_models`` is tests.support.write_tiny_models).
+write placeholder image sequences (and tiny random models: ``write_models`` is tests.support.write_tiny_models),
+and record what a modal operator asks of the window manager (``FakeWindowManager``, ``FakeWorkspace``,
+``FakeEvent``: the UI path without a UI).
 
 The scene: 96x64 px, Cycles CPU, 2 samples, a perspective camera at distance 10 looking along +y and panning
 +0.3 units/frame, a checker-textured quad (2x2 units, facing the camera at y=0) moving +0.6 x and +0.3 z per
@@ -132,3 +134,46 @@ def screen_position(scene: Any, obj_name: str, frame: int) -> np.ndarray:
     ndc = world_to_camera_view(scene, scene.camera, bpy.data.objects[obj_name].matrix_world.translation.copy())
     scene.frame_set(current)
     return np.array([ndc.x * WIDTH - 0.5, (1.0 - ndc.y) * HEIGHT - 0.5])
+
+
+class FakeWindowManager:
+    """The window-manager calls a modal operator makes (records them)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def event_timer_add(self, step: float, window: object = None) -> str:
+        self.calls.append("timer_add")
+        return "timer"
+
+    def event_timer_remove(self, timer: str) -> None:
+        self.calls.append("timer_remove")
+
+    def modal_handler_add(self, op: object) -> None:
+        self.calls.append("modal_handler_add")
+
+    def progress_begin(self, a: int, b: int) -> None:
+        self.calls.append("progress_begin")
+
+    def progress_update(self, v: int) -> None:
+        self.calls.append("progress_update")
+
+    def progress_end(self) -> None:
+        self.calls.append("progress_end")
+
+
+class FakeWorkspace:
+    """``workspace.status_text_set`` (records the texts)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str | None] = []
+
+    def status_text_set(self, text: str | None) -> None:
+        self.texts.append(text)
+
+
+class FakeEvent:
+    """A window-manager event (``type``, ``value``) as a modal operator sees it."""
+
+    def __init__(self, type: str, value: str = "NOTHING") -> None:
+        self.type, self.value = type, value

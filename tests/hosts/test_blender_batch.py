@@ -109,3 +109,12 @@ def test_batch_bad_input_exit_message(tmp_path: Path, blend: Path, args: list[st
     done = _batch(str(blend), "--out", str(tmp_path / "out"), *args)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_batch_unwritable_out_fails_with_one_line(tmp_path: Path, blend: Path) -> None:
+    (tmp_path / "a_file").write_text("not a folder")
+    done = _batch(str(blend), "--model", "m", "--frames", "1-1", "--out", str(tmp_path / "a_file" / "out"))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"fav-blender: error: {tmp_path / 'a_file' / 'out' / 'render'}: cannot create this folder")

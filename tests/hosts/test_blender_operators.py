@@ -11,7 +11,15 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_support import build_scene, load_addon, write_models, write_png_sequence  # noqa: E402
+from blender_support import (  # noqa: E402
+    FakeEvent,
+    FakeWindowManager,
+    FakeWorkspace,
+    build_scene,
+    load_addon,
+    write_models,
+    write_png_sequence,
+)
 
 from fav_core.io import read_exr_channels  # noqa: E402
 
@@ -223,45 +231,6 @@ def test_settings_to_config_mapping(tmp_path: Path) -> None:
     assert s.to_cli_args(HostPrefs(model_dir=str(tmp_path)), flow="dis")[2:4] == ["--flow", "dis"]
 
 
-class _FakeWM:
-    """The window-manager calls a modal operator makes (records them)."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def event_timer_add(self, step: float, window: object = None) -> str:
-        self.calls.append("timer_add")
-        return "timer"
-
-    def event_timer_remove(self, timer: str) -> None:
-        self.calls.append("timer_remove")
-
-    def modal_handler_add(self, op: object) -> None:
-        self.calls.append("modal_handler_add")
-
-    def progress_begin(self, a: int, b: int) -> None:
-        self.calls.append("progress_begin")
-
-    def progress_update(self, v: int) -> None:
-        self.calls.append("progress_update")
-
-    def progress_end(self) -> None:
-        self.calls.append("progress_end")
-
-
-class _FakeWorkspace:
-    def __init__(self) -> None:
-        self.texts: list[str | None] = []
-
-    def status_text_set(self, text: str | None) -> None:
-        self.texts.append(text)
-
-
-class _Event:
-    def __init__(self, type: str, value: str = "NOTHING") -> None:
-        self.type, self.value = type, value
-
-
 def test_modal_path_steps_prepare_then_esc_cancels_cleanly(tmp_path: Path, models: tuple[str, str]) -> None:
     """The UI path without a UI: invoke -> TIMER events (one prepare unit each) -> core running, drained by
     the timer poller -> ESC -> the core stops after a whole frame -> CANCELLED with a warning."""
@@ -300,21 +269,21 @@ def test_modal_path_steps_prepare_then_esc_cancels_cleanly(tmp_path: Path, model
         def report(self, level: set[str], message: str) -> None:
             self.reports.append((level, message))
 
-    op, wm, ws = Op(), _FakeWM(), _FakeWorkspace()
+    op, wm, ws = Op(), FakeWindowManager(), FakeWorkspace()
     context = SimpleNamespace(window="win", window_manager=wm, workspace=ws)
-    assert op.invoke(context, _Event("INVOKE")) == {"RUNNING_MODAL"}
+    assert op.invoke(context, FakeEvent("INVOKE")) == {"RUNNING_MODAL"}
     assert wm.calls == ["progress_begin", "timer_add", "modal_handler_add"]
-    assert op.modal(context, _Event("MOUSEMOVE")) == {"PASS_THROUGH"}
+    assert op.modal(context, FakeEvent("MOUSEMOVE")) == {"PASS_THROUGH"}
     for _ in range(3):  # two prepare units, then the job starts
-        assert op.modal(context, _Event("TIMER")) == {"RUNNING_MODAL"}
+        assert op.modal(context, FakeEvent("TIMER")) == {"RUNNING_MODAL"}
     assert prepared == [0, 1] and op._job is not None
     result = None
     deadline = time.monotonic() + 120
     while result is None and time.monotonic() < deadline:
         op._tick()  # what bpy.app.timers would call on the main thread
         if scene.fav_settings.progress > 0 and not op._job.cancel_requested:
-            assert op.modal(context, _Event("ESC", "PRESS")) == {"RUNNING_MODAL"}
-        result = op.modal(context, _Event("TIMER"))
+            assert op.modal(context, FakeEvent("ESC", "PRESS")) == {"RUNNING_MODAL"}
+        result = op.modal(context, FakeEvent("TIMER"))
         result = None if result == {"PASS_THROUGH"} else result
         time.sleep(0.05)
     if bpy.app.timers.is_registered(op._tick):
