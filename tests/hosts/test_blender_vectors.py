@@ -142,3 +142,29 @@ def test_renders_without_vector_pass_are_refused(tmp_path: Path) -> None:
     bpy.ops.render.render(write_still=True)
     with pytest.raises(HostError, match="rendered without the Vector pass"):
         render.check_vector_channels(tmp_path / "render_0001.exr")
+
+
+def test_core_reads_the_pass_so_that_the_warped_prior_lands_on_the_current_frame(rendered: dict[str, Any]) -> None:
+    """End to end through the core's own path for ``--flow pass --vectors blender`` (what the host asks for):
+    read the host's renders, build the motion, warp frame 1 with it. The warp must reproduce frame 2 where the
+    check calls it reliable, and clearly better than the opposite sign would."""
+    from fav_core.flow.providers import make_provider
+    from fav_core.io.imagefile import read_image_frame
+    from fav_core.motion import ComputedMotion, PassMotion
+    from fav_core.warp import warp_backward_np
+
+    paths, quad = rendered["paths"], rendered["quad"]
+    prev, cur = (read_image_frame(paths[i - 1], i, vectors=True, vector_convention="blender") for i in (1, 2))
+    motion = PassMotion(ComputedMotion(make_provider("dis"))).motion(cur, prev)
+    x, y = (int(round(v)) for v in quad[2])
+    np.testing.assert_allclose(motion.flow[y, x], quad[1] - quad[2], atol=0.05)  # (-4, +4): from the pass
+    inner = np.zeros(motion.reliable.shape, bool)
+    inner[3:-3, 3:-3] = True
+    inner &= motion.reliable > 0.5
+    assert inner.mean() > 0.7
+    errors = {}
+    for sign in (1, -1):
+        warped = warp_backward_np(prev.rgb, sign * motion.flow)
+        errors[sign] = float(np.abs(warped - cur.rgb).mean(-1)[inner].mean())
+    assert errors[1] < 0.05
+    assert errors[-1] > 3 * errors[1]
