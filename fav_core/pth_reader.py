@@ -121,24 +121,22 @@ def _interpret(ops: Iterator[tuple[pickletools.OpcodeInfo, Any, int | None]], pe
             elif name in ("PROTO", "FRAME"):
                 pass
             elif name in ("EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE"):
-                stack.append({"EMPTY_DICT": {}, "EMPTY_LIST": [], "EMPTY_TUPLE": ()}[name])
+                stack.append({} if name == "EMPTY_DICT" else [] if name == "EMPTY_LIST" else ())
             elif name == "MARK":
                 marks.append(len(stack))
             elif name == "TUPLE":
                 stack.append(tuple(pop_mark()))
             elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
                 n = int(name[-1])
-                items = tuple(stack[-n:])
-                if len(items) != n:
-                    raise IndexError(name)
-                del stack[-n:]
-                stack.append(items)
+                if len(stack) < n:
+                    raise IndexError(f"{name} on a stack of {len(stack)}")
+                stack[-n:] = [tuple(stack[-n:])]
             elif name == "GLOBAL":
                 module, _, attr = str(arg).partition(" ")
                 stack.append(_Global(module, attr))
             elif name == "STACK_GLOBAL":
-                attr, module = stack.pop(), stack.pop()
-                stack.append(_Global(str(module), str(attr)))
+                attr, module = _as(stack.pop(), str, name, path), _as(stack.pop(), str, name, path)
+                stack.append(_Global(module, attr))
             elif name == "BINPERSID":
                 stack.append(persistent_load(stack.pop()))
             elif name == "REDUCE":
@@ -148,18 +146,13 @@ def _interpret(ops: Iterator[tuple[pickletools.OpcodeInfo, Any, int | None]], pe
                 stack.pop()  # instance state (an OrderedDict's ``_metadata``): not needed, dropped
                 if not isinstance(stack[-1], dict):
                     raise ModelLoadError(path, f"BUILD on a {type(stack[-1]).__name__} at byte {pos}")
-            elif name == "SETITEM":
-                value, key = stack.pop(), stack.pop()
-                _as(stack[-1], dict, name, path)[key] = value
-            elif name == "SETITEMS":
-                items = pop_mark()
-                target = _as(stack[-1], dict, name, path)
-                target.update(zip(items[::2], items[1::2], strict=True))
-            elif name == "APPEND":
-                value = stack.pop()
-                _as(stack[-1], list, name, path).append(value)
-            elif name == "APPENDS":
-                items = pop_mark()
+            elif name in ("SETITEM", "SETITEMS"):
+                items = pop_mark() if name == "SETITEMS" else [stack.pop(-2), stack.pop()]
+                if not all(type(k) in (str, int) for k in items[::2]):  # never hash nested tuples (C recursion)
+                    raise ModelLoadError(path, f"dict key that is not a str or int at byte {pos}")
+                _as(stack[-1], dict, name, path).update(zip(items[::2], items[1::2], strict=True))
+            elif name in ("APPEND", "APPENDS"):
+                items = pop_mark() if name == "APPENDS" else [stack.pop()]
                 _as(stack[-1], list, name, path).extend(items)
             elif name in ("BINPUT", "LONG_BINPUT"):
                 memo[int(arg)] = stack[-1]
@@ -171,7 +164,7 @@ def _interpret(ops: Iterator[tuple[pickletools.OpcodeInfo, Any, int | None]], pe
                 return stack.pop()
             else:
                 raise ModelLoadError(path, f"unsupported pickle opcode {name} at byte {pos} (not a plain state dict)")
-    except (IndexError, KeyError, TypeError, ValueError) as e:  # stack underflow, bad memo, unhashable key, bad op
+    except (IndexError, KeyError, TypeError, ValueError, RecursionError) as e:  # underflow, bad memo/key/op, depth
         raise ModelLoadError(path, f"malformed pickle in torch file ({type(e).__name__}: {e})") from e
     raise ModelLoadError(path, "torch file pickle ends without STOP")
 
@@ -189,12 +182,14 @@ def _storage_loader(path: Path, legacy: bool) -> tuple[Callable[[Any], object], 
     def load(pid: Any) -> _Storage:
         n = 6 if legacy else 5
         if not isinstance(pid, tuple) or len(pid) != n or pid[0] != "storage" or not isinstance(pid[1], _Global):
-            raise ModelLoadError(path, f"unsupported persistent id {str(pid)[:60]} (only tensor storages are read)")
+            raise ModelLoadError(path, "unsupported persistent id (only tensor storages are read)")
         if legacy and pid[5] is not None:
             raise ModelLoadError(path, "storage views of torch < 0.4 are not read")
-        kind, key, numel = pid[1], str(pid[2]), pid[4]
-        if kind.module != "torch" or kind.name not in STORAGE_DTYPES or type(numel) is not int or numel < 0:
-            raise ModelLoadError(path, f"unsupported storage {kind.module}.{kind.name} with {numel!r} elements")
+        kind, key, numel = pid[1], pid[2], pid[4]
+        if kind.module != "torch" or kind.name not in STORAGE_DTYPES:
+            raise ModelLoadError(path, f"unsupported storage type {kind.module}.{kind.name}")
+        if type(key) is not str or type(numel) is not int or numel < 0:
+            raise ModelLoadError(path, "storage record without a str key and an element count")
         dtype, itemsize = STORAGE_DTYPES[kind.name]
         storage = storages.setdefault(key, _Storage(key, dtype, itemsize, numel))
         if (storage.dtype, storage.numel) != (dtype, numel):
@@ -226,12 +221,13 @@ def _to_tensor(buf: bytearray, storage: _Storage, byteorder: str) -> torch.Tenso
 def _materialize(obj: object, data: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
     """Turn the interpreted ``{key: _TensorRef}`` into CPU tensors (strided views of their storages)."""
     if not isinstance(obj, dict):
-        raise ModelLoadError(path, f"torch file holds a {type(obj).__name__}, not a state dict")
+        raise ModelLoadError(path, f"torch file holds {type(obj).__name__}, not a state dict")
     out: dict[str, torch.Tensor] = {}
     for key, ref in obj.items():
         if not isinstance(key, str) or not isinstance(ref, _TensorRef):
             what = "a nested dict" if isinstance(ref, dict) else type(ref).__name__
-            raise ModelLoadError(path, f"entry {str(key)[:60]!r} holds {what}, not a tensor (flat state dicts only)")
+            name = repr(key[:60]) if isinstance(key, str) else f"of type {type(key).__name__}"
+            raise ModelLoadError(path, f"entry {name} holds {what}, not a tensor (flat state dicts only)")
         last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride, strict=True))
         if 0 not in ref.size and last >= ref.storage.numel:
             raise ModelLoadError(path, f"tensor {key!r} reaches past the end of its storage")
@@ -277,10 +273,10 @@ def _read_legacy(path: Path, f: IO[bytes], size: int) -> dict[str, torch.Tensor]
     load, storages = _storage_loader(path, legacy=True)
     obj = _interpret(pickletools.genops(f), load, path)
     keys = _interpret(pickletools.genops(f), refuse, path)
-    if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(storages):
+    if not isinstance(keys, list) or not all(type(k) is str for k in keys) or sorted(keys) != sorted(storages):
         raise ModelLoadError(path, "legacy torch file lists other storages than its tensors use")
     data: dict[str, torch.Tensor] = {}
-    for key in map(str, keys):
+    for key in keys:
         storage = storages[key]
         numel = int.from_bytes(_read_exact(f, 8, path, f"storage {key} header"), "little")
         if numel != storage.numel:

@@ -202,11 +202,38 @@ def test_not_a_flat_state_dict(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="'state_dict' holds a nested dict"):
         read_pth(path)
     torch.save([torch.ones(2)], path)
-    with pytest.raises(ModelLoadError, match="holds a list, not a state dict"):
+    with pytest.raises(ModelLoadError, match="holds list, not a state dict"):
         read_pth(path)
     torch.save({"w": torch.ones(2), "n": 3}, path)
     with pytest.raises(ModelLoadError, match="'n' holds int"):
         read_pth(path)
+
+
+def test_hostile_structures_fail_cleanly(tmp_path: Path) -> None:
+    """A 200k-deep tuple as a dict key would overflow the C stack when hashed; unbalanced marks; a bare int."""
+    cases = {
+        b"\x80\x02}K\x01" + b"\x85" * 200_000 + b"K\x02s.": "dict key that is not a str or int",
+        b"\x80\x02" + b"(K\x01" * 1000 + b".": "holds int, not a state dict",
+        b"\x80\x02}K\x01K\x02\x86K\x03s.": "dict key that is not a str or int",
+        b"\x80\x02}": "exhausted before seeing STOP",
+        b"\x80\x02s.": "malformed pickle",
+    }
+    for i, (data, message) in enumerate(cases.items()):
+        with pytest.raises(ModelLoadError, match=message):
+            read_pth(_write_zip(tmp_path / f"{i}.pth", {"archive/data.pkl": data}))
+
+
+def test_old_formats_get_the_conversion_route(tmp_path: Path) -> None:
+    import tarfile
+
+    path = tmp_path / "old.pth"
+    with tarfile.open(path, "w") as tar:
+        tar.add(_write_zip(tmp_path / "inner.bin", {"a": b"x"}), arcname="sys_info")
+    with pytest.raises(ModelLoadError, match=r"tar-format .*weights_only=True"):
+        read_pth(path)
+    (tmp_path / "plain.pth").write_bytes(pickle.dumps({"a": 1}, 2))
+    with pytest.raises(ModelLoadError, match=r"not a torch.save checkpoint .*weights_only=True"):
+        read_pth(tmp_path / "plain.pth")
 
 
 class _Payload:
