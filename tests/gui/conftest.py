@@ -29,16 +29,25 @@ def store(qapp: object, tmp_path: Path) -> object:
     return QtCore.QSettings(str(tmp_path / "fav-gui.ini"), QtCore.QSettings.Format.IniFormat)
 
 
+def pump_events(max_ms: int = 50) -> None:
+    """Process pending Qt events once.
+
+    Through a QEventLoop object, not the static ``QCoreApplication.processEvents``: in PySide6 6.12 the static
+    one (like ``sendPostedEvents`` and ``QThread.msleep``) drops a reference to None on every call, and a test
+    that waits long enough dies with "Fatal Python error: none_dealloc" (test_gui_wait.py).
+    """
+    from fav_gui.qt import QtCore
+
+    QtCore.QEventLoop().processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, max_ms)
+
+
 def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
     """Run the Qt event loop until ``predicate()`` holds; fail the test after ``timeout_s``."""
-    from fav_gui.qt import QtCore, QtWidgets
-
-    app = QtWidgets.QApplication.instance()
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        pump_events()
         time.sleep(0.005)
 
 

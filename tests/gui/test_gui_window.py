@@ -12,7 +12,7 @@ from fav_gui.main_window import MainWindow
 from fav_gui.options import GuiSettings
 from fav_gui.preview import PreviewRequest, compute_preview
 from fav_gui.viewer import to_qimage
-from tests.gui.conftest import make_clip, wait_for
+from tests.gui.conftest import make_clip, pump_events, wait_for
 from tests.support import read_png_u8 as read_png
 from tests.support import slow_core_python
 
@@ -87,7 +87,7 @@ def test_preview_of_three_frames_and_screenshot(qapp: object, store: object, cli
 
     win.resize(1100, 750)
     win.show()
-    qapp.processEvents()  # type: ignore[attr-defined]
+    pump_events()
     shot = tmp_path / "window.png"
     assert win.grab().save(str(shot))
     pixels = read_png(shot)
