@@ -1,7 +1,8 @@
 """Sequencer: "Stylize Sequence" on the active movie or image strip.
 
-The strip's frames go to the core (computed flow: footage has no Vector pass); the stylized frames come back
-as a new image strip on the first free channel above, aligned in time with the visible part of the source.
+The strip's frames go to the core (computed flow for footage; with "Render Pass", an image strip of EXR renders
+that carry Blender's Vector pass uses the pass); the stylized frames come back as a new image strip on the first
+free channel above, aligned in time with the visible part of the source.
 
 - Image strip: the visible elements are linked (copied where links are not allowed) into
   ``<job>/input/frame_%05d.<ext>`` so that the core sees one numbered sequence 1..N, whatever the file names;
@@ -24,6 +25,7 @@ import bpy
 
 from . import compat, jobs
 from .errors import HostError
+from .exrheader import exr_channel_names, has_vector_pass
 from .paths import ensure_dir, job_name, os_error_line, output_root
 from .preferences import get_prefs
 from .session import JobOperator, Plan
@@ -80,6 +82,28 @@ def source_strip(scene: Any) -> Any:
     if strip.type not in {"MOVIE", "IMAGE"}:
         raise HostError(f"strip '{strip.name}' is a {strip.type.lower()} strip: select a movie or image strip")
     return strip
+
+
+def strip_flow(strip: Any) -> tuple[str, str]:
+    """The flow for "Render Pass" on ``strip`` and a note to show ("" when none).
+
+    An image strip of EXR renders that carry Blender's Vector pass (multilayer, e.g. from Render Animation)
+    gets the pass ("pass"); movies and other images have no vectors and get computed DIS flow.
+
+    Raises:
+        HostError: the strip's first visible EXR frame is missing or unreadable.
+    """
+    if strip.type == "IMAGE":
+        offset = max(0, int(strip.frame_offset_start))
+        names = [e.filename for e in strip.elements][offset:]
+        if names and Path(names[0]).suffix.lower() == ".exr":
+            first = Path(bpy.path.abspath(strip.directory)) / names[0]
+            if not first.is_file():
+                raise HostError(f"{first}: image 1 of strip '{strip.name}' not found")
+            if has_vector_pass(exr_channel_names(first)):
+                return "pass", ""
+            return "dis", f"strip '{strip.name}': its EXR frames have no Vector pass: using computed DIS flow"
+    return "dis", "footage has no Vector pass: using computed DIS flow"
 
 
 def strip_input(strip: Any, job_dir: Path) -> StripInput:
@@ -215,8 +239,9 @@ class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
         notes: list[str] = []
         flow = None
         if settings.flow == "PASS":
-            flow = "dis"
-            notes.append("footage has no Vector pass: using computed DIS flow")
+            flow, note = strip_flow(strip)
+            if note:
+                notes.append(note)
         options = settings.to_config(prefs, flow=flow)
         job_dir = output_root(settings) / job_name(scene.name, strip.name, options.model)
         plan_input = strip_input(strip, job_dir)

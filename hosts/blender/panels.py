@@ -20,7 +20,7 @@ def draw_settings(layout: Any, settings: Any, *, render: bool) -> None:
     if settings.flow == "RAFT":
         col.prop(settings, "raft_weights")
     if settings.flow == "PASS" and not render:
-        col.label(text="Footage has no Vector pass: DIS is used", icon="INFO")
+        col.label(text="Movies and images without a Vector pass use DIS", icon="INFO")
     col.prop(settings, "min_filter")
     col.prop(settings, "median_filter")
     col.prop(settings, "fill")

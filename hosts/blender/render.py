@@ -21,6 +21,7 @@ import bpy
 
 from . import compat
 from .errors import HostError
+from .exrheader import exr_channel_names, has_vector_pass
 from .paths import ensure_dir
 
 log = logging.getLogger(__name__)
@@ -211,24 +212,13 @@ def render_frames(
 def check_vector_channels(path: Path) -> None:
     """Make sure a rendered EXR carries a Vector pass (for ``--flow pass`` on reused renders).
 
-    Reads the file with ``fav_core.io`` when the core is importable in this Python (batch runs, the bpy
-    module); inside a Blender without the core the check is left to the core itself.
+    Reads the EXR header with the standard library (:mod:`exrheader`), so the check works in a Blender
+    whose Python has neither the core nor OpenImageIO.
 
     Raises:
         HostError: the file has no ``.Vector.`` channels or cannot be read.
     """
-    try:
-        from fav_core.errors import FavError
-        from fav_core.io import read_exr_channels
-        from fav_core.io.imagefile import has_vector_channels
-    except ImportError:
-        log.debug("fav_core not importable here; the core checks %s itself", path)
-        return
-    try:
-        names = list(read_exr_channels(path))
-    except FavError as exc:
-        raise HostError(str(exc)) from exc
-    if not has_vector_channels(names):
+    if not has_vector_pass(exr_channel_names(path)):
         raise HostError(f"{path}: rendered without the Vector pass; render again (the pass is enabled "
                         "automatically) or choose DIS flow")
 

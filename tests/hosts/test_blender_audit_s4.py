@@ -139,3 +139,104 @@ def test_modal_run_whose_preparation_fails_cleans_up(tmp_path: Path, models: tup
     assert ws.texts[-1] is None
     assert scene.fav_settings.running is False
     assert op._job is None  # the core never started
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Frames 1-3 of the test scene at 48x32 as the extension renders them (multi-part EXR, Vector pass)."""
+    from fav_blender import render
+
+    scene = build_scene()
+    scene.render.resolution_percentage = 50
+    return render.render_frames(scene, range(1, 4), tmp_path_factory.mktemp("renders"))
+
+
+def test_exr_header_names_match_the_core_reader(renders: list[Path], tmp_path: Path) -> None:
+    from fav_blender.exrheader import exr_channel_names, has_vector_pass
+
+    from fav_core.io import read_exr_channels
+
+    names = exr_channel_names(renders[0])
+    assert sorted(names) == sorted(read_exr_channels(renders[0]))  # every part of the multi-part file
+    assert {"ViewLayer.Combined.R", "ViewLayer.Depth.Z", "ViewLayer.Vector.W"} <= set(names)
+    assert has_vector_pass(names)
+    assert not has_vector_pass(["ViewLayer.Combined.R", "ViewLayer.Vector.X", "ViewLayer.Vector.Y"])
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"\x89PNG\r\n\x1a\n" + bytes(32), "not an OpenEXR file"),
+    ("cut", "EXR header is truncated or damaged"),
+])
+def test_exr_header_bad_files_are_one_line(renders: list[Path], tmp_path: Path, content: object,
+                                           problem: str) -> None:
+    from fav_blender.errors import HostError
+    from fav_blender.exrheader import exr_channel_names
+
+    path = tmp_path / "bad.exr"
+    path.write_bytes(renders[0].read_bytes()[:120] if content == "cut" else content)  # type: ignore[arg-type]
+    with pytest.raises(HostError, match=f"bad.exr: {problem}"):
+        exr_channel_names(path)
+
+
+def _exr_strip_scene(renders: list[Path], models: tuple[str, str], out: Path) -> Any:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    se = scene.sequence_editor_create()
+    strip = se.strips.new_image("Render", str(renders[0]), 1, 1)
+    for f in renders[1:]:
+        strip.elements.append(f.name)
+    se.active_strip = strip
+    s = scene.fav_settings
+    s.model, s.image_model = models
+    s.output_dir = str(out)
+    s.median_filter = 1
+    assert s.flow == "PASS"
+    return scene
+
+
+def test_strip_of_renders_with_vector_pass_uses_the_pass(renders: list[Path], models: tuple[str, str],
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"Render Pass" on an image strip of multilayer EXR renders: the core gets --flow pass --vectors blender
+    (not DIS with "footage has no Vector pass")."""
+    from fav_blender import jobs
+    from fav_blender.errors import HostError
+
+    seen: list[jobs.JobSpec] = []
+
+    def start(self: jobs.Job) -> jobs.Job:
+        seen.append(self.spec)
+        raise HostError("stopped by the test")
+
+    scene = _exr_strip_scene(renders, models, tmp_path / "out")
+    monkeypatch.setattr(jobs.Job, "start", start)
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        bpy.ops.fav.stylize_strip()
+    assert seen[0].options.flow == "pass"
+    args = seen[0].cli_args()
+    assert args[args.index("--flow") + 1] == "pass" and args[args.index("--vectors") + 1] == "blender"
+    assert seen[0].output.endswith("stylized_%05d.exr")
+
+    monkeypatch.undo()  # the real run: the core reads the vectors of the linked EXR frames
+    assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
+    new = scene.sequence_editor.strips["Render stylized"]
+    assert (new.frame_final_start, new.frame_final_duration) == (1, 3)
+
+
+def test_strip_flow_without_vector_pass_falls_back_with_a_note(tmp_path: Path) -> None:
+    import numpy as np
+    from fav_blender.operators_sequencer import strip_flow
+
+    from fav_core.io.exr import write_exr
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    files = [tmp_path / f"plain_{f:04d}.exr" for f in (1, 2)]
+    for path in files:  # R, G, B only (a comp or a render saved without passes)
+        write_exr(path, np.full((8, 8, 3), 0.5, np.float32))
+    se = scene.sequence_editor_create()
+    strip = se.strips.new_image("Plain", str(files[0]), 1, 1)
+    strip.elements.append(files[1].name)
+    assert strip_flow(strip) == ("dis", "strip 'Plain': its EXR frames have no Vector pass: using computed DIS flow")
+    png = write_png_sequence(tmp_path / "png", 2)
+    strip = se.strips.new_image("Footage", str(png[0]), 2, 1)
+    assert strip_flow(strip) == ("dis", "footage has no Vector pass: using computed DIS flow")
