@@ -215,6 +215,7 @@ def _motion(args: argparse.Namespace) -> Any:
 
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     from fav_core.cli.stylize import VIDEO_EXTS, _abort, _cancel_on_signals, output_folder
+    from fav_core.io.overwrite import refuse_overwriting_input
     from fav_core.runstate import RunState, continue_position, plan_resume
     from fav_core.spherical.stylizer360 import SphereConfig, Stylizer360, unstack_faces
     from fav_core.stylizer import StylizerConfig
@@ -245,6 +246,9 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     outputs = Outputs(args, like, folder, geometry, is_video)
     if not outputs.sinks:
         raise ConfigError("nothing to write: --no-equi needs --out-cubemap or --faces-pattern")
+    for src in getattr(cubes, "sources", None) or [like]:  # no output file may be an input file
+        for sink in outputs.sinks:
+            refuse_overwriting_input(src, sink, order)
 
     start = continue_position(order, args.continue_with, args.input)
     state = None if is_video else RunState(folder)
