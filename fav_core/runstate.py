@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fav_core.errors import ConfigError, InputError, OutputError
+from fav_core.io.atomic import create_temp
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,9 @@ class RunState:
     def _write_bytes(self, path: Path, data: bytes) -> None:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=path.suffix)
+            tmp = create_temp(self.dir, ".tmp-", path.suffix)  # the umask's mode, not mkstemp's 0600
             try:
-                with os.fdopen(fd, "wb") as f:
+                with open(tmp, "wb") as f:
                     f.write(data)
                 os.replace(tmp, path)
             except BaseException:

@@ -10,6 +10,7 @@ import contextlib
 import errno
 import logging
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,27 @@ def _describe_oserror(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def create_temp(folder: str | Path, prefix: str, suffix: str) -> Path:
+    """Create a new empty file ``folder/<prefix><random><suffix>`` and return its path.
+
+    Unlike ``tempfile.mkstemp`` (always mode 0600) the file gets the mode any new file gets (0666 minus the
+    umask), so the finished output that is renamed from it is readable by the rest of a pipeline (render-farm
+    users, the review tool), like a file the user had written directly.
+
+    Raises:
+        OSError: the folder is missing or not writable.
+    """
+    for _ in range(tempfile.TMP_MAX):
+        path = Path(folder) / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(folder))
+
+
 @contextlib.contextmanager
 def temp_path_for(final: str | Path) -> Iterator[Path]:
     """Yield a fresh temp path next to ``final`` (same folder, same extension); remove it afterwards if left.
@@ -42,11 +64,9 @@ def temp_path_for(final: str | Path) -> Iterator[Path]:
     final = Path(final)
     folder = final.parent if str(final.parent) else Path(".")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}{TEMP_MARKER}", suffix=final.suffix, dir=folder)
+        tmp = create_temp(folder, f".{final.stem}{TEMP_MARKER}", final.suffix)
     except OSError as exc:
         raise OutputError(final, f"cannot create a file in {folder}: {_describe_oserror(exc)}") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
         yield tmp
     finally:

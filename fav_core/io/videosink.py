@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +19,7 @@ import av
 import numpy as np
 
 from fav_core.errors import Cancelled, OutputError, ShapeError, check_shape
-from fav_core.io.atomic import TEMP_MARKER
+from fav_core.io.atomic import TEMP_MARKER, create_temp
 from fav_core.types import Frame
 
 log = logging.getLogger(__name__)
@@ -39,9 +38,7 @@ def _even_pad(rgb: np.ndarray) -> np.ndarray:
 
 
 def _temp_name(final: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{final.stem}{TEMP_MARKER}", suffix=final.suffix, dir=final.parent)
-    os.close(fd)
-    return Path(name)
+    return create_temp(final.parent, f".{final.stem}{TEMP_MARKER}", final.suffix)
 
 
 def mux_audio(
