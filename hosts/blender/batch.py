@@ -169,7 +169,7 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
         elif args.cube_edge is not None or args.overlap is not None:
             raise HostError("--cube-edge and --overlap need --equirect")
         frames = args.frames or compositor.shot_frames(scene)
-        flow, notes = compositor.choose_flow(scene, args.flow)
+        flow, notes = compositor.choose_flow(scene, args.flow, backward=args.backward)
         for note in notes:
             log.warning("%s", note)
         prefs = prefs_mod.HostPrefs(core_mode="IN_PROCESS" if args.in_process else "SUBPROCESS",

@@ -34,8 +34,14 @@ def shot_frames(scene: Any) -> range:
     return range(scene.frame_start, scene.frame_end + 1)
 
 
-def choose_flow(scene: Any, flow: str) -> tuple[str, list[str]]:
+def choose_flow(scene: Any, flow: str, *, backward: bool = False) -> tuple[str, list[str]]:
     """The flow source to use for a render of ``scene`` and warnings to show.
+
+    Args:
+        scene: the scene to render.
+        flow: the flow setting ("pass", "dis", ...).
+        backward: the run goes last frame first (render-pass flow then falls back to DIS, see
+            :data:`render.BACKWARD_PASS_NOTE`).
 
     Raises:
         HostError: render-pass flow asked for with an engine that writes no Vector pass.
@@ -47,6 +53,8 @@ def choose_flow(scene: Any, flow: str) -> tuple[str, list[str]]:
         raise HostError(f"scene '{scene.name}': {problem}, or choose DIS flow")
     if problem:
         return "dis", [f"{problem}: using computed DIS flow instead"]
+    if backward:
+        return "dis", [render.BACKWARD_PASS_NOTE]
     return "pass", []
 
 
@@ -113,7 +121,7 @@ class FAV_OT_stylize_render(JobOperator, bpy.types.Operator):
         if scene.camera is None:
             raise HostError(f"scene '{scene.name}' has no camera to render with")
         frames = shot_frames(scene)
-        flow, notes = choose_flow(scene, settings.flow.lower())
+        flow, notes = choose_flow(scene, settings.flow.lower(), backward=settings.direction == "BACKWARD")
         if note := render.working_space_note():
             notes.append(note)
         options = settings.to_config(prefs, flow=flow)

@@ -28,6 +28,7 @@ from .errors import HostError
 from .exrheader import exr_channel_names, has_vector_pass
 from .paths import ensure_dir, job_name, os_error_line, output_root
 from .preferences import get_prefs
+from .render import BACKWARD_PASS_NOTE
 from .session import JobOperator, Plan
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,12 @@ def source_strip(scene: Any) -> Any:
     return strip
 
 
-def strip_flow(strip: Any) -> tuple[str, str]:
+def strip_flow(strip: Any, *, backward: bool = False) -> tuple[str, str]:
     """The flow for "Render Pass" on ``strip`` and a note to show ("" when none).
 
     An image strip of EXR renders that carry Blender's Vector pass (multilayer, e.g. from Render Animation)
-    gets the pass ("pass"); movies and other images have no vectors and get computed DIS flow.
+    gets the pass ("pass"), except in a Backward run (:data:`render.BACKWARD_PASS_NOTE`); movies and other
+    images have no vectors and get computed DIS flow.
 
     Raises:
         HostError: the strip's first visible EXR frame is missing or unreadable.
@@ -101,7 +103,7 @@ def strip_flow(strip: Any) -> tuple[str, str]:
             if not first.is_file():
                 raise HostError(f"{first}: image 1 of strip '{strip.name}' not found")
             if has_vector_pass(exr_channel_names(first)):
-                return "pass", ""
+                return ("dis", BACKWARD_PASS_NOTE) if backward else ("pass", "")
             return "dis", f"strip '{strip.name}': its EXR frames have no Vector pass: using computed DIS flow"
     return "dis", "footage has no Vector pass: using computed DIS flow"
 
@@ -239,7 +241,7 @@ class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
         notes: list[str] = []
         flow = None
         if settings.flow == "PASS":
-            flow, note = strip_flow(strip)
+            flow, note = strip_flow(strip, backward=settings.direction == "BACKWARD")
             if note:
                 notes.append(note)
         options = settings.to_config(prefs, flow=flow)

@@ -121,6 +121,13 @@ def test_render_pass_flow_needs_an_engine_with_a_vector_pass() -> None:
     assert choose_flow(scene, "dis") == ("dis", [])
 
 
+def test_backward_run_does_not_use_the_pass() -> None:
+    scene = build_scene()
+    assert choose_flow(scene, "pass") == ("pass", [])
+    assert choose_flow(scene, "pass", backward=True) == ("dis", [render.BACKWARD_PASS_NOTE])
+    assert choose_flow(scene, "raft", backward=True) == ("raft", [])
+
+
 def test_motion_blur_falls_back_to_computed_flow() -> None:
     scene = build_scene()
     scene.render.use_motion_blur = True
@@ -168,3 +175,19 @@ def test_core_reads_the_pass_so_that_the_warped_prior_lands_on_the_current_frame
         errors[sign] = float(np.abs(warped - cur.rgb).mean(-1)[inner].mean())
     assert errors[1] < 0.05
     assert errors[-1] > 3 * errors[1]
+
+
+@pytest.mark.xfail(strict=True, reason="fav_core.motion.PassMotion takes cur.flow_to_prev whatever the direction; "
+                   "until it does not, the host falls back to DIS for Backward runs (render.BACKWARD_PASS_NOTE)")
+def test_core_pass_motion_of_a_backward_run_points_to_the_next_frame(rendered: dict[str, Any]) -> None:
+    """A Backward run warps frame t+1's output to frame t: it needs the flow t -> t+1 (the pass's Z, W half).
+    When this passes, drop the host's fallback (render.BACKWARD_PASS_NOTE) and this xfail."""
+    from fav_core.flow.providers import make_provider
+    from fav_core.io.imagefile import read_image_frame
+    from fav_core.motion import ComputedMotion, PassMotion
+
+    paths, quad = rendered["paths"], rendered["quad"]
+    cur, nxt = (read_image_frame(paths[i - 1], i, vectors=True, vector_convention="blender") for i in (2, 3))
+    motion = PassMotion(ComputedMotion(make_provider("dis"))).motion(cur, nxt)  # what the stylizer asks, backward
+    x, y = (int(round(v)) for v in quad[2])
+    np.testing.assert_allclose(motion.flow[y, x], quad[3] - quad[2], atol=0.05)
