@@ -163,6 +163,9 @@ class MainWindow(QtWidgets.QMainWindow):
             old.close()  # type: ignore[attr-defined]
         self.input_path = str(path)
         self.viewer.set_source(source)
+        self.last_preview = None  # the comparison and the curve belong to the previous clip
+        self.compare.set_frames([])
+        self.plot.clear()
         if not self.output.text().strip():
             self.output.setText(default_output(self.input_path))
         self.statusBar().showMessage(source.describe())

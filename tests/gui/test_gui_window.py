@@ -174,3 +174,25 @@ def test_preview_errors_and_cancel_reach_the_window(qapp: object, store: object,
     wait_for(lambda: len(messages) == 2 and win.worker is None, 60, "the cancelled preview")
     assert messages[1] == "preview cancelled" and win.plot.series() == {}
     win.close()
+
+
+def fake_result(indices: list[int]) -> object:
+    from fav_gui.preview import PreviewResult
+
+    img = np.full((H, W, 3), 0.5, np.float32)
+    return PreviewResult(indices, {i: img for i in indices}, {i: img for i in indices}, {i: img for i in indices},
+                         {"per-frame": [0.1] * (len(indices) - 1), "temporal": [0.05] * (len(indices) - 1)})
+
+
+def test_opening_another_clip_clears_the_old_preview(qapp: object, store: object, clip: str, tmp_path: Path) -> None:
+    """The comparison and the flicker curve belong to one clip: another clip must not show them."""
+    other = make_clip(tmp_path / "other", 4, H, W, seed=3)
+    win = MainWindow(store=store)
+    assert win.open_clip(clip)
+    win._preview_done(fake_result([2, 3, 4]))
+    assert win.compare.indices() == [2, 3, 4] and win.plot.point_count("temporal") == 2
+    assert win.open_clip(other)
+    assert win.compare.indices() == [] and win.plot.series() == {} and win.last_preview is None
+    assert win.compare.label.text() == "no preview"
+    win.close()
+
