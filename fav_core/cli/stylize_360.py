@@ -339,6 +339,7 @@ class Outputs:
 
     def __init__(self, args: argparse.Namespace, like: Any, folder: Path, geometry: Any, is_video: bool) -> None:
         from fav_core.io import ImageSequenceSink, make_sink
+        from fav_core.io.sinks import exr_linear
         from fav_core.spherical.faces import FACES, FILE_IDS
         from fav_core.spherical.projection import CubeToEquirect
         from fav_core.spherical.sources import face_pattern
@@ -360,13 +361,15 @@ class Outputs:
             self.sinks.append(self.equi_sink)
         self.cubemap_sink = None
         if args.out_cubemap:
-            self.cubemap_sink = ImageSequenceSink(args.out_cubemap, root=folder, bits=bits, linear=like.linear)
+            self.cubemap_sink = ImageSequenceSink(args.out_cubemap, root=folder, bits=bits, linear=exr_linear(like),
+                                                  half=like.pixel_format == "half")
             self.sinks.append(self.cubemap_sink)
         self.face_sinks: list[Any] = []
         if args.faces_pattern:
             for name in FACES:
                 pattern = face_pattern(args.faces_pattern, FILE_IDS[name], expect=2)
-                self.face_sinks.append(ImageSequenceSink(pattern, root=folder, bits=bits, linear=like.linear))
+                self.face_sinks.append(ImageSequenceSink(pattern, root=folder, bits=bits, linear=exr_linear(like),
+                                                         half=like.pixel_format == "half"))
             self.sinks.extend(self.face_sinks)
 
     def exists(self, index: int) -> bool:

@@ -1,8 +1,9 @@
 """Frame writers: image sequences (every file written atomically) and videos (PyAV, renamed at close).
 
 Frames arrive sRGB-encoded and unpremultiplied (the core convention). Image sinks clamp to [0, 1] only when
-quantising to 8/16-bit (the caller's arrays are never modified); EXR output is float, converted back to
-scene-linear when the source was linear, and re-premultiplied when there is alpha.
+quantising to 8/16-bit (the caller's arrays are never modified); EXR output is float, scene-linear (converted
+back from the sRGB encoding unless the source was a float image read as sRGB, see :func:`exr_linear`), and
+re-premultiplied when there is alpha.
 """
 
 from __future__ import annotations
@@ -200,6 +201,17 @@ class ImageSequenceSink:
         self.close()
 
 
+def exr_linear(like: FrameSource) -> bool:
+    """Whether EXR output of frames from ``like`` is converted to scene-linear (the EXR convention).
+
+    Yes when the source was scene-linear, and for integer sources (PNG, JPEG, 8/16-bit TIFF, video): their
+    sRGB-encoded values written into an EXR as they are would be taken as linear by every compositor (a
+    washed-out, doubly encoded image). Only a float source read as sRGB (``colorspace="srgb"``) keeps its
+    encoding, so that its round trip stays the identity.
+    """
+    return bool(like.linear) or like.pixel_format in ("uint8", "uint16")
+
+
 def make_sink(
     output: str | Path,
     *,
@@ -207,7 +219,7 @@ def make_sink(
     root: str | Path | None = None,
     fps: float | Fraction | None = None,
     bits: int | None = None,
-    half: bool = False,
+    half: bool | None = None,
 ) -> FrameSink:
     """Choose a sink for ``output`` that fits the source ``like``.
 
@@ -221,7 +233,9 @@ def make_sink(
         root: the chosen output folder that image paths may not leave (default: the output's own folder).
         fps: frame rate for video output when the source has none (default 24).
         bits: 8/16 for PNG/TIFF (default: 16 for 16-bit sources, else 8).
-        half: EXR as half floats.
+        half: EXR as half floats (default: when the source is half float).
+
+    EXR output is scene-linear whenever the source was linear or integer (see :func:`exr_linear`).
 
     Raises:
         ConfigError: a single image file given for a multi-frame source, or unsupported type.
@@ -241,14 +255,17 @@ def make_sink(
         return VideoSink(text, rate, audio_from=audio_from, audio_start=audio_start)
     if bits is None:
         bits = 16 if like.pixel_format == "uint16" else 8
+    if half is None:
+        half = like.pixel_format == "half"
+    linear = exr_linear(like)
     if parse_pattern(text) is not None:
-        return ImageSequenceSink(text, root=root, bits=bits, linear=like.linear, half=half)
+        return ImageSequenceSink(text, root=root, bits=bits, linear=linear, half=half)
     if suffix in IMAGE_OUT_EXTENSIONS:
         if len(like) != 1:
             raise ConfigError(f"{text}: {len(like)} frames need a frame placeholder such as %05d or ####")
-        return ImageSequenceSink(text, root=root, bits=bits, linear=like.linear, half=half, single=True)
+        return ImageSequenceSink(text, root=root, bits=bits, linear=linear, half=half, single=True)
     default_ext = "exr" if like.linear else "png"
-    return ImageSequenceSink(text, default_ext, root=root, bits=bits, linear=like.linear, half=half)
+    return ImageSequenceSink(text, default_ext, root=root, bits=bits, linear=linear, half=half)
 
 
-__all__ = ["FrameSink", "ImageSequenceSink", "VideoSink", "make_sink"]
+__all__ = ["FrameSink", "ImageSequenceSink", "VideoSink", "exr_linear", "make_sink"]

@@ -192,7 +192,7 @@ class _Like:
 
 def test_make_sink_choices(tmp_path: Path) -> None:
     png = make_sink(tmp_path / "a", like=_Like())  # type: ignore[arg-type]
-    assert isinstance(png, ImageSequenceSink) and png.ext == "png" and png.bits == 8 and not png.linear
+    assert isinstance(png, ImageSequenceSink) and png.ext == "png" and png.bits == 8 and not png.half
     assert png.pattern.endswith("frame_%05d.png")
     exr = make_sink(tmp_path / "b", like=_Like(linear=True, pixel_format="half"))  # type: ignore[arg-type]
     assert isinstance(exr, ImageSequenceSink) and exr.ext == "exr" and exr.linear
