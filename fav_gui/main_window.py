@@ -161,17 +161,23 @@ class MainWindow(QtWidgets.QMainWindow):
         old, self.source = self.source, source
         if old is not None:
             old.close()  # type: ignore[attr-defined]
+        automatic = self._output_is_automatic()
         self.input_path = str(path)
         self.viewer.set_source(source)
         self.last_preview = None  # the comparison and the curve belong to the previous clip
         self.compare.set_frames([])
         self.plot.clear()
-        if not self.output.text().strip():
+        if automatic:
             self.output.setText(default_output(self.input_path))
         self.statusBar().showMessage(source.describe())
         return True
 
     # ------------------------------------------------------------------ preview
+    def _output_is_automatic(self) -> bool:
+        """True while the output is empty or the current clip's default (not chosen by the artist)."""
+        text = self.output.text().strip()
+        return not text or (bool(self.input_path) and text == default_output(self.input_path))
+
     def preview_request(self) -> PreviewRequest:
         """The preview the buttons would start now.
 
@@ -283,7 +289,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _save(self) -> None:
         self.settings_panel.save(self.store)
-        self.store.setValue("job/output", self.output.text().strip())
+        # the clip's automatic output is not a choice: remembering it would send the next clip into this one's folder
+        self.store.setValue("job/output", "" if self._output_is_automatic() else self.output.text().strip())
         self.store.setValue("preview/count", int(self.preview_count.value()))
         self.store.sync()
 

@@ -196,3 +196,23 @@ def test_opening_another_clip_clears_the_old_preview(qapp: object, store: object
     assert win.compare.label.text() == "no preview"
     win.close()
 
+
+def test_output_follows_the_clip_until_the_artist_chooses_one(qapp: object, store: object, clip: str,
+                                                              tmp_path: Path) -> None:
+    from fav_gui.main_window import default_output
+
+    other = make_clip(tmp_path / "other", 4, H, W, seed=3)
+    win = MainWindow(store=store)
+    assert win.open_clip(clip) and win.output.text() == default_output(clip)
+    assert win.open_clip(other) and win.output.text() == default_output(other)  # not the first clip's folder
+    win.close()  # saves settings: the automatic output is not a choice to remember
+    win = MainWindow(clip, store=store)
+    assert win.output.text() == default_output(clip)
+    chosen = str(tmp_path / "my_renders")
+    win.output.setText(chosen)
+    assert win.open_clip(other) and win.output.text() == chosen  # the artist's choice stays
+    win.close()
+    win = MainWindow(clip, store=store)
+    assert win.output.text() == chosen  # and is remembered
+    win.close()
+
