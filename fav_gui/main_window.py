@@ -101,6 +101,11 @@ class MainWindow(QtWidgets.QMainWindow):
         prow.addWidget(self.preview_cancel)
         prow.addWidget(self.preview_bar, 1)
         pform.addRow(prow)
+        self.preview_message = QtWidgets.QLabel("")  # why the last preview failed, whole (the status bar cuts it)
+        self.preview_message.setWordWrap(True)
+        self.preview_message.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preview_message.hide()
+        pform.addRow(self.preview_message)
 
         job_box = QtWidgets.QGroupBox("Job")
         jlay = QtWidgets.QVBoxLayout(job_box)
@@ -223,6 +228,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _preview_done(self, result: PreviewResult) -> None:
         self.last_preview = result
+        self.preview_message.hide()
         self.compare.set_frames(result.rows())
         self.plot.set_series(result.indices[1:], result.errors)
         if result.errors.get("temporal"):
@@ -241,6 +247,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _preview_message(self, message: str) -> None:
         self.statusBar().showMessage(message)
+        self.preview_message.setText(message)
+        self.preview_message.show()
         self.preview_failed.emit(message)
 
     def _preview_thread_over(self) -> None:

@@ -216,3 +216,25 @@ def test_output_follows_the_clip_until_the_artist_chooses_one(qapp: object, stor
     assert win.output.text() == chosen  # and is remembered
     win.close()
 
+
+def test_a_failed_preview_is_shown_whole_in_the_preview_box(qapp: object, store: object, clip: str,
+                                                            tmp_path: Path) -> None:
+    """The status bar cuts a long message at the window's edge; the preview box shows it whole (wrapped)."""
+    win = MainWindow(store=store)
+    assert win.open_clip(clip)
+    long_name = "m" * 150
+    win.settings_panel.set_settings(GuiSettings(model=str(tmp_path / f"{long_name}.safetensors"), device="cpu"))
+    messages: list[str] = []
+    win.preview_failed.connect(messages.append)
+    win.start_preview()
+    wait_for(lambda: bool(messages) and win.worker is None, 60, "the failed preview")
+    assert win.preview_message.text() == messages[0] and long_name in messages[0]
+    assert win.preview_message.wordWrap() and not win.preview_message.isHidden()
+    win.settings_panel.set_settings(GuiSettings(model="", device="cpu"))
+    win.start_preview()
+    wait_for(lambda: len(messages) == 2 and win.worker is None, 60, "the second failed preview")
+    assert win.preview_message.text() == "preview failed: choose a video model (a name from 'fav models' or a " \
+        ".safetensors file)"
+    win._preview_done(fake_result([1, 2]))
+    assert win.preview_message.isHidden()  # a good preview clears the old problem
+    win.close()
