@@ -226,10 +226,15 @@ class ReorderingSink:
     def __init__(self, sink: Any, folder: Path) -> None:
         import tempfile
 
+        from fav_core.errors import OutputError
         from fav_core.io import ImageSequenceSink
+        from fav_core.io.atomic import describe_oserror
 
         self.sink = sink
-        self.tmp = Path(tempfile.mkdtemp(prefix=".fav-reorder-", dir=folder))
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=".fav-reorder-", dir=folder))
+        except OSError as exc:
+            raise OutputError(folder, f"cannot create the backward run's frame buffer: {describe_oserror(exc)}") from exc
         self.buffer = ImageSequenceSink(str(self.tmp / "f_%07d.exr"), linear=False)
         self.indices: list[int] = []
 

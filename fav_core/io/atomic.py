@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 TEMP_MARKER = ".tmp-"
 
 
-def _describe_oserror(exc: OSError) -> str:
+def describe_oserror(exc: OSError) -> str:
+    """A short plain-words reason for a failed file operation (disk full, not writable, ...)."""
     if exc.errno == errno.ENOSPC:
         return "disk full (no space left on device)"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -66,7 +67,7 @@ def temp_path_for(final: str | Path) -> Iterator[Path]:
     try:
         tmp = create_temp(folder, f".{final.stem}{TEMP_MARKER}", final.suffix)
     except OSError as exc:
-        raise OutputError(final, f"cannot create a file in {folder}: {_describe_oserror(exc)}") from exc
+        raise OutputError(final, f"cannot create a file in {folder}: {describe_oserror(exc)}") from exc
     try:
         yield tmp
     finally:
@@ -91,7 +92,7 @@ def atomic_write(final: str | Path, write: Callable[[Path], None]) -> None:
             write(tmp)
             os.replace(tmp, final)
         except OSError as exc:
-            raise OutputError(final, f"cannot write: {_describe_oserror(exc)}") from exc
+            raise OutputError(final, f"cannot write: {describe_oserror(exc)}") from exc
 
 
 def remove_stale_temps(folder: str | Path) -> int:

@@ -19,7 +19,7 @@ import av
 import numpy as np
 
 from fav_core.errors import Cancelled, OutputError, ShapeError, check_shape
-from fav_core.io.atomic import TEMP_MARKER, create_temp
+from fav_core.io.atomic import TEMP_MARKER, create_temp, describe_oserror
 from fav_core.types import Frame
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,10 @@ class VideoSink:
             raise OutputError(
                 self.path.parent, f"cannot create the output folder: {exc.strerror or exc}"
             ) from exc
+        try:  # a folder the video cannot be written to is refused now, not after the first frame is stylized
+            _temp_name(self.path).unlink()
+        except OSError as exc:
+            raise OutputError(self.path, f"cannot create a file in {self.path.parent}: {describe_oserror(exc)}") from exc
         self._tmp: Path | None = None
         self._container: Any = None
         self._stream: Any = None
@@ -148,6 +152,9 @@ class VideoSink:
     def _open(self, h: int, w: int) -> None:
         try:
             self._tmp = _temp_name(self.path)
+        except OSError as exc:
+            raise OutputError(self.path, f"cannot create a file in {self.path.parent}: {describe_oserror(exc)}") from exc
+        try:
             self._container = av.open(str(self._tmp), "w")
             stream = self._container.add_stream(self.codec, rate=self.rate)
             stream.width, stream.height = w + w % 2, h + h % 2
