@@ -20,6 +20,7 @@ import numpy as np
 
 from fav_core.errors import Cancelled, OutputError, ShapeError, check_shape
 from fav_core.io.atomic import TEMP_MARKER, create_temp, describe_oserror
+from fav_core.io.color import premultiply
 from fav_core.types import Frame
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class VideoSink:
         self._size: tuple[int, int] | None = None
         self._count = 0
         self._closed = False
+        self._warned_alpha = False
 
     def exists(self, index: int) -> bool:
         """Always False: a video cannot be resumed frame by frame."""
@@ -170,7 +172,12 @@ class VideoSink:
         self._size = (h, w)
 
     def write(self, frame: Frame) -> None:
-        """Encode one frame (clamped to [0, 1], 8-bit; alpha is dropped: H.264 has none)."""
+        """Encode one frame (clamped to [0, 1], 8-bit).
+
+        H.264 has no alpha: a frame with alpha is composited over black (premultiplied), as a viewer shows the
+        source, instead of showing the colour the network painted where the frame is transparent (a warning
+        says so once).
+        """
         if self._closed:
             raise OutputError(self.path, "write after the video was closed")
         dims = check_shape(frame.rgb, "H W 3", "frame.rgb")
@@ -181,7 +188,15 @@ class VideoSink:
             raise ShapeError(
                 f"{self.path}: frame {frame.index} is {w}x{h}, the video is {self._size[1]}x{self._size[0]}"
             )
-        rgb8 = np.rint(np.clip(frame.rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+        rgb = np.clip(frame.rgb, 0.0, 1.0)
+        if frame.alpha is not None:
+            check_shape(frame.alpha, f"{h} {w}", "frame.alpha")
+            if not self._warned_alpha:
+                log.warning("%s: video has no alpha; frames are composited over black (write an EXR or PNG "
+                            "sequence to keep the alpha)", self.path)
+                self._warned_alpha = True
+            rgb = premultiply(rgb, np.clip(frame.alpha, 0.0, 1.0))
+        rgb8 = np.rint(rgb * 255.0).astype(np.uint8)
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(_even_pad(rgb8)), format="rgb24")
         vf.pts = self._count
         vf.time_base = 1 / self.rate
