@@ -127,10 +127,17 @@ class MainWindow(QtWidgets.QMainWindow):
         for w in (settings_box, preview_box, job_box):
             rlay.addWidget(w)
         rlay.addStretch(1)
+        # a short screen (or a long message) scrolls the controls instead of squashing the form rows together
+        self.controls = QtWidgets.QScrollArea()
+        self.controls.setWidgetResizable(True)
+        self.controls.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.controls.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.controls.setWidget(right)
+        self.controls.setMinimumWidth(right.sizeHint().width() + self.controls.verticalScrollBar().sizeHint().width())
 
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         split.addWidget(left)
-        split.addWidget(right)
+        split.addWidget(self.controls)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
         self.setCentralWidget(split)

@@ -238,3 +238,21 @@ def test_a_failed_preview_is_shown_whole_in_the_preview_box(qapp: object, store:
     win._preview_done(fake_result([1, 2]))
     assert win.preview_message.isHidden()  # a good preview clears the old problem
     win.close()
+
+
+def test_a_short_window_scrolls_the_controls_instead_of_squashing_them(qapp: object, store: object, clip: str,
+                                                                       tmp_path: Path) -> None:
+    """On a 1024x600 laptop screen with a long preview message the form rows keep their height (they overlapped
+    and clipped their text); the right column scrolls instead."""
+    win = MainWindow(store=store)
+    assert win.open_clip(clip)
+    win._preview_message("preview failed: " + "a long explanation " * 30)
+    win.resize(1024, 600)
+    win.show()
+    pump_events()
+    panel = win.settings_panel
+    for widget in (panel.flow, panel.min_filter, panel.median_filter, panel.device, win.preview_count,
+                   win.job.run_button):
+        assert widget.height() >= widget.sizeHint().height(), type(widget).__name__
+    assert win.controls.verticalScrollBar().maximum() > 0  # the rest is reachable by scrolling
+    win.close()
