@@ -19,7 +19,7 @@ from . import compat, jobs, render
 from .errors import HostError
 from .paths import ensure_dir, job_name, output_root
 from .preferences import get_prefs
-from .session import JobOperator, Plan
+from .session import JobOperator, Plan, can_start
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class FAV_OT_stylize_render(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: Any) -> bool:
-        return context.scene is not None
+        return can_start(cls, context)
 
     def make_plan(self, context: Any) -> Plan:
         scene = context.scene

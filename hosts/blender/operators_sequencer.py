@@ -29,7 +29,7 @@ from .exrheader import exr_channel_names, has_vector_pass
 from .paths import ensure_dir, job_name, os_error_line, output_root
 from .preferences import get_prefs
 from .render import BACKWARD_PASS_NOTE
-from .session import JobOperator, Plan
+from .session import JobOperator, Plan, can_start
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: Any) -> bool:
-        return context.scene is not None
+        return can_start(cls, context)
 
     def make_plan(self, context: Any) -> Plan:
         scene = context.scene

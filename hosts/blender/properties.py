@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 import bpy
 
 from .options import StylizeOptions, resolve_model
@@ -109,9 +111,28 @@ class FAV_PG_settings(bpy.types.PropertyGroup):
 CLASSES = (FAV_PG_settings,)
 
 
+#: Status shown after loading a file that was saved while a run was going.
+INTERRUPTED = "interrupted: the file was saved while stylizing; run again (Resume continues)"
+
+
+@bpy.app.handlers.persistent
+def clear_run_state(*_args: Any) -> None:
+    """``load_post``: no run of a file just loaded can be alive (Blender ends modal operators on load), so the
+    running flag a file saved during a run still holds is cleared; it would grey out Stylize for good."""
+    for scene in bpy.data.scenes:
+        settings = scene.fav_settings
+        if settings.running:
+            settings.running = False
+            settings.status = INTERRUPTED
+
+
 def register() -> None:
     bpy.types.Scene.fav_settings = bpy.props.PointerProperty(type=FAV_PG_settings)
+    if clear_run_state not in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.append(clear_run_state)
 
 
 def unregister() -> None:
+    if clear_run_state in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(clear_run_state)
     del bpy.types.Scene.fav_settings

@@ -251,17 +251,38 @@ class JobOperator:
         return {"PASS_THROUGH"}
 
     def _stop(self, level: str, message: str) -> set[str]:
+        self._release(message)
+        self.report({level}, message)
+        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+
+    def _release(self, message: str) -> None:
+        """Undo everything ``invoke`` set up: the event timer, the progress display and the running flag,
+        and close the preparation (which restores the render settings it changed)."""
         if self._timer is not None:
             self._wm.event_timer_remove(self._timer)
             self._timer = None
         if self._progress is not None:
             self._progress.end(message)
+            self._progress = None
         if self._plan is not None and self._plan.prepare is not None:
             self._plan.prepare.close()
-        self.report({level}, message)
-        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
 
     def cancel(self, context: Any) -> None:
-        """Blender ends the modal operator (file load, window closed): stop the core as well."""
+        """Blender ends the modal operator (file load, window closed): stop the core and clean up as well."""
         if self._job is not None and not self._job.finished:
             self._job.cancel()
+        if self._tick is not None and bpy.app.timers.is_registered(self._tick):
+            bpy.app.timers.unregister(self._tick)
+        self._release("interrupted: Blender ended the run; whole frames are kept (Resume continues)")
+
+
+def can_start(operator: type, context: Any) -> bool:
+    """``poll`` of the Stylize operators: a scene, and no run of that scene in progress (two runs would write
+    the same job folder). Says why in the tooltip of a greyed-out menu entry."""
+    scene = context.scene
+    if scene is None:
+        return False
+    if scene.fav_settings.running:
+        operator.poll_message_set("a stylization of this scene is running (Esc cancels it)")
+        return False
+    return True

@@ -245,3 +245,91 @@ def test_strip_flow_without_vector_pass_falls_back_with_a_note(tmp_path: Path) -
     png = write_png_sequence(tmp_path / "png", 2)
     strip = se.strips.new_image("Footage", str(png[0]), 2, 1)
     assert strip_flow(strip) == ("dis", "footage has no Vector pass: using computed DIS flow")
+
+
+def test_register_cycles_leave_no_handler_menu_entry_or_property(tmp_path: Path) -> None:
+    from fav_blender import properties
+
+    def menu_entries() -> tuple[int, int]:
+        return tuple(len(getattr(bpy.types, m)._dyn_ui_initialize()) for m in ("SEQUENCER_MT_strip",
+                                                                                 "TOPBAR_MT_render"))
+
+    registered_state = (menu_entries(), list(bpy.app.handlers.load_post).count(properties.clear_run_state))
+    assert registered_state[1] == 1
+    addon.unregister()
+    bare = (menu_entries(), len(bpy.app.handlers.load_post), hasattr(bpy.types.Scene, "fav_settings"))
+    assert bare[2] is False and properties.clear_run_state not in bpy.app.handlers.load_post
+    for _ in range(2):
+        addon.register()
+        assert (menu_entries(), list(bpy.app.handlers.load_post).count(properties.clear_run_state)) == \
+            registered_state
+        addon.unregister()
+        assert (menu_entries(), len(bpy.app.handlers.load_post), hasattr(bpy.types.Scene, "fav_settings")) == bare
+    addon.register()
+
+
+def test_file_saved_during_a_run_opens_with_stylize_available(tmp_path: Path) -> None:
+    from fav_blender.properties import INTERRUPTED
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    settings = bpy.context.scene.fav_settings
+    settings.running, settings.progress, settings.status = True, 0.4, "stylized frame 4 (4/10)"
+    path = tmp_path / "saved_mid_run.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    settings = bpy.context.scene.fav_settings
+    assert (settings.running, settings.status) == (False, INTERRUPTED)
+    assert bpy.ops.fav.stylize_strip.poll() and bpy.ops.fav.stylize_render.poll()
+
+
+def test_a_second_run_of_the_same_scene_is_refused_by_poll() -> None:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.scene.fav_settings.running = True  # e.g. started from the panel, now asked from the Render menu
+    assert not bpy.ops.fav.stylize_strip.poll()
+    assert not bpy.ops.fav.stylize_render.poll()
+    with pytest.raises(RuntimeError, match="a stylization of this scene is running"):
+        bpy.ops.fav.stylize_render()
+    bpy.context.scene.fav_settings.running = False
+    assert bpy.ops.fav.stylize_render.poll()
+
+
+def test_blender_ending_the_modal_run_cleans_up(tmp_path: Path, models: tuple[str, str]) -> None:
+    """``Operator.cancel`` (Blender ends the modal operator: file load, window closed) removes the timer, ends
+    the progress display, clears the running flag and closes the preparation (restoring render settings)."""
+    from fav_blender import jobs, session
+    from fav_blender.options import StylizeOptions
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    closed: list[bool] = []
+
+    def prepare() -> Iterator[str]:
+        try:
+            yield "rendered frame 1 (1/3)"
+            yield "rendered frame 2 (2/3)"
+        finally:
+            closed.append(True)
+
+    spec = jobs.JobSpec(str(tmp_path / "render_%04d.exr"), str(tmp_path / "stylized_%04d.exr"),
+                        StylizeOptions(model=models[0]))
+    plan = session.Plan(scene.name, spec, finish=lambda r: "finished", prepare=prepare())
+
+    class Op(session.JobOperator):
+        def interactive(self, context: Any) -> bool:
+            return True
+
+        def make_plan(self, context: Any) -> session.Plan:
+            return plan
+
+        def report(self, level: set[str], message: str) -> None:
+            raise AssertionError("cancel() reports nothing")
+
+    op, wm = Op(), FakeWindowManager()
+    context = SimpleNamespace(window="win", window_manager=wm, workspace=FakeWorkspace())
+    assert op.invoke(context, FakeEvent("INVOKE")) == {"RUNNING_MODAL"}
+    assert op.modal(context, FakeEvent("TIMER")) == {"RUNNING_MODAL"}
+    op.cancel(context)
+    assert wm.calls[-2:] == ["timer_remove", "progress_end"]
+    assert closed == [True]
+    assert scene.fav_settings.running is False
+    assert scene.fav_settings.status.startswith("interrupted: Blender ended the run")
