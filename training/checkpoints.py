@@ -2,10 +2,14 @@
 
 A checkpoint of a run is two files in the run folder:
 - `<name>.safetensors`: the model in our model format (`fav_core.modelfile.save_model`), loadable by `fav`.
-- `<name>-state.safetensors`: the optimizer state flattened to tensors (`opt/<param index>/<field>`), the RNG
-  states as uint8 tensors (`rng/torch`, `rng/data`, `rng/cuda`), and under the header key `fav_training` a JSON
-  object with the iteration, the optimizer's param groups, the data read positions, the loss history and the
-  training config.
+- `<name>-state.safetensors`: the network weights in float32 (`net/<state-dict key>`), the optimizer state
+  flattened to tensors (`opt/<param index>/<field>`), the RNG states as uint8 tensors (`rng/torch`, `rng/data`,
+  `rng/cuda`), and under the header key `fav_training` a JSON object with the iteration, the optimizer's param
+  groups, the data read positions, the loss history and the training config.
+
+The state file alone is a whole snapshot (one atomic rename), so a run killed between the two writes of a
+checkpoint still resumes exactly: resume takes the weights from the state file. State files written before the
+weights were stored there fall back to the model file, which must then be at the same iteration.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from safetensors.torch import save_file
 from fav_core.errors import InputError, OutputError
 
 STATE_KEY = "fav_training"
+#: Prefix of the network weights in a state file.
+WEIGHT_PREFIX = "net/"
 
 
 @dataclass
@@ -91,8 +97,16 @@ def save_state(
     optimizer: torch.optim.Optimizer,
     data_generator: torch.Generator,
     state: TrainState,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write the training state atomically (temp file + rename).
+
+    Args:
+        path: Destination file.
+        optimizer: Its state is stored.
+        data_generator: Its RNG state is stored (with the global torch RNG).
+        state: Iteration, history, data positions, config.
+        weights: The network's state dict, stored in float32 under `net/<key>` (read by :func:`load_weights`).
 
     Raises:
         OutputError: the file cannot be written.
@@ -100,6 +114,9 @@ def save_state(
     path = Path(path)
     tensors, groups = flatten_optimizer(optimizer)
     tensors.update(rng_tensors(data_generator))
+    for key, value in (weights or {}).items():
+        value = value.detach().to("cpu")
+        tensors[f"{WEIGHT_PREFIX}{key}"] = (value.float() if value.is_floating_point() else value).contiguous()
     header = {
         "iteration": state.iteration,
         "param_groups": groups,
@@ -144,8 +161,8 @@ def load_state(
     )
 
 
-def state_iteration(path: str | Path) -> int:
-    """The iteration a training-state file was saved at (reads the header only; no optimizer is needed).
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The network weights stored in a state file by :func:`save_state` (empty for older state files).
 
     Raises:
         InputError: missing or malformed file.
@@ -153,6 +170,36 @@ def state_iteration(path: str | Path) -> int:
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return int(json.loads((handle.metadata() or {})[STATE_KEY])["iteration"])
+            return {
+                key[len(WEIGHT_PREFIX):]: handle.get_tensor(key)
+                for key in handle.keys()
+                if key.startswith(WEIGHT_PREFIX)
+            }
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise InputError(path, f"not a training-state file ({exc})") from None
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The JSON header of a training-state file (iteration, config, history, ...) without loading any tensor.
+
+    Raises:
+        InputError: missing or malformed file.
+    """
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = json.loads((handle.metadata() or {})[STATE_KEY])
+        int(header["iteration"])
+        dict(header["config"])
     except (OSError, KeyError, ValueError, TypeError, SafetensorError) as exc:
         raise InputError(path, f"not a training-state file ({exc})") from None
+    return header
+
+
+def state_iteration(path: str | Path) -> int:
+    """The iteration a training-state file was saved at (reads the header only; no optimizer is needed).
+
+    Raises:
+        InputError: missing or malformed file.
+    """
+    return int(read_header(path)["iteration"])

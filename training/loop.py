@@ -28,11 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from fav_core.errors import ConfigError, InputError
+from fav_core.modelfile import load_model
 from fav_core.nets import build_transformer
 from fav_core.nets.preprocess import preprocess
 from fav_core.warp import warp_backward
 from training.batches import SampleMaker
-from training.checkpoints import TrainState, load_state, save_state
+from training.checkpoints import TrainState, load_state, load_weights, read_header, save_state
 from training.config import TrainConfig, learning_rate_at
 from training.debug_images import save_debug_grid
 from training.modelio import load_frozen_model, save_training_model
@@ -232,29 +233,51 @@ class Trainer:
         return self.run_dir / f"{CHECKPOINT_NAME}.safetensors", self.run_dir / f"{CHECKPOINT_NAME}-state.safetensors"
 
     def save_checkpoint(self) -> Path:
-        """Write the model file and the training state (both atomic)."""
+        """Write the training state (weights included) and then the model file, each atomically.
+
+        The state file alone is a whole snapshot, so a run killed between the two writes resumes exactly from it.
+        """
         model_path, state_path = self.checkpoint_paths()
         self.state.data_state = self.train_data.state()
+        save_state(state_path, self.optimizer, self.data_rng, self.state, weights=self.net.state_dict())
         save_training_model(model_path, self.net, self.config, self.state.iteration)
-        save_state(state_path, self.optimizer, self.data_rng, self.state)
         return model_path
 
     def resume(self, run_dir: str | Path | None = None) -> None:
         """Restore model, optimizer, iteration, RNG and data positions from a run folder's checkpoint.
 
+        The weights come from the state file (a whole snapshot); state files without weights (older runs) take
+        them from the model file, which must then be at the same iteration.
+
         Raises:
-            ConfigError: the checkpoint was made with different network options.
+            ConfigError: the checkpoint was made with different network options, or its model file and state
+                file are from different iterations.
+            InputError: no checkpoint in the folder, or a malformed one.
         """
         source = Path(run_dir) if run_dir else self.run_dir
         model_path = source / f"{CHECKPOINT_NAME}.safetensors"
         state_path = source / f"{CHECKPOINT_NAME}-state.safetensors"
-        weights = load_frozen_model(model_path, self.device, expect_arch=self.config.arch)
-        self.net.load_state_dict(weights.state_dict())
-        state = load_state(state_path, self.optimizer, self.data_rng)
+        if not state_path.is_file():
+            raise InputError(source, f"no checkpoint to resume from ({state_path.name} is missing)")
+        header = read_header(state_path)
         for key in ("arch", "mode", "padding_type", "use_instance_norm", "tanh_constant", "preprocessing"):
-            if state.config.get(key) != getattr(self.config, key):
-                raise ConfigError(f"{state_path}: checkpoint has {key}={state.config.get(key)!r}, run has "
+            if header["config"].get(key) != getattr(self.config, key):
+                raise ConfigError(f"{state_path}: checkpoint has {key}={header['config'].get(key)!r}, run has "
                                   f"{getattr(self.config, key)!r}")
+        weights = load_weights(state_path)
+        if not weights:
+            model = load_model(model_path, device="cpu")
+            model_iteration = model.meta.trained_with.get("iterations")
+            if model_iteration != header["iteration"]:
+                raise ConfigError(f"{model_path}: model file is at iteration {model_iteration}, its state file at "
+                                  f"{header['iteration']} (the run stopped while writing a checkpoint)")
+            weights = model.net.state_dict()
+        try:
+            self.net.load_state_dict(weights)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(state_path, f"weights do not fit the network ({first})") from None
+        state = load_state(state_path, self.optimizer, self.data_rng)
         self.train_data.load_state(state.data_state)
         self.state = TrainState(state.iteration, state.history, state.data_state, self.config.to_dict(),
                                 state.elapsed_s)

@@ -1,0 +1,95 @@
+"""Hardening of the training package (audit s4): interrupted checkpoints, cancellation, bad options and data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fav_core.errors import ConfigError
+from training.checkpoints import state_iteration
+from training.config import TrainConfig
+from training.datasets import build_image_hdf5
+from training.loop import Trainer
+
+TINY_ARCH = "c3s1-4,d8,R8,U2,c3s1-3"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("audit")
+    rng = np.random.default_rng(0)
+    images = {f"im{i}": rng.integers(0, 256, (24, 24, 3), dtype=np.uint8) for i in range(3)}
+    h5 = build_image_hdf5(images, {"v": images["im0"]}, root / "img.h5", 16, 16, max_resize=8)
+    style = root / "style.png"
+    stripes = np.zeros((20, 20, 3), np.uint8)
+    stripes[:, ::4] = (255, 40, 0)
+    cv2.imwrite(str(style), stripes)
+    return h5, style
+
+
+def _config(data: tuple[Path, Path], out: Path, **kw: object) -> TrainConfig:
+    base: dict[str, object] = dict(
+        mode="image", style_image=str(data[1]), output_dir=str(out), h5_file=str(data[0]), arch=TINY_ARCH,
+        loss_network="random-multiscale", content_weights="1", style_weights="2", style_image_size=20,
+        image_size="16:16", batch_size=2, num_iterations=4, learning_rate="1e-2", checkpoint_every=2,
+        images_every=1000, val_every=1000, num_val_batches=1,
+    )
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs."""
+
+
+def test_a_run_killed_between_the_two_checkpoint_files_resumes_exactly(
+    data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = Trainer(_config(data, tmp_path / "a"), show_progress=False)
+    whole.run()
+    real_replace = os.replace
+    calls = []
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        calls.append(Path(dst).name)
+        if len(calls) == 4:  # the checkpoint of iteration 4 has written its first file; the process dies
+            raise _Killed
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(_Killed):
+        Trainer(_config(data, tmp_path / "b"), show_progress=False).run()
+    monkeypatch.setattr(os, "replace", real_replace)
+    resumed = Trainer(_config(data, tmp_path / "b"), show_progress=False)
+    resumed.resume()
+    resumed.run()
+    for key, value in whole.net.state_dict().items():
+        assert torch.equal(value, resumed.net.state_dict()[key]), key
+    assert state_iteration(tmp_path / "b" / "checkpoint-state.safetensors") == 4
+
+
+def test_an_old_state_file_with_a_model_file_of_another_iteration_is_refused(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    Trainer(_config(data, tmp_path / "a", num_iterations=2), show_progress=False).run()
+    Trainer(_config(data, tmp_path / "b", num_iterations=4), show_progress=False).run()
+    state_file = tmp_path / "a" / "checkpoint-state.safetensors"
+    from safetensors.torch import save_file
+
+    with open(state_file, "rb") as handle:  # an older state file: no weights in it
+        import json
+        import struct
+
+        size = struct.unpack("<Q", handle.read(8))[0]
+        metadata = json.loads(handle.read(size))["__metadata__"]
+    tensors = {k: v for k, v in load_file(state_file).items() if not k.startswith("net/")}
+    save_file(tensors, str(state_file), metadata=metadata)
+    (tmp_path / "b" / "checkpoint.safetensors").replace(tmp_path / "a" / "checkpoint.safetensors")
+    with pytest.raises(ConfigError, match="model file is at iteration 4, its state file at 2"):
+        Trainer(_config(data, tmp_path / "a"), show_progress=False).resume()
