@@ -87,7 +87,8 @@ def _to_display_window(data: np.ndarray, spec: oiio.ImageSpec) -> np.ndarray:
 
 
 def _rgba_names(names: list[str]) -> tuple[list[str], str | None] | None:
-    """Pick the colour channels: plain R,G,B(,A), else the first ``<layer>.Combined.R,G,B(,A)``."""
+    """Pick the colour channels: plain R,G,B(,A), else the first ``<layer>.Combined.R,G,B(,A)``, else a
+    luminance-only image's Y(,A) (grey: Y stands for all three)."""
     if all(c in names for c in _RGB):
         return list(_RGB), ("A" if "A" in names else None)
     for name in names:
@@ -95,6 +96,8 @@ def _rgba_names(names: list[str]) -> tuple[list[str], str | None] | None:
             base = name[:-1]
             if all(base + c in names for c in _RGB):
                 return [base + c for c in _RGB], (base + "A" if base + "A" in names else None)
+    if "Y" in names and not any(c in names for c in ("RY", "BY", *_RGB)):  # not luminance/chroma images
+        return ["Y", "Y", "Y"], ("A" if "A" in names else None)
     return None
 
 
@@ -104,7 +107,8 @@ def find_rgba(
     """Find the colour (and alpha) among EXR channels.
 
     Plain ``R, G, B, A`` win; otherwise the first layer whose names contain ``.Combined.`` (Blender,
-    e.g. ``ViewLayer.Combined.R``; the view-layer name does not matter).
+    e.g. ``ViewLayer.Combined.R``; the view-layer name does not matter); otherwise a luminance-only ``Y(, A)``
+    image, as grey.
 
     Args:
         channels: name -> (H, W) float32, as from :func:`read_exr_channels`.
@@ -120,7 +124,7 @@ def find_rgba(
     picked = _rgba_names(names)
     if picked is None:
         shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
-        raise InputError(path, f"no R,G,B or <layer>.Combined.R,G,B channels (found: {shown})")
+        raise InputError(path, f"no R,G,B, <layer>.Combined.R,G,B or Y channels (found: {shown})")
     rgb_names, alpha_name = picked
     rgb = np.stack([channels[n] for n in rgb_names], axis=-1).astype(np.float32, copy=False)
     alpha = None if alpha_name is None else channels[alpha_name].astype(np.float32, copy=True)
