@@ -131,3 +131,31 @@ def test_panel_plate_render_cancel_is_not_an_error(fake: FakeNuke, tmp_path: Pat
     assert p.job.status.text() == "plate render cancelled"
     assert not p.job.runner.running() and p.job.run_button.isEnabled() and group["stylize"].enabled()
     assert fake.messages == []
+
+
+def test_panel_raft_weights_reach_the_node(fake: FakeNuke) -> None:
+    """RAFT needs local weights: what the panel's RAFT field holds is the node's raft_weights knob."""
+    from fav_nuke.node import create_node
+    from fav_nuke.panel import FavPanel
+
+    group = create_node()
+    group["model"].setValue("candy-video")
+    group["raft_weights"].setValue("/w/raft_small.pth")
+    p = FavPanel()
+    assert p.settings_panel.raft_weights.text() == "/w/raft_small.pth"
+    p.settings_panel.flow.setCurrentIndex(list(p.settings_panel._flows).index("raft"))
+    p.settings_panel.raft_weights.setText("/w/raft_large.pth")
+    assert (group["flow"].value(), group["raft_weights"].value()) == ("RAFT (computed)", "/w/raft_large.pth")
+
+
+def test_panel_drives_a_node_saved_before_the_raft_weights_knob(fake: FakeNuke) -> None:
+    from fav_nuke.node import create_node
+    from fav_nuke.panel import FavPanel
+
+    group = create_node()
+    group["model"].setValue("candy-video")
+    del group._knobs["raft_weights"]  # as loaded from an older script
+    p = FavPanel()
+    assert p.settings_panel.isEnabled() and p.settings_panel.settings().model == "candy-video"
+    p.settings_panel.median_filter.setValue(5)
+    assert group["median_filter"].value() == 5 and group.knob("raft_weights") is None

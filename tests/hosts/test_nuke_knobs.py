@@ -103,3 +103,24 @@ def test_missing_knob_says_recreate() -> None:
     del values["fill"]
     with pytest.raises(ConfigError, match="missing knob.*fill.*recreate"):
         settings_from_values(values)
+
+
+def test_raft_needs_local_weights_and_passes_them() -> None:
+    """The core refuses --flow raft without --raft-weights (weights are never downloaded): the node must carry them."""
+    with pytest.raises(ConfigError, match="knob raft_weights: RAFT needs a local weights file"):
+        settings_from_values(defaults(flow="RAFT (computed)"))
+    s = settings_from_values(defaults(flow="RAFT (computed)", raft_weights=" /w/raft_large.pth "))
+    args = to_cli_args(s, "in.%04d.exr", "out.%04d.exr")
+    assert args[args.index("--flow") + 1: args.index("--flow") + 4] == ["raft", "--raft-weights", "/w/raft_large.pth"]
+    assert "--raft-weights" not in to_cli_args(settings_from_values(defaults(raft_weights="/w/r.pth")), "i", "o")
+    stylize = pytest.importorskip("fav_core.cli.stylize")
+    parser = argparse.ArgumentParser()
+    stylize.add_parser(parser.add_subparsers(dest="command"))
+    ns = parser.parse_args(stylize_command("py", args)[3:])
+    assert (ns.flow, ns.raft_weights) == ("raft", "/w/raft_large.pth")
+
+
+def test_nodes_saved_before_the_raft_weights_knob_still_work() -> None:
+    values = defaults()
+    del values["raft_weights"]
+    assert settings_from_values(values) == NodeSettings(model="candy-video")

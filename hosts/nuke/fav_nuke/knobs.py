@@ -56,6 +56,8 @@ KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("flow", "flow", "enum", "motion channels", tuple(FLOW_CHOICES),
              tooltip="motion channels: the vectors rendered with the plate (computed flow where they are "
              "invalid); otherwise flow computed from the plate"),
+    KnobSpec("raft_weights", "RAFT weights", "file", "",
+             tooltip="local RAFT weights file, needed for RAFT (computed); weights are never downloaded"),
     KnobSpec("backward_u", "backward u", "string", "backward.u", tooltip="channel holding backward u (x, pixels)"),
     KnobSpec("backward_v", "backward v", "string", "backward.v", tooltip="channel holding backward v (y up, pixels)"),
     KnobSpec("forward_u", "forward u", "string", "forward.u", tooltip="channel holding forward u (x, pixels)"),
@@ -87,6 +89,9 @@ KNOBS: tuple[KnobSpec, ...] = (
 VALUE_KNOBS: tuple[str, ...] = tuple(k.name for k in KNOBS if k.kind not in ("tab", "button", "text"))
 """Names of the knobs that hold settings (what :func:`settings_from_values` reads)."""
 
+LATER_KNOBS: dict[str, Any] = {"raft_weights": ""}
+"""Knobs added after the first release, with the value a node saved without them gets (older scripts load)."""
+
 
 @dataclass(frozen=True)
 class NodeSettings:
@@ -96,6 +101,7 @@ class NodeSettings:
         model: video model name or path.
         image_model: first-frame model name/path, ``"self"``, or ``""`` for the core's default.
         flow: ``--flow`` value (``pass``, ``dis``, ``deepflow``, ``raft``).
+        raft_weights: local RAFT weights file (required with ``flow == "raft"``, else unused).
         vectors: the channels holding the motion vectors (used when ``flow == "pass"``).
         min_filter: reliability-mask erosion size (>= 1).
         median_filter: output median size (>= 1; 1 = off).
@@ -112,6 +118,7 @@ class NodeSettings:
     model: str
     image_model: str = ""
     flow: str = "pass"
+    raft_weights: str = ""
     vectors: VectorChannels = VectorChannels()
     min_filter: int = 7
     median_filter: int = 3
@@ -143,21 +150,28 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     """Validate knob values (as ``knob.value()`` returns them) into :class:`NodeSettings`.
 
     Args:
-        values: knob name -> value for every name in :data:`VALUE_KNOBS` (enum knobs give their label).
+        values: knob name -> value for every name in :data:`VALUE_KNOBS` (enum knobs give their label); the
+            :data:`LATER_KNOBS` may be absent (nodes saved before they existed).
 
     Raises:
-        ConfigError: a missing knob, an empty model, an unknown choice, a bad number or bad channel names.
+        ConfigError: a missing knob, an empty model, an unknown choice, a bad number, bad channel names, or RAFT
+            without weights.
     """
-    missing = [n for n in VALUE_KNOBS if n not in values]
+    missing = [n for n in VALUE_KNOBS if n not in values and n not in LATER_KNOBS]
     if missing:
         raise ConfigError(f"node is missing knob(s) {', '.join(missing)}; recreate it from the menu")
     model = str(values["model"]).strip()
     if not model:
         raise ConfigError("knob model: choose a video model (a name from 'fav models' or a .safetensors file)")
+    flow = _choice("flow", values["flow"], FLOW_CHOICES)
+    raft_weights = str(values.get("raft_weights", LATER_KNOBS["raft_weights"])).strip()
+    if flow == "raft" and not raft_weights:
+        raise ConfigError("knob raft_weights: RAFT needs a local weights file (weights are never downloaded)")
     return NodeSettings(
         model=model,
         image_model=str(values["image_model"]).strip(),
-        flow=_choice("flow", values["flow"], FLOW_CHOICES),
+        flow=flow,
+        raft_weights=raft_weights,
         vectors=parse_vector_channels(
             values["backward_u"], values["backward_v"], values["forward_u"], values["forward_v"]
         ),
@@ -193,6 +207,8 @@ def to_cli_args(settings: NodeSettings, input_pattern: str, output_pattern: str)
     if settings.image_model:
         args += ["--image-model", settings.image_model]
     args += ["--flow", settings.flow]
+    if settings.flow == "raft":
+        args += ["--raft-weights", settings.raft_weights]
     if settings.flow == "pass":
         args += ["--vectors", "nuke"]
     args += ["--min-filter", str(settings.min_filter), "--median-filter", str(settings.median_filter)]

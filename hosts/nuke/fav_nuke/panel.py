@@ -27,7 +27,7 @@ from fav_gui.options import GuiSettings
 from fav_gui.qt import QtWidgets
 from fav_gui.settings_panel import SettingsPanel
 from fav_nuke import render
-from fav_nuke.knobs import FILL_CHOICES, FLOW_CHOICES
+from fav_nuke.knobs import FILL_CHOICES, FLOW_CHOICES, LATER_KNOBS
 from fav_nuke.process import Outcome
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,9 @@ PANEL_TITLE = "Fast Artistic Videos"
 PANEL_ID = "com.fast-artistic-videos.FavPanel"
 NODE_FLOWS = tuple(FLOW_CHOICES.values())
 """``--flow`` values the node offers (its flow knob's choices), in menu order."""
-PANEL_KNOBS = ("model", "image_model", "flow", "min_filter", "median_filter", "fill", "device")
-"""The node knobs the panel drives; the others stay in the node's properties."""
+PANEL_KNOBS = ("model", "image_model", "flow", "raft_weights", "min_filter", "median_filter", "fill", "device")
+"""The node knobs the panel drives; the others stay in the node's properties. Nodes saved before one of the
+:data:`fav_nuke.knobs.LATER_KNOBS` existed lack it: the panel shows its default and does not write it."""
 
 
 def register() -> Any:
@@ -62,6 +63,7 @@ def settings_from_knobs(values: Mapping[str, Any]) -> GuiSettings:
         model=str(values["model"]).strip(),
         image_model=str(values["image_model"]).strip(),
         flow=FLOW_CHOICES[str(values["flow"])],
+        raft_weights=str(values.get("raft_weights", LATER_KNOBS["raft_weights"])).strip(),
         min_filter=int(values["min_filter"]),
         median_filter=int(values["median_filter"]),
         fill=FILL_CHOICES[str(values["fill"])],
@@ -74,7 +76,7 @@ def knob_values(settings: GuiSettings) -> dict[str, Any]:
     flow_label = {v: k for k, v in FLOW_CHOICES.items()}[settings.flow]
     fill_label = {v: k for k, v in FILL_CHOICES.items()}[settings.fill]
     return {"model": settings.model, "image_model": settings.image_model, "flow": flow_label,
-            "min_filter": settings.min_filter, "median_filter": settings.median_filter, "fill": fill_label,
+            "raft_weights": settings.raft_weights, "min_filter": settings.min_filter, "median_filter": settings.median_filter, "fill": fill_label,
             "device": settings.device}
 
 
@@ -143,7 +145,7 @@ class FavPanel(QtWidgets.QWidget):
             self.message.setText("create a FastArtisticVideos node (Nodes menu), then press Refresh")
             return
         try:
-            settings = settings_from_knobs({k: group[k].value() for k in PANEL_KNOBS})
+            settings = settings_from_knobs({k: group[k].value() for k in PANEL_KNOBS if group.knob(k) is not None})
         except FavError as exc:
             self.message.setText(f"{group.name()}: {exc}; fix it in the node's properties")
             self.settings_panel.setEnabled(False)
@@ -165,8 +167,9 @@ class FavPanel(QtWidgets.QWidget):
             self.message.setText(str(exc))
             return
         for name, value in values.items():
-            if group[name].value() != value:
-                group[name].setValue(value)
+            knob = group.knob(name)
+            if knob is not None and knob.value() != value:  # a LATER_KNOBS knob is absent on older nodes
+                knob.setValue(value)
         self.message.setText("")
 
     # ------------------------------------------------------------------ the job
