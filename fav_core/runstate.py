@@ -112,11 +112,29 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     return bio.getvalue()
 
 
-def continue_position(order: list[int], continue_with: int | None, where: str) -> int:
-    """Position of ``--continue-with`` in the processing ``order`` (0 when not given)."""
+def continue_position(
+    order: list[int], continue_with: int | None, where: str, available: list[int] | None = None
+) -> int:
+    """Position of ``--continue-with`` in the processing ``order`` (0 when not given).
+
+    Args:
+        order: the frames this run processes, in order (already cut by ``--num-frames``).
+        continue_with: the ``--continue-with`` frame, or None.
+        where: the input, for messages.
+        available: every frame of the input (before ``--num-frames``), to tell "not in the input" from "cut off
+            by --num-frames" in the message.
+
+    Raises:
+        ConfigError: the frame is not among ``order``.
+    """
     if continue_with is None:
         return 0
     if continue_with not in order:
+        if available is not None and continue_with in available and order:
+            raise ConfigError(
+                f"--continue-with {continue_with} is outside the frames --num-frames keeps "
+                f"({min(order)}-{max(order)} of {where}); --num-frames counts from the first frame of the input"
+            )
         raise ConfigError(f"--continue-with {continue_with}: no such frame in {where}")
     return order.index(continue_with)
 
@@ -167,9 +185,11 @@ def plan_resume(
         return start, None
     prev = order[start - 1]
     if state is None or not state.has_prior(prev):
+        hint = ("run the frames before it into this output first, or leave out --continue-with"
+                if continue_with is not None else "run the earlier frames first, or --no-resume")
         raise ConfigError(
             f"cannot continue at frame {order[start]}: the saved state of frame {prev} is missing in "
-            f"{state.dir if state else 'the output'} (run the earlier frames first, or --no-resume)"
+            f"{state.dir if state else 'the output'} ({hint})"
         )
     return start, prev
 

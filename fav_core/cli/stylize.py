@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     stylizer = Stylizer(config, pipe.motion_view, engine=engine)
     order = stylizer.order(indices)
 
-    start = continue_position(order, args.continue_with, args.input)
+    start = continue_position(order, args.continue_with, args.input, available=source.indices)
 
     # Everything that can be checked (frame size vs memory, motion files) before anything is written or cleared.
     stylizer.check(source, order[start:], prior_index=order[start - 1] if start > 0 else None)

@@ -250,7 +250,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
         for sink in outputs.sinks:
             refuse_overwriting_input(src, sink, order)
 
-    start = continue_position(order, args.continue_with, args.input)
+    start = continue_position(order, args.continue_with, args.input, available=cubes.indices)
     state = None if is_video else RunState(folder)
     resume = not args.no_resume and state is not None
     start, prev = plan_resume(order, state, outputs, start=start, resume=resume, continue_with=args.continue_with,
