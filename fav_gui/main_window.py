@@ -173,6 +173,7 @@ class MainWindow(QtWidgets.QMainWindow):
         old, self.source = self.source, source
         if old is not None:
             old.close()  # type: ignore[attr-defined]
+        self.cancel_preview()  # a preview of the previous clip is not shown on this one (_preview_done)
         automatic = self._output_is_automatic()
         self.input_path = str(path)
         self.viewer.set_source(source)
@@ -234,6 +235,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(message)
 
     def _preview_done(self, result: PreviewResult) -> None:
+        if self.worker is not None and self.worker.request.input_path != self.input_path:
+            self.statusBar().showMessage("the preview of the previous clip was dropped")
+            return
         self.last_preview = result
         self.preview_message.hide()
         self.compare.set_frames(result.rows())

@@ -256,3 +256,24 @@ def test_a_short_window_scrolls_the_controls_instead_of_squashing_them(qapp: obj
         assert widget.height() >= widget.sizeHint().height(), type(widget).__name__
     assert win.controls.verticalScrollBar().maximum() > 0  # the rest is reachable by scrolling
     win.close()
+
+
+def test_a_preview_of_the_previous_clip_is_not_shown_on_the_new_one(qapp: object, store: object, clip: str,
+                                                                     tmp_path: Path,
+                                                                     tiny_models: tuple[str, str]) -> None:
+    other = make_clip(tmp_path / "other", 4, H, W, seed=3)
+    win = MainWindow(store=store)
+    assert win.open_clip(clip)
+    win.settings_panel.set_settings(settings_for(tiny_models))
+    win.preview_count.setValue(2)
+    ended: list[object] = []
+    win.preview_ready.connect(ended.append)
+    win.preview_failed.connect(ended.append)
+    worker = win.start_preview()
+    assert worker is not None
+    assert win.open_clip(other)  # while the first clip's preview runs
+    wait_for(lambda: win.worker is None, 60, "the first clip's preview to end")
+    assert win.compare.indices() == [] and win.plot.series() == {} and win.last_preview is None
+    assert win.preview_button.isEnabled()
+    win.close()
+
