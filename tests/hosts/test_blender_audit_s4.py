@@ -333,3 +333,19 @@ def test_blender_ending_the_modal_run_cleans_up(tmp_path: Path, models: tuple[st
     assert closed == [True]
     assert scene.fav_settings.running is False
     assert scene.fav_settings.status.startswith("interrupted: Blender ended the run")
+
+
+def test_precision_defaults_to_auto_in_the_panel_and_the_batch(tmp_path: Path) -> None:
+    from fav_blender import batch
+    from fav_blender.preferences import HostPrefs
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    settings = bpy.context.scene.fav_settings
+    settings.model = "candy"
+    assert settings.precision == "AUTO"
+    args = settings.to_cli_args(HostPrefs())
+    assert args[args.index("--precision") + 1] == "auto"
+    settings.precision = "FP16"
+    assert settings.to_config(HostPrefs()).precision == "fp16"
+    parsed = batch.build_parser().parse_args(["--model", "candy", "--out", str(tmp_path)])
+    assert parsed.precision == "auto"
