@@ -279,6 +279,8 @@ class MainWindow(QtWidgets.QMainWindow):
         Raises:
             ConfigError: no clip, no model, no output.
         """
+        if not self.input_path:
+            raise ConfigError("open a clip first (File > Open clip)")
         if not self.output.text().strip():
             raise ConfigError("choose an output folder, pattern or video file")
         argv = stylize_argv(self.settings_panel.settings(), self.input_path, self.output.text().strip())

@@ -277,3 +277,10 @@ def test_a_preview_of_the_previous_clip_is_not_shown_on_the_new_one(qapp: object
     assert win.preview_button.isEnabled()
     win.close()
 
+
+def test_run_without_a_clip_says_open_a_clip(qapp: object, store: object) -> None:
+    win = MainWindow(store=store)
+    win.run_job()
+    assert win.job.status.text() == "error: open a clip first (File > Open clip)"
+    assert win.job.run_button.isEnabled() and not win.job.runner.running()
+    win.close()
