@@ -159,3 +159,17 @@ def test_panel_drives_a_node_saved_before_the_raft_weights_knob(fake: FakeNuke) 
     assert p.settings_panel.isEnabled() and p.settings_panel.settings().model == "candy-video"
     p.settings_panel.median_filter.setValue(5)
     assert group["median_filter"].value() == 5 and group.knob("raft_weights") is None
+
+
+def test_panel_edit_does_not_revert_an_edit_made_in_the_properties_bin(fake: FakeNuke) -> None:
+    """The artist changes median in the node's properties, then device in the panel: median stays as typed."""
+    from fav_nuke.node import create_node
+    from fav_nuke.panel import FavPanel
+
+    group = create_node()
+    group["model"].setValue("candy-video")
+    p = FavPanel()
+    group["median_filter"].setValue(5)  # the properties bin, behind the panel's back
+    p.settings_panel.device.setCurrentIndex(p.settings_panel.device.findText("cpu"))
+    assert group["device"].value() == "cpu"
+    assert group["median_filter"].value() == 5

@@ -98,6 +98,7 @@ class FavPanel(QtWidgets.QWidget):
         self.message = QtWidgets.QLabel("")
         self.message.setWordWrap(True)
         self._running: tuple[Any, Any] | None = None  # (node, render.Job) of the run in progress
+        self._shown: dict[str, Any] = {}  # knob values the panel last loaded or wrote (what it believes is there)
 
         lay = QtWidgets.QVBoxLayout(self)
         row = QtWidgets.QHBoxLayout()
@@ -137,6 +138,7 @@ class FavPanel(QtWidgets.QWidget):
         self._load_node()
 
     def _load_node(self, *_: object) -> None:
+        self._shown = {}
         group = self.node()
         enabled = group is not None
         self.settings_panel.setEnabled(enabled)
@@ -155,6 +157,7 @@ class FavPanel(QtWidgets.QWidget):
             self.settings_panel.set_settings(settings)
         finally:
             self.settings_panel.blockSignals(False)
+        self._shown = knob_values(settings)
         self.message.setText("")
 
     def _write_knobs(self) -> None:
@@ -166,10 +169,15 @@ class FavPanel(QtWidgets.QWidget):
         except FavError as exc:
             self.message.setText(str(exc))
             return
+        # Only what the artist changed in the panel: a knob edited in the node's properties since the panel
+        # loaded it keeps that edit (writing every panel value back silently reverted it).
         for name, value in values.items():
+            if name in self._shown and self._shown[name] == value:
+                continue
             knob = group.knob(name)
             if knob is not None and knob.value() != value:  # a LATER_KNOBS knob is absent on older nodes
                 knob.setValue(value)
+        self._shown = values
         self.message.setText("")
 
     # ------------------------------------------------------------------ the job
