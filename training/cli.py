@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from fav_core.errors import ConfigError, FavError
+from fav_core.errors import Cancelled, ConfigError, FavError
+from fav_core.types import CancelToken
 from training.config import TrainConfig
 
 LOG = logging.getLogger(__name__)
@@ -65,6 +68,34 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
+#: Signals that stop a training run gracefully: Ctrl-C, and what job schedulers and farms send first.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def install_stop_handlers(token: CancelToken) -> Callable[[], None]:
+    """Make Ctrl-C / SIGTERM cancel `token` (the run checkpoints its last whole iteration and stops); a second
+    signal stops at once (KeyboardInterrupt). Only from the main thread.
+
+    Returns:
+        A function that puts the previous handlers back.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print("training: stopping after this iteration and saving a checkpoint (signal again to stop now)",
+              file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
 def _run_training(args: argparse.Namespace) -> int:
     from training.loop import Trainer
 
@@ -72,7 +103,12 @@ def _run_training(args: argparse.Namespace) -> int:
     trainer = Trainer(config, show_progress=True)
     if args.resume is not None:
         trainer.resume(args.resume or None)
-    state = trainer.run()
+    token = CancelToken()
+    restore = install_stop_handlers(token)
+    try:
+        state = trainer.run(cancel=token)
+    finally:
+        restore()
     model_path, _ = trainer.checkpoint_paths()
     print(f"trained {state.iteration} iterations in {state.elapsed_s / 60:.1f} min -> {model_path}")
     return 0
@@ -217,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
+    except Cancelled as exc:
+        print(f"training: cancelled: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("training: cancelled", file=sys.stderr)
+        return 130
     except (FavError, ConfigError) as exc:
         print(f"training: error: {exc}", file=sys.stderr)
         return 2

@@ -27,10 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fav_core.errors import ConfigError, InputError
+from fav_core.errors import Cancelled, ConfigError, InputError
 from fav_core.modelfile import load_model
 from fav_core.nets import build_transformer
 from fav_core.nets.preprocess import preprocess
+from fav_core.types import CancelToken
 from fav_core.warp import warp_backward
 from training.batches import SampleMaker
 from training.checkpoints import TrainState, load_state, load_weights, read_header, save_state
@@ -109,6 +110,7 @@ class Trainer:
         self.train_data = SampleMaker(config, "train")
         self.image_net = self._first_frame_net()
         self.state = TrainState(config=config.to_dict())
+        self.saved_iteration = 0
 
     def _first_frame_net(self) -> nn.Module | None:
         if self.config.mode == "image" or self.config.image_model == "self":
@@ -241,6 +243,7 @@ class Trainer:
         self.state.data_state = self.train_data.state()
         save_state(state_path, self.optimizer, self.data_rng, self.state, weights=self.net.state_dict())
         save_training_model(model_path, self.net, self.config, self.state.iteration)
+        self.saved_iteration = self.state.iteration
         return model_path
 
     def resume(self, run_dir: str | Path | None = None) -> None:
@@ -281,6 +284,7 @@ class Trainer:
         self.train_data.load_state(state.data_state)
         self.state = TrainState(state.iteration, state.history, state.data_state, self.config.to_dict(),
                                 state.elapsed_s)
+        self.saved_iteration = state.iteration
         LOG.info("resumed %s at iteration %d", source, state.iteration)
 
     def _record(self, iteration: int, parts: dict[str, float]) -> None:
@@ -288,11 +292,19 @@ class Trainer:
             if math.isfinite(value):
                 self.state.history.setdefault(key, []).append([float(iteration), value])
 
-    def run(self, stop_at: int | None = None) -> TrainState:
+    def run(self, stop_at: int | None = None, cancel: CancelToken | None = None) -> TrainState:
         """Train from the current iteration to `num_iterations` (or `stop_at`), with checkpoints.
+
+        Args:
+            stop_at: Stop after this iteration (default `num_iterations`).
+            cancel: Checked before every iteration; once cancelled, the last whole iteration is checkpointed
+                (unless it already is) and :class:`Cancelled` is raised, so a resume continues exactly.
 
         Returns:
             The final training state (history included).
+
+        Raises:
+            Cancelled: `cancel` was set; the checkpoint of the last whole iteration is on disk.
         """
         from tqdm import tqdm
 
@@ -305,6 +317,11 @@ class Trainer:
                    dynamic_ncols=True)
         began = time.monotonic() - self.state.elapsed_s
         for iteration in bar:
+            if cancel is not None and cancel.cancelled:
+                bar.close()
+                self._checkpoint_on_stop()
+                raise Cancelled(f"{self.run_dir}: stopped after iteration {self.state.iteration}; its checkpoint is "
+                                "saved (add --resume to continue)")
             result = self.step(iteration)
             self.state.iteration = iteration
             self.state.elapsed_s = time.monotonic() - began
@@ -322,3 +339,11 @@ class Trainer:
                 self.save_checkpoint()
                 plot_history(self.state.history, self.run_dir / "loss_curve.png")
         return self.state
+
+    def _checkpoint_on_stop(self) -> None:
+        """Checkpoint the last whole iteration when a run is stopped between checkpoints."""
+        from training.plots import plot_history
+
+        if self.state.iteration > self.saved_iteration or not self.checkpoint_paths()[1].is_file():
+            self.save_checkpoint()
+            plot_history(self.state.history, self.run_dir / "loss_curve.png")

@@ -93,3 +93,52 @@ def test_an_old_state_file_with_a_model_file_of_another_iteration_is_refused(
     (tmp_path / "b" / "checkpoint.safetensors").replace(tmp_path / "a" / "checkpoint.safetensors")
     with pytest.raises(ConfigError, match="model file is at iteration 4, its state file at 2"):
         Trainer(_config(data, tmp_path / "a"), show_progress=False).resume()
+
+
+def test_a_cancelled_run_checkpoints_its_last_iteration_and_resumes_exactly(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from fav_core.errors import Cancelled
+    from fav_core.types import CancelToken
+
+    whole = Trainer(_config(data, tmp_path / "a", checkpoint_every=4), show_progress=False)
+    whole.run()
+    token = CancelToken()
+    stopped = Trainer(_config(data, tmp_path / "b", checkpoint_every=4), show_progress=False)
+    step = stopped.step
+
+    def step_then_signal(iteration: int):  # noqa: ANN202 - the signal arrives during iteration 3
+        result = step(iteration)
+        if iteration == 3:
+            token.cancel()
+        return result
+
+    stopped.step = step_then_signal  # type: ignore[method-assign]
+    with pytest.raises(Cancelled, match="stopped after iteration 3"):
+        stopped.run(cancel=token)
+    assert state_iteration(tmp_path / "b" / "checkpoint-state.safetensors") == 3
+    resumed = Trainer(_config(data, tmp_path / "b", checkpoint_every=4), show_progress=False)
+    resumed.resume()
+    resumed.run()
+    for key, value in whole.net.state_dict().items():
+        assert torch.equal(value, resumed.net.state_dict()[key]), key
+
+
+def test_the_first_stop_signal_cancels_the_token_the_second_stops_at_once() -> None:
+    import signal
+
+    from fav_core.types import CancelToken
+    from training.cli import install_stop_handlers
+
+    token = CancelToken()
+    before = signal.getsignal(signal.SIGTERM)
+    restore = install_stop_handlers(token)
+    try:
+        signal.raise_signal(signal.SIGTERM)
+        assert token.cancelled
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        restore()
+    assert signal.getsignal(signal.SIGTERM) is before
+
