@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fav_core.errors import Cancelled, ConfigError, InputError
+from fav_core.errors import Cancelled, ConfigError, FavError, InputError
 from fav_core.modelfile import load_model
 from fav_core.nets import build_transformer
 from fav_core.nets.preprocess import preprocess
@@ -69,6 +69,10 @@ def pixel_loss(output: torch.Tensor, prior: torch.Tensor, mask: torch.Tensor, ki
     if kind == "L1":
         return F.l1_loss(a, b)
     return F.smooth_l1_loss(a, b, beta=1.0)
+
+
+class TrainingDiverged(FavError):
+    """The loss of an iteration is NaN or infinite (diverged training or non-finite data); nothing was applied."""
 
 
 @dataclass
@@ -190,6 +194,13 @@ class Trainer:
             total, parts = self.losses(output, content, prior, mask)
             parts[f"source_{sample.source}"] = 1.0
             images = {"input": content, "warped_prior": prior, "mask": mask, "output": output}
+        if not math.isfinite(parts["total"]):
+            bad = ", ".join(f"{k}={v:.4g}" for k, v in parts.items() if not math.isfinite(v))
+            raise TrainingDiverged(
+                f"{self.run_dir}: iteration {iteration}: the loss is not finite ({bad}); nothing of this iteration "
+                f"was applied, the last checkpoint is from iteration {self.saved_iteration} (lower "
+                "--learning-rate or the loss weights, or check the data)"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
@@ -305,6 +316,7 @@ class Trainer:
 
         Raises:
             Cancelled: `cancel` was set; the checkpoint of the last whole iteration is on disk.
+            TrainingDiverged: the loss of an iteration is not finite.
         """
         from tqdm import tqdm
 

@@ -142,3 +142,21 @@ def test_the_first_stop_signal_cancels_the_token_the_second_stops_at_once() -> N
         restore()
     assert signal.getsignal(signal.SIGTERM) is before
 
+
+def test_a_diverging_run_stops_with_one_line_before_the_weights_turn_nan(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from training.loop import TrainingDiverged
+
+    trainer = Trainer(_config(data, tmp_path, num_iterations=3, checkpoint_every=1), show_progress=False)
+    objective = trainer.objective.forward
+
+    def nan_at_3(output: torch.Tensor, content: torch.Tensor):  # noqa: ANN202
+        loss, parts = objective(output, content)
+        return (loss * float("nan"), parts) if trainer.state.iteration == 2 else (loss, parts)
+
+    trainer.objective.forward = nan_at_3  # type: ignore[method-assign]
+    with pytest.raises(TrainingDiverged, match="iteration 3: the loss is not finite .*checkpoint is from iteration 2"):
+        trainer.run()
+    assert all(bool(torch.isfinite(p).all()) for p in trainer.net.parameters())
+    assert "\n" not in str(TrainingDiverged("x"))
