@@ -173,3 +173,21 @@ def test_panel_edit_does_not_revert_an_edit_made_in_the_properties_bin(fake: Fak
     p.settings_panel.device.setCurrentIndex(p.settings_panel.device.findText("cpu"))
     assert group["device"].value() == "cpu"
     assert group["median_filter"].value() == 5
+
+
+def test_panel_shows_edits_made_in_the_properties_bin_when_the_mouse_comes_back(fake: FakeNuke) -> None:
+    from fav_nuke.node import create_node
+    from fav_nuke.panel import FavPanel
+
+    from fav_gui.qt import QtCore, QtGui
+
+    group = create_node()
+    group["model"].setValue("candy-video")
+    p = FavPanel()
+    group["median_filter"].setValue(5)
+    group["model"].setValue("mosaic-video")
+    point = QtCore.QPointF(1, 1)
+    p.enterEvent(QtGui.QEnterEvent(point, point, point))  # the artist moves back to the panel
+    assert p.settings_panel.median_filter.value() == 5
+    assert p.settings_panel.model.currentText() == "mosaic-video"
+    assert group["median_filter"].value() == 5  # reloading writes nothing back

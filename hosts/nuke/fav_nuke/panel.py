@@ -180,6 +180,13 @@ class FavPanel(QtWidgets.QWidget):
         self._shown = values
         self.message.setText("")
 
+    def enterEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """The mouse is back on the panel: show the node's knobs again (they may have been edited in the
+        node's properties meanwhile); not during a run."""
+        if self._running is None:
+            self._load_node()
+        super().enterEvent(event)
+
     # ------------------------------------------------------------------ the job
     def stylize(self) -> None:
         """Render the plate and start the core (main thread); the panel follows the run."""
