@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--frames", type=parse_frames, default=None, help="A-B (default: the scene's frame range)")
     p.add_argument("--scene", default="", help="scene name (default: the active scene)")
+    p.add_argument("--view-layer", default="",
+                   help="view layer to render and stylize (default: the first enabled for rendering)")
     p.add_argument("--flow", choices=("pass", "dis", "deepflow", "raft"), default="pass")
     p.add_argument("--raft-weights", default="", help="local RAFT weights (with --flow raft)")
     p.add_argument("--min-filter", type=int, default=7)
@@ -170,6 +172,9 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
             raise HostError("--cube-edge and --overlap need --equirect")
         frames = args.frames or compositor.shot_frames(scene)
         flow, notes = compositor.choose_flow(scene, args.flow, backward=args.backward)
+        layer, layer_note = render.stylized_layer(scene, args.view_layer)
+        if layer_note:
+            notes.append(layer_note)
         for note in notes:
             log.warning("%s", note)
         prefs = prefs_mod.HostPrefs(core_mode="IN_PROCESS" if args.in_process else "SUBPROCESS",
@@ -194,7 +199,7 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
                 return True
 
             with render.equirect_camera(scene) if args.equirect else nullcontext():
-                render.render_frames(scene, frames, render_dir, on_frame=on_frame)
+                render.render_frames(scene, frames, render_dir, on_frame=on_frame, layer=layer)
         spec = jobs.JobSpec(
             input=str(render_dir / render.RENDER_PATTERN),
             output=str(out_dir / f"stylized_%04d.{args.format}"),

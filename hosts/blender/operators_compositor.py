@@ -58,13 +58,13 @@ def choose_flow(scene: Any, flow: str, *, backward: bool = False) -> tuple[str, 
     return "pass", []
 
 
-def render_steps(scene_name: str, frames: range, folder: Path) -> Generator[str, None, None]:
-    """Render ``frames`` one per ``next()`` (the UI stays responsive between frames); settings are restored
-    when the generator ends or is closed."""
+def render_steps(scene_name: str, frames: range, folder: Path, layer: str = "") -> Generator[str, None, None]:
+    """Render ``frames`` (only view layer ``layer``, "" = as set) one per ``next()`` (the UI stays responsive
+    between frames); settings are restored when the generator ends or is closed."""
     scene = bpy.data.scenes[scene_name]
     current = scene.frame_current
     try:
-        with render.exr_output(scene, vector_pass=True):
+        with render.exr_output(scene, vector_pass=True, layer=layer):
             for n, frame in enumerate(frames, start=1):
                 render.render_frame(scene, frame, folder)
                 yield f"rendered frame {frame} ({n}/{len(frames)})"
@@ -122,6 +122,10 @@ class FAV_OT_stylize_render(JobOperator, bpy.types.Operator):
             raise HostError(f"scene '{scene.name}' has no camera to render with")
         frames = shot_frames(scene)
         flow, notes = choose_flow(scene, settings.flow.lower(), backward=settings.direction == "BACKWARD")
+        view_layer = getattr(context, "view_layer", None)
+        layer, layer_note = render.stylized_layer(scene, view_layer.name if view_layer is not None else "")
+        if layer_note:
+            notes.append(layer_note)
         if note := render.working_space_note():
             notes.append(note)
         options = settings.to_config(prefs, flow=flow)
@@ -133,7 +137,7 @@ class FAV_OT_stylize_render(JobOperator, bpy.types.Operator):
             if flow == "pass":
                 render.check_vector_channels(paths[0])
         else:
-            prepare = render_steps(scene.name, frames, render_dir)
+            prepare = render_steps(scene.name, frames, render_dir, layer)
         ensure_dir(out_dir)
         spec = jobs.JobSpec(
             input=str(render_dir / render.RENDER_PATTERN),

@@ -66,32 +66,62 @@ def working_space_note() -> str:
     return ""
 
 
+def stylized_layer(scene: Any, preferred: str = "") -> tuple[str, str]:
+    """The view layer whose render is stylized, and a note when others are left out ("" otherwise).
+
+    With compositing off (see :func:`exr_output`) every view layer lands in the EXR on its own, and the core
+    reads one Combined and one Vector pass; so exactly one layer is rendered: ``preferred`` (the artist's
+    current layer) when it renders, else the first that does.
+
+    Raises:
+        HostError: ``preferred`` names no layer of the scene, or no layer is enabled for rendering.
+    """
+    enabled = [vl.name for vl in scene.view_layers if vl.use]
+    if preferred and preferred not in scene.view_layers:
+        names = ", ".join(f"'{vl.name}'" for vl in scene.view_layers)
+        raise HostError(f"scene '{scene.name}' has no view layer '{preferred}' (it has {names})")
+    if not enabled:
+        raise HostError(f"scene '{scene.name}': no view layer is enabled for rendering (View Layer > Use for "
+                        "Rendering)")
+    name = preferred if preferred in enabled else enabled[0]
+    others = [n for n in enabled if n != name]
+    if not others:
+        return name, ""
+    return name, (f"only view layer '{name}' is stylized (the scene renders {len(enabled)}; the compositor "
+                  "does not run for these renders)")
+
+
 @contextmanager
-def exr_output(scene: Any, *, vector_pass: bool) -> Iterator[None]:
+def exr_output(scene: Any, *, vector_pass: bool, layer: str = "") -> Iterator[None]:
     """Temporarily set ``scene`` to write 32-bit multilayer EXR (+ Vector and Depth passes), compositing off.
 
     The Depth pass lets the core tell Cycles' world background (depth 1e10, no motion vectors) from surfaces
-    that did not move, and use computed flow there (fav_core.flow.vectors)."""
+    that did not move, and use computed flow there (fav_core.flow.vectors). ``layer``: render only this view
+    layer (the others are switched off meanwhile; two layers would give the core two Combined and two Vector
+    passes to choose from); "" = the layers as they are."""
     rd = scene.render
     ims = rd.image_settings
     saved_render = {k: getattr(rd, k) for k in ("filepath", "use_file_extension", "use_compositing")}
     saved_media = getattr(ims, "media_type", None)
     saved_image = {k: getattr(ims, k) for k in ("file_format", "color_depth", "exr_codec", "color_mode")}
-    saved_layers = {vl.name: (vl.use_pass_vector, vl.use_pass_z) for vl in scene.view_layers}
+    saved_layers = {vl.name: (vl.use_pass_vector, vl.use_pass_z, vl.use) for vl in scene.view_layers}
     try:
         compat.set_multilayer_exr(ims)
         rd.use_file_extension = True
         rd.use_compositing = False
-        if vector_pass:
-            for vl in scene.view_layers:
+        for vl in scene.view_layers:
+            if layer:
+                vl.use = vl.name == layer
+            if vector_pass:
                 vl.use_pass_vector = True
                 vl.use_pass_z = True  # Depth marks Cycles' world, which has no motion vectors (hosts.md §A2)
         yield
     finally:
-        for name, (vector, depth) in saved_layers.items():
+        for name, (vector, depth, use) in saved_layers.items():
             if name in scene.view_layers:
                 scene.view_layers[name].use_pass_vector = vector
                 scene.view_layers[name].use_pass_z = depth
+                scene.view_layers[name].use = use
         if saved_media is not None:
             ims.media_type = saved_media
         for key, value in saved_image.items():
@@ -187,6 +217,7 @@ def render_frames(
     folder: Path,
     *,
     on_frame: Callable[[int, Path], bool] | None = None,
+    layer: str = "",
 ) -> list[Path]:
     """Render ``frames`` to ``folder`` as multilayer EXR with the Vector pass (blocking).
 
@@ -195,6 +226,7 @@ def render_frames(
         frames: frame numbers, e.g. ``range(scene.frame_start, scene.frame_end + 1)``.
         folder: output folder; files are ``render_%04d.exr``.
         on_frame: called after each frame with (frame, path); returning False stops early.
+        layer: render only this view layer ("" = as set; see :func:`stylized_layer`).
 
     Returns:
         The files written, in frame order.
@@ -205,7 +237,7 @@ def render_frames(
     written: list[Path] = []
     current = scene.frame_current
     try:
-        with exr_output(scene, vector_pass=True):
+        with exr_output(scene, vector_pass=True, layer=layer):
             for frame in frames:
                 written.append(render_frame(scene, frame, folder))
                 if on_frame is not None and on_frame(frame, written[-1]) is False:

@@ -349,3 +349,41 @@ def test_precision_defaults_to_auto_in_the_panel_and_the_batch(tmp_path: Path) -
     assert settings.to_config(HostPrefs()).precision == "fp16"
     parsed = batch.build_parser().parse_args(["--model", "candy", "--out", str(tmp_path)])
     assert parsed.precision == "auto"
+
+
+def test_stylized_layer_choice() -> None:
+    from fav_blender.errors import HostError
+    from fav_blender.render import stylized_layer
+
+    scene = build_scene()
+    assert stylized_layer(scene) == ("ViewLayer", "")
+    scene.view_layers.new("Background")
+    name, note = stylized_layer(scene, "Background")
+    assert name == "Background" and note.startswith("only view layer 'Background' is stylized (the scene renders 2")
+    scene.view_layers["Background"].use = False
+    assert stylized_layer(scene, "Background") == ("ViewLayer", "")  # the current layer does not render
+    with pytest.raises(HostError, match="has no view layer 'Nope' \\(it has 'ViewLayer', 'Background'\\)"):
+        stylized_layer(scene, "Nope")
+    scene.view_layers["ViewLayer"].use = False
+    with pytest.raises(HostError, match="no view layer is enabled for rendering"):
+        stylized_layer(scene)
+
+
+def test_stylize_render_of_a_scene_with_two_view_layers(tmp_path: Path, models: tuple[str, str]) -> None:
+    """Both layers used to be rendered with a Vector pass each, and the core refused the frames after the
+    whole shot was rendered ("several Vector layers ... choose one with layer=")."""
+    from fav_core.io import read_exr_channels
+
+    scene = build_scene()
+    scene.render.resolution_percentage = 50
+    scene.frame_end = 2
+    scene.view_layers.new("Background")
+    s = scene.fav_settings
+    s.model, s.image_model = models
+    s.output_dir = str(tmp_path / "out")
+    s.median_filter = 1
+    assert bpy.ops.fav.stylize_render() == {"FINISHED"}
+    render = next((tmp_path / "out").rglob("render_0002.exr"))
+    assert {n.split(".")[0] for n in read_exr_channels(render)} == {"ViewLayer"}
+    assert [vl.use for vl in scene.view_layers] == [True, True]  # restored
+    assert [vl.use_pass_vector for vl in scene.view_layers] == [False, False]

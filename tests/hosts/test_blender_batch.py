@@ -103,6 +103,7 @@ def test_batch_reused_renders_without_vector_pass_fail_clearly(tmp_path: Path, b
         (["--model", "/nowhere/candy.safetensors"], "candy.safetensors: model file not found"),
         (["--model", "m", "--frames", "5-2"], "the last frame is before the first"),
         (["--model", "m", "--scene", "Nope"], "no scene named 'Nope'"),
+        (["--model", "m", "--view-layer", "Nope"], "has no view layer 'Nope' (it has 'ViewLayer')"),
     ],
 )
 def test_batch_bad_input_exit_message(tmp_path: Path, blend: Path, args: list[str], message: str) -> None:
