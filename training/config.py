@@ -7,6 +7,8 @@ the caller passes explicitly).
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -97,8 +99,8 @@ def parse_learning_rate(text: str) -> tuple[float, tuple[tuple[int, float], ...]
         switches = tuple((int(p.split(":")[0]), float(p.split(":")[1])) for p in parts[1:])
     except (IndexError, ValueError):
         raise ConfigError(f"--learning-rate: expected RATE[,ITER:RATE...], got {text!r}") from None
-    if base <= 0 or any(rate <= 0 for _, rate in switches):
-        raise ConfigError(f"--learning-rate: rates must be > 0, got {text!r}")
+    if not all(math.isfinite(rate) and rate > 0 for rate in (base, *(r for _, r in switches))):
+        raise ConfigError(f"--learning-rate: rates must be finite and > 0, got {text!r}")
     return base, switches
 
 
@@ -112,11 +114,23 @@ def learning_rate_at(text: str, iteration: int) -> float:
 
 
 def parse_floats(text: str, option: str) -> tuple[float, ...]:
-    """Parse a comma-separated float list such as `--style-weights 5.0,5.0`."""
+    """Parse a comma-separated list of finite, non-negative floats such as `--style-weights 5.0,5.0`.
+
+    Raises:
+        ConfigError: a value is not a number, not finite or negative (a negative loss weight would push the
+            network away from its target).
+    """
     try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ConfigError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+    if not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ConfigError(f"{option}: weights must be finite and >= 0, got {text!r}")
+    return values
+
+
+#: `--device` values: the CPU or a CUDA device.
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
@@ -207,6 +221,14 @@ class TrainConfig:
             raise ConfigError("--reliable-map-min-filter must be an odd number >= 1")
         if self.style_image_size < 16:
             raise ConfigError("--style-image-size must be >= 16")
+        for name in ("pixel_loss_weight", "percep_loss_weight", "tv_strength"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value!r}")
+        if self.crop_size < 0 or self.num_val_batches < 0 or self.single_image_until < 0:
+            raise ConfigError("--crop-size, --num-val-batches and --single-image-until must be >= 0")
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            raise ConfigError(f"--device: expected cpu, cuda or cuda:N, got {self.device!r}")
         if not self.style_image:
             raise ConfigError("--style-image is required")
         height, width = self.size_hw

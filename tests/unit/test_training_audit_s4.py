@@ -160,3 +160,31 @@ def test_a_diverging_run_stops_with_one_line_before_the_weights_turn_nan(
         trainer.run()
     assert all(bool(torch.isfinite(p).all()) for p in trainer.net.parameters())
     assert "\n" not in str(TrainingDiverged("x"))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("content_weights", "-1", "--content-weights: weights must be finite and >= 0"),
+        ("style_weights", "2,nan", "--style-weights: weights must be finite and >= 0"),
+        ("pixel_loss_weight", -5.0, "--pixel-loss-weight must be a finite number >= 0"),
+        ("percep_loss_weight", float("inf"), "--percep-loss-weight must be a finite number >= 0"),
+        ("tv_strength", -1.0, "--tv-strength must be a finite number >= 0"),
+        ("learning_rate", "inf", "--learning-rate: rates must be finite and > 0"),
+        ("learning_rate", "1e-3,10:nan", "--learning-rate: rates must be finite and > 0"),
+        ("crop_size", -3, "--crop-size"),
+        ("device", "tpu", "--device: expected cpu, cuda or cuda:N"),
+    ],
+)
+def test_out_of_range_options_are_refused_with_one_line(
+    data: tuple[Path, Path], tmp_path: Path, option: str, value: object, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _config(data, tmp_path, **{option: value})
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_valid_devices_and_zero_weights_are_accepted(data: tuple[Path, Path], tmp_path: Path) -> None:
+    for device in ("cpu", "cuda", "cuda:1"):
+        assert _config(data, tmp_path, device=device).device == device
+    assert _config(data, tmp_path, tv_strength=0.0, content_weights="0").tv_strength == 0.0
