@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from fav_core.cli.main import console
+try:
+    from fav_core.cli.main import console
+except KeyboardInterrupt:  # Ctrl-C while the CLI itself is imported: no traceback
+    print("fav: cancelled", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(console())

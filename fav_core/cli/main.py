@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -49,13 +50,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived before a job installed its own handler (while modules load, models are read ...)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def console() -> int:
     """The ``fav`` console script and ``python -m fav_core.cli``: tune this process's allocator for big CPU
-    tensors (fav_core.process_memory; only here, never when a host imports the CLI in-process), then run."""
+    tensors (fav_core.process_memory; only here, never when a host imports the CLI in-process), then run.
+
+    A Ctrl-C or SIGTERM at any moment, even while torch is still being imported, ends with ``fav: cancelled`` and
+    exit code 130 (the job protocol's), never a traceback or a silent death by the signal: a job that is
+    running frames has its own handler (finish or drop the frame being written); before that nothing is written.
+    """
     from fav_core.process_memory import tune_process
 
-    tune_process()
-    return main()
+    previous = None
+    try:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        tune_process()
+        return main()
+    except (KeyboardInterrupt, Terminated):
+        print("fav: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except Cancelled as exc:
         print(f"fav: cancelled: {exc}", file=sys.stderr)
         return EXIT_CANCELLED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         print("fav: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
     except FavError as exc:
