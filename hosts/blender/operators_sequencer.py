@@ -201,7 +201,7 @@ def stylized_files(folder: Path, ext: str) -> list[Path]:
 
 
 def add_result_strip(scene: Any, source: Any, files: list[Path], frame_start: int, offset_start: int) -> Any:
-    """Add ``files`` as one image strip on the first free channel above ``source``.
+    """Add ``files`` as one image strip on the first free channel above ``source``, placed like it.
 
     Args:
         scene: the scene whose sequence editor gets the strip.
@@ -219,7 +219,28 @@ def add_result_strip(scene: Any, source: Any, files: list[Path], frame_start: in
         strip.elements.append(path.name)
     if offset_start:
         strip.frame_offset_start = offset_start
+    copy_placement(source, strip)
     return strip
+
+
+#: Where a strip's picture sits in the frame (the stylized frames have the source's pixel size, so the same
+#: values put them exactly over it; "Scale to Fit" on import, for one, is stored as the transform's scale).
+_TRANSFORM = ("offset_x", "offset_y", "scale_x", "scale_y", "rotation", "origin", "filter")
+_CROP = ("min_x", "max_x", "min_y", "max_y")
+
+
+def copy_placement(source: Any, target: Any) -> None:
+    """Give ``target`` the position, scale, rotation, crop and flips of ``source`` in the frame."""
+    for group, keys in (("transform", _TRANSFORM), ("crop", _CROP)):
+        src, dst = getattr(source, group, None), getattr(target, group, None)
+        if src is None or dst is None:
+            continue
+        for key in keys:
+            if hasattr(src, key):
+                setattr(dst, key, getattr(src, key))
+    for key in ("use_flip_x", "use_flip_y"):
+        if hasattr(source, key):
+            setattr(target, key, getattr(source, key))
 
 
 class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):

@@ -67,10 +67,18 @@ def _sequencer_scene(tmp_path: Path, n: int) -> tuple[Any, Any]:
 
 def test_stylize_strip_adds_image_strip_above_aligned(tmp_path: Path, models: tuple[str, str]) -> None:
     scene, strip = _sequencer_scene(tmp_path, 4)
+    # placed by the artist ("Scale to Fit" on import is stored as the scale): the result must sit on top of it
+    strip.transform.scale_x, strip.transform.scale_y = 2.5, 2.25
+    strip.transform.offset_x, strip.transform.offset_y, strip.transform.rotation = 12.0, -7.0, 0.25
+    strip.crop.min_x, strip.crop.max_y = 2, 3
+    strip.use_flip_x = True
     _settings(scene, models, tmp_path / "out")
     assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
     new = scene.sequence_editor.strips[f"{strip.name} stylized"]
     assert new.type == "IMAGE"
+    t = new.transform
+    assert (t.scale_x, t.scale_y, t.offset_x, t.offset_y, t.rotation) == (2.5, 2.25, 12.0, -7.0, 0.25)
+    assert (new.crop.min_x, new.crop.max_y, new.use_flip_x, new.use_flip_y) == (2, 3, True, False)
     assert new.channel == 4
     assert (new.frame_final_start, new.frame_final_duration) == (10, 4)
     assert [e.filename for e in new.elements] == [f"stylized_{i:05d}.png" for i in range(1, 5)]
