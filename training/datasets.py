@@ -16,14 +16,16 @@ Both builders are deterministic given their inputs and seed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import h5py
 import numpy as np
 
-from fav_core.errors import ConfigError, InputError
+from fav_core.errors import ConfigError, InputError, OutputError
 from fav_core.flow.providers import FlowProvider
 
 LOG = logging.getLogger(__name__)
@@ -111,6 +113,35 @@ def read_image_folder(folder: str | Path) -> dict[str, np.ndarray]:
     return images
 
 
+@contextmanager
+def _atomic_hdf5(output: Path) -> Iterator[h5py.File]:
+    """An HDF5 file opened for writing under a temporary name, renamed to `output` only when the block ends
+    without an error: an interrupted build never leaves a partial file that looks finished.
+
+    Raises:
+        OutputError: the folder cannot be created or the file cannot be written.
+    """
+    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        handle = h5py.File(tmp, "w")
+    except OSError as exc:
+        raise OutputError(output, f"cannot write the HDF5 file ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        with handle:
+            yield handle
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise OutputError(output, f"cannot write the HDF5 file ({getattr(exc, 'strerror', None) or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_size(command: str, height: int, width: int) -> None:
+    if height < 8 or width < 8:
+        raise ConfigError(f"{command}: --height and --width must be >= 8, got {height}x{width}")
+
+
 def fit_image(
     image: np.ndarray, height: int, width: int, max_resize: int = 16, center_square: bool = False
 ) -> np.ndarray:
@@ -161,18 +192,21 @@ def build_image_hdf5(
         seed: Shuffle seed.
 
     Returns:
-        The output path. The names are stored as attributes `train_names` / `val_names`.
+        The output path. The image names are stored in each group's `names` attribute (comma-separated).
 
     Raises:
-        ConfigError: no training images.
+        ConfigError: no training images, a size below 8 px or `max_resize` < 1.
+        OutputError: the file cannot be written (an interrupted build leaves no file behind).
     """
     if not train:
         raise ConfigError("build-images: no training images")
+    _check_size("build-images", height, width)
+    if max_resize < 1:
+        raise ConfigError(f"build-images: --max-resize must be >= 1, got {max_resize}")
     order = list(train)
     np.random.default_rng(seed).shuffle(order)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(output, "w") as handle:
+    with _atomic_hdf5(output) as handle:
         for split, names, source in (("train2014", order, train), ("val2014", list(val), val)):
             stack = np.zeros((len(names), 3, height, width), dtype=np.uint8)
             for index, name in enumerate(names):
@@ -263,7 +297,9 @@ def build_video_hdf5(
 
     Raises:
         ConfigError: bad sizes or no sequence long enough.
+        OutputError: the file cannot be written (an interrupted build leaves no file behind).
     """
+    _check_size("build-video", height, width)
     if sequence_length < 2 or stride < 1 or height % 4 or width % 4:
         raise ConfigError("build-video: need --sequence-length >= 2, --stride >= 1, H and W multiples of 4")
     rng = np.random.default_rng(seed)
@@ -272,8 +308,7 @@ def build_video_hdf5(
         raise ConfigError(f"build-video: no clip has {sequence_length} frames")
     val = _sequences(val_clips, height, width, sequence_length, stride) if val_clips else list(train)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(output, "w") as handle:
+    with _atomic_hdf5(output) as handle:
         for split, sequences in (("train", train), ("val", val)):
             order = rng.permutation(len(sequences))
             count = len(sequences)

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from fav_core.errors import ConfigError
+
 
 def _camera(t: float, start: np.ndarray, end: np.ndarray, zoom: tuple[float, float], size_hw: tuple[int, int],
             photo_hw: tuple[int, int]) -> np.ndarray:
@@ -99,7 +101,16 @@ def synthetic_clip(
 def synthetic_clips(
     photos: dict[str, np.ndarray], clips_per_photo: int, frames: int, size_hw: tuple[int, int], seed: int
 ) -> list[list[np.ndarray]]:
-    """`clips_per_photo` clips of every photo (shape textures from the other photos), deterministic given seed."""
+    """`clips_per_photo` clips of every photo (shape textures from the other photos), deterministic given seed.
+
+    Raises:
+        ConfigError: fewer than 1 clip per photo, fewer than 2 frames, or a frame size below 8 px.
+    """
+    if clips_per_photo < 1 or frames < 2 or min(size_hw) < 8:
+        raise ConfigError(
+            "build-synthetic-video: need --clips-per-image >= 1, --frames >= 2 and --height/--width >= 8, got "
+            f"{clips_per_photo}, {frames}, {size_hw[0]}x{size_hw[1]}"
+        )
     rng = np.random.default_rng(seed)
     names = list(photos)
     clips = []

@@ -188,3 +188,61 @@ def test_valid_devices_and_zero_weights_are_accepted(data: tuple[Path, Path], tm
     for device in ("cpu", "cuda", "cuda:1"):
         assert _config(data, tmp_path, device=device).device == device
     assert _config(data, tmp_path, tv_strength=0.0, content_weights="0").tv_strength == 0.0
+
+
+def test_an_interrupted_hdf5_build_leaves_no_file_that_looks_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fav_core.flow.providers import make_provider
+    from training import datasets
+
+    frames = [np.random.default_rng(t).integers(0, 256, (16, 16, 3), dtype=np.uint8) for t in range(4)]
+    motion = datasets._motion
+    done = []
+
+    def motion_then_die(sequence: np.ndarray, provider: object):  # noqa: ANN202
+        if done:
+            raise _Killed
+        done.append(1)
+        return motion(sequence, provider)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(datasets, "_motion", motion_then_die)
+    with pytest.raises(_Killed):
+        datasets.build_video_hdf5([frames], [], tmp_path / "v.h5", make_provider("dis"), 16, 16, 2)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda out: build_image_hdf5({"a": np.zeros((8, 8, 3), np.uint8)}, {}, out, 0, 16), "build-images: --height"),
+        (lambda out: build_image_hdf5({"a": np.zeros((8, 8, 3), np.uint8)}, {}, out, -5, 16), "build-images: --height"),
+        (lambda out: build_image_hdf5({"a": np.zeros((8, 8, 3), np.uint8)}, {}, out, 16, 16, 0), "--max-resize"),
+    ],
+)
+def test_impossible_dataset_sizes_are_refused(tmp_path: Path, call: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        call(tmp_path / "x.h5")  # type: ignore[operator]
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_impossible_video_dataset_sizes_are_refused(tmp_path: Path) -> None:
+    from fav_core.flow.providers import make_provider
+    from training.datasets import build_video_hdf5
+    from training.synthetic import synthetic_clips
+
+    frames = [np.zeros((16, 16, 3), np.uint8)] * 3
+    with pytest.raises(ConfigError, match="build-video: --height and --width must be >= 8, got 0x16"):
+        build_video_hdf5([frames], [], tmp_path / "v.h5", make_provider("dis"), 0, 16)
+    with pytest.raises(ConfigError, match="build-synthetic-video"):
+        synthetic_clips({"a": frames[0]}, 1, 1, (16, 16), 0)
+    with pytest.raises(ConfigError, match="build-synthetic-video"):
+        synthetic_clips({"a": frames[0]}, 1, 4, (0, 16), 0)
+
+
+def test_an_hdf5_output_that_cannot_be_written_is_one_output_error(tmp_path: Path) -> None:
+    from fav_core.errors import OutputError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="file/x.h5: cannot write the HDF5 file"):
+        build_image_hdf5({"a": np.zeros((8, 8, 3), np.uint8)}, {}, tmp_path / "file" / "x.h5", 16, 16)
