@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fav_core.errors import Cancelled, ConfigError, FavError, InputError
+from fav_core.errors import Cancelled, ConfigError, FavError, InputError, OutputError
 from fav_core.modelfile import load_model
 from fav_core.nets import build_transformer
 from fav_core.nets.preprocess import preprocess
@@ -71,6 +72,21 @@ def pixel_loss(output: torch.Tensor, prior: torch.Tensor, mask: torch.Tensor, ki
     return F.smooth_l1_loss(a, b, beta=1.0)
 
 
+def _check_writable(folder: Path) -> None:
+    """Create the run folder and write a probe file into it, so that a folder that cannot take checkpoints is
+    refused before training starts rather than at the first checkpoint, hours later.
+
+    Raises:
+        OutputError: the folder cannot be created or written.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(folder, f"cannot write the run folder ({exc.strerror or exc})") from None
+
+
 class TrainingDiverged(FavError):
     """The loss of an iteration is NaN or infinite (diverged training or non-finite data); nothing was applied."""
 
@@ -98,7 +114,7 @@ class Trainer:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError("--device cuda: CUDA is not available on this machine")
         self.run_dir = config.output_path
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _check_writable(self.run_dir)
         torch.manual_seed(config.seed)
         self.data_rng = torch.Generator().manual_seed(config.seed + 1)
         self.net = build_transformer(

@@ -246,3 +246,23 @@ def test_an_hdf5_output_that_cannot_be_written_is_one_output_error(tmp_path: Pat
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="file/x.h5: cannot write the HDF5 file"):
         build_image_hdf5({"a": np.zeros((8, 8, 3), np.uint8)}, {}, tmp_path / "file" / "x.h5", 16, 16)
+
+
+def test_a_run_folder_that_cannot_be_written_is_refused_before_training(
+    data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from fav_core.errors import OutputError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="file/run: cannot write the run folder"):
+        Trainer(_config(data, tmp_path / "file" / "run"), show_progress=False)
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)  # a read-only folder (the tests may run as root)
+    (tmp_path / "ro").mkdir()
+    with pytest.raises(OutputError, match="ro: cannot write the run folder .Permission denied."):
+        Trainer(_config(data, tmp_path / "ro"), show_progress=False)
