@@ -85,15 +85,24 @@ class ImageView(QtWidgets.QWidget):
 class FrameViewer(QtWidgets.QWidget):
     """A frame source with a timeline scrubber.
 
+    Reading a frame runs on the UI thread and a video seek can take a large part of a second, so a drag of
+    the scrubber reads only the frame it rests on (:data:`SCRUB_SETTLE_MS` after the last move); the frame
+    number follows the drag at once. :meth:`set_current` shows its frame immediately.
+
     Signals:
         frame_changed(int): the frame number now shown.
     """
 
     frame_changed = Signal(int)
+    SCRUB_SETTLE_MS = 60
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self._source: object | None = None
+        self._settle = QtCore.QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(self.SCRUB_SETTLE_MS)
+        self._settle.timeout.connect(lambda: self._show(int(self.slider.value())))
         self.view = ImageView("input")
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.slider.setEnabled(False)
@@ -105,11 +114,12 @@ class FrameViewer(QtWidgets.QWidget):
         row.addWidget(self.slider, 1)
         row.addWidget(self.label)
         lay.addLayout(row)
-        self.slider.valueChanged.connect(self._show)
+        self.slider.valueChanged.connect(self._scrubbed)
 
     def set_source(self, source: object | None) -> None:
         """Show a :class:`fav_core.io.FrameSource` (anything with ``indices`` and ``read``), or nothing."""
         self._source = source
+        self._settle.stop()
         indices: Sequence[int] = getattr(source, "indices", []) if source is not None else []
         self.slider.blockSignals(True)
         self.slider.setRange(indices[0] if indices else 0, indices[-1] if indices else 0)
@@ -127,7 +137,18 @@ class FrameViewer(QtWidgets.QWidget):
         return int(self.slider.value()) if self._source is not None else None
 
     def set_current(self, index: int) -> None:
+        """Show frame ``index`` now."""
+        self.slider.blockSignals(True)
         self.slider.setValue(index)
+        self.slider.blockSignals(False)
+        self._settle.stop()
+        self._show(int(self.slider.value()))
+
+    def _scrubbed(self, index: int) -> None:
+        if self._source is None:
+            return
+        self.label.setText(f"frame {index}")
+        self._settle.start()  # restarts: read once the scrubber rests
 
     def _show(self, index: int) -> None:
         source = self._source
