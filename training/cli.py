@@ -97,12 +97,25 @@ def install_stop_handlers(token: CancelToken) -> Callable[[], None]:
 
 
 def _run_training(args: argparse.Namespace) -> int:
+    from training.checkpoints import state_iteration
     from training.loop import Trainer
 
     config = _config_from_args(args)
+    existing = config.output_path / "checkpoint-state.safetensors"
+    if args.resume is None and existing.is_file():
+        raise ConfigError(f"{config.output_dir}: already holds a checkpoint (iteration {state_iteration(existing)}); "
+                          "add --resume to continue it, or choose another --output-dir")
     trainer = Trainer(config, show_progress=True)
     if args.resume is not None:
-        trainer.resume(args.resume or None)
+        source = Path(args.resume or config.output_dir)
+        trainer.resume(source)
+        if trainer.state.iteration >= config.num_iterations:
+            if source.resolve() != config.output_path.resolve():
+                raise ConfigError(f"{source}: the checkpoint is at iteration {trainer.state.iteration}, "
+                                  f"--num-iterations is {config.num_iterations}: nothing to train")
+            print(f"{source}: already at iteration {trainer.state.iteration} (--num-iterations "
+                  f"{config.num_iterations}); nothing to train")
+            return 0
     token = CancelToken()
     restore = install_stop_handlers(token)
     try:

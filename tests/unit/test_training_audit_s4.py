@@ -266,3 +266,29 @@ def test_a_run_folder_that_cannot_be_written_is_refused_before_training(
     (tmp_path / "ro").mkdir()
     with pytest.raises(OutputError, match="ro: cannot write the run folder .Permission denied."):
         Trainer(_config(data, tmp_path / "ro"), show_progress=False)
+
+
+def _cli_args(data: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
+    return ["image", "--style-image", str(data[1]), "--h5-file", str(data[0]), "--arch", TINY_ARCH,
+            "--loss-network", "random-multiscale", "--style-image-size", "20", "--image-size", "16:16",
+            "--batch-size", "2", "--num-iterations", "2", "--val-every", "1000", "--images-every", "1000",
+            "--output-dir", str(out), *extra]
+
+
+def test_the_cli_never_overwrites_a_checkpoint_and_says_when_there_is_nothing_to_train(
+    data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.cli import main
+
+    assert main(_cli_args(data, tmp_path / "a")) == 0
+    before = (tmp_path / "a" / "checkpoint-state.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(_cli_args(data, tmp_path / "a")) == 2  # a fresh run into a folder with a checkpoint
+    err = capsys.readouterr().err
+    assert "already holds a checkpoint (iteration 2); add --resume" in err and err.count("\n") == 1
+    assert (tmp_path / "a" / "checkpoint-state.safetensors").read_bytes() == before
+    assert main(_cli_args(data, tmp_path / "a", "--resume")) == 0  # finished: nothing to do, says so
+    assert "already at iteration 2 (--num-iterations 2); nothing to train" in capsys.readouterr().out
+    assert main(_cli_args(data, tmp_path / "b", "--resume", str(tmp_path / "a"))) == 2
+    assert "the checkpoint is at iteration 2, --num-iterations is 2: nothing to train" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "checkpoint.safetensors").exists()
