@@ -278,8 +278,10 @@ class ImageBank:
                 self._images = np.asarray(handle[f"{split}/images"][...])
         except (OSError, KeyError) as exc:
             raise InputError(self.path, f"cannot read '{split}/images' ({exc})") from None
-        if self._images.ndim != 4 or self._images.shape[1] != 3 or len(self._images) == 0:
-            raise InputError(self.path, f"'{split}/images' must be N×3×H×W uint8, got {self._images.shape}")
+        if self._images.ndim != 4 or self._images.shape[1] != 3 or len(self._images) == 0 or (
+            self._images.dtype != np.uint8
+        ):
+            raise InputError(self.path, f"'{split}/images' must be N×3×H×W uint8, got {self._images.dtype} {self._images.shape}")
         self.position = 0
 
     def __len__(self) -> int:
@@ -325,9 +327,28 @@ class VideoBank:
                 self._cert = np.asarray(handle[f"{split}/cert"][...])
         except (OSError, KeyError) as exc:
             raise InputError(self.path, f"cannot read video split '{split}' ({exc})") from None
-        if self._frames.ndim != 5 or self._flow.shape[:2] != (len(self._frames), self._frames.shape[1] - 1):
-            raise InputError(self.path, f"inconsistent shapes {self._frames.shape} / {self._flow.shape}")
+        self._check(split)
         self.position = 0
+
+    def _check(self, split: str) -> None:
+        """Refuse files whose frames, flows and certainties do not fit together (or hold non-finite flow).
+
+        Raises:
+            InputError: naming the file, the split and the dataset.
+        """
+        frames = self._frames.shape
+        if self._frames.ndim != 5 or frames[0] < 1 or frames[1] < 2 or frames[2] != 3 or self._frames.dtype != np.uint8:
+            raise InputError(self.path, f"'{split}/frames1' must be uint8 (N, L>=2, 3, H, W), got "
+                                        f"{self._frames.dtype} {frames}")
+        count, length, _, height, width = frames
+        for name, array, want in (
+            ("flow", self._flow, (count, length - 1, 2, height, width)),
+            ("cert", self._cert, (count, length - 1, height, width)),
+        ):
+            if array.shape != want:
+                raise InputError(self.path, f"'{split}/{name}' has shape {array.shape}, the frames need {want}")
+        if not np.isfinite(self._flow).all():
+            raise InputError(self.path, f"'{split}/flow' holds NaN or infinite values")
 
     @property
     def sequence_length(self) -> int:

@@ -292,3 +292,47 @@ def test_the_cli_never_overwrites_a_checkpoint_and_says_when_there_is_nothing_to
     assert main(_cli_args(data, tmp_path / "b", "--resume", str(tmp_path / "a"))) == 2
     assert "the checkpoint is at iteration 2, --num-iterations is 2: nothing to train" in capsys.readouterr().err
     assert not (tmp_path / "b" / "checkpoint.safetensors").exists()
+
+
+def _video_h5(path: Path, **override: np.ndarray) -> Path:
+    import h5py
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "frames1": rng.integers(0, 256, (2, 3, 3, 8, 12), dtype=np.uint8),
+        "flow": np.zeros((2, 2, 2, 8, 12), np.float32),
+        "cert": np.full((2, 2, 8, 12), 255, np.uint8),
+    }
+    arrays.update(override)
+    with h5py.File(path, "w") as handle:
+        for name, array in arrays.items():
+            handle.create_dataset(f"train/{name}", data=array)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"cert": np.zeros((2, 1, 8, 12), np.uint8)}, r"'train/cert' has shape \(2, 1, 8, 12\), the frames need"),
+        ({"flow": np.zeros((2, 2, 2, 4, 4), np.float32)}, r"'train/flow' has shape \(2, 2, 2, 4, 4\)"),
+        ({"flow": np.full((2, 2, 2, 8, 12), np.nan, np.float32)}, "'train/flow' holds NaN or infinite values"),
+        ({"frames1": np.zeros((2, 3, 3, 8, 12), np.float32)}, "'train/frames1' must be uint8"),
+    ],
+)
+def test_a_video_hdf5_whose_parts_do_not_fit_is_refused_by_name(
+    tmp_path: Path, override: dict[str, np.ndarray], message: str
+) -> None:
+    from fav_core.errors import InputError
+    from training.sources import VideoBank
+
+    path = _video_h5(tmp_path / "v.h5", **override)
+    with pytest.raises(InputError, match=message) as caught:
+        VideoBank(path, "train")
+    assert str(caught.value).startswith(str(path))
+
+
+def test_a_well_formed_video_hdf5_still_reads(tmp_path: Path) -> None:
+    from training.sources import VideoBank
+
+    sample = VideoBank(_video_h5(tmp_path / "v.h5"), "train").next_sample(2, 2, "vgg")
+    assert sample.steps == 2 and sample.masks[1].shape == (2, 1, 8, 12)
