@@ -12,6 +12,8 @@ from fav_gui.qt import QtCore, QtGui, QtWidgets
 
 COLOURS = ((230, 120, 60), (70, 170, 230), (140, 200, 90), (200, 90, 200))
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 12, 22, 26
+MAX_TICKS = 12
+"""Up to this many plotted frames every one is labelled; beyond, about six evenly spaced ones."""
 
 
 class FlickerPlot(QtWidgets.QWidget):
@@ -50,13 +52,23 @@ class FlickerPlot(QtWidgets.QWidget):
     def point_count(self, name: str) -> int:
         return len(self._series.get(name, []))
 
+    def x_ticks(self) -> list[int]:
+        """The frame numbers written under the axis: all plotted frames, or ~6 of them when there are many."""
+        xs = sorted({x for pts in self._series.values() for x, _ in pts})
+        if len(xs) <= MAX_TICKS:
+            return xs
+        step = (len(xs) - 1) / 5
+        return [xs[round(k * step)] for k in range(6)]
+
     # ------------------------------------------------------------------ drawing
     def _ranges(self) -> tuple[float, float, float]:
         xs = [x for pts in self._series.values() for x, _ in pts]
         ys = [y for pts in self._series.values() for _, y in pts]
         x0, x1 = (min(xs), max(xs)) if xs else (0, 1)
         y1 = max(ys) if ys and max(ys) > 0 else 1.0
-        return float(x0), float(x1 if x1 > x0 else x0 + 1), y1 * 1.1
+        if x1 == x0:  # one pair (a 2-frame preview): its point in the middle
+            return x0 - 0.5, x0 + 0.5, y1 * 1.1
+        return float(x0), float(x1), y1 * 1.1
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QtGui.QPainter(self)
@@ -83,10 +95,11 @@ class FlickerPlot(QtWidgets.QWidget):
                        int(QtCore.Qt.AlignmentFlag.AlignRight), f"{ymax:.3g}")
             p.drawText(QtCore.QRectF(0, plot.bottom() - 8, MARGIN_LEFT - 4, 16),
                        int(QtCore.Qt.AlignmentFlag.AlignRight), "0")
-            p.drawText(QtCore.QRectF(plot.left(), plot.bottom() + 2, 60, 20),
-                       int(QtCore.Qt.AlignmentFlag.AlignLeft), str(int(x0)))
-            p.drawText(QtCore.QRectF(plot.right() - 60, plot.bottom() + 2, 60, 20),
-                       int(QtCore.Qt.AlignmentFlag.AlignRight), str(int(x1)))
+            for frame in self.x_ticks():
+                tx = at(frame, 0).x()
+                p.drawLine(QtCore.QPointF(tx, plot.bottom()), QtCore.QPointF(tx, plot.bottom() + 3))
+                p.drawText(QtCore.QRectF(tx - 30, plot.bottom() + 3, 60, 20),
+                           int(QtCore.Qt.AlignmentFlag.AlignHCenter), str(frame))
             for n, (name, pts) in enumerate(self._series.items()):
                 colour = QtGui.QColor(*COLOURS[n % len(COLOURS)])
                 p.setPen(QtGui.QPen(colour, 2))
