@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 
 IMAGE_OUT_EXTENSIONS = ("png", "exr", "tif", "tiff", "jpg", "jpeg")
 VIDEO_OUT_EXTENSIONS = ("mp4", "mov", "mkv")
+#: Media types that cannot be written: an output ending in one is refused, not taken as a folder name.
+UNWRITABLE_EXTENSIONS = frozenset({
+    "avi", "webm", "gif", "m4v", "mpg", "mpeg", "wmv", "flv", "ogv", "mxf", "apng",
+    "bmp", "ppm", "pgm", "pnm", "tga", "webp", "hdr", "dpx", "cin", "sgi", "psd", "heic", "jp2",
+})
 DEFAULT_NAME = "frame_%05d"
 
 
@@ -223,7 +228,8 @@ def make_sink(
 ) -> FrameSink:
     """Choose a sink for ``output`` that fits the source ``like``.
 
-    ``.mp4/.mov/.mkv`` -> :class:`VideoSink` (frame rate and audio from a video source); a pattern or a folder ->
+    ``.mp4/.mov/.mkv`` -> :class:`VideoSink` (frame rate and audio from a video source); other media types
+    (``.avi``, ``.gif``, ``.bmp`` ...) are refused rather than taken as a folder name; a pattern or a folder ->
     :class:`ImageSequenceSink` (a folder gets ``frame_%05d.png`` for integer sources, ``.exr`` for
     scene-linear ones; 16-bit sources give 16-bit PNG); one image file -> that file (single-frame sources only).
 
@@ -238,7 +244,7 @@ def make_sink(
     EXR output is scene-linear whenever the source was linear or integer (see :func:`exr_linear`).
 
     Raises:
-        ConfigError: a single image file given for a multi-frame source, or unsupported type.
+        ConfigError: a single image file given for a multi-frame source, or a media type that cannot be written.
         OutputError: see the sinks.
     """
     text = str(output)
@@ -253,6 +259,11 @@ def make_sink(
             log.info("%s: the source has no frame rate; writing 24 fps", text)
             rate = 24
         return VideoSink(text, rate, audio_from=audio_from, audio_start=audio_start)
+    if suffix in UNWRITABLE_EXTENSIONS and parse_pattern(text) is None:
+        raise ConfigError(
+            f"{text}: cannot write .{suffix} (videos: {', '.join('.' + e for e in VIDEO_OUT_EXTENSIONS)}; images: "
+            f"a pattern such as frame_%05d.png with {', '.join(IMAGE_OUT_EXTENSIONS)})"
+        )
     if bits is None:
         bits = 16 if like.pixel_format == "uint16" else 8
     if half is None:
