@@ -10,6 +10,7 @@ Empty `--content-layers` / `--style-layers` mean the network's defaults.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -32,25 +33,49 @@ from fav_core.nets.preprocess import deprocess, preprocess
 from training.config import TrainConfig, parse_floats
 from training.sources import resize_bilinear
 
+LOG = logging.getLogger(__name__)
+
+
+#: Smallest shorter side of a style image, as stored and after scaling to `--style-image-size`.
+MIN_STYLE_SIDE = 16
+
 
 def load_style_image(path: str | Path, longer_side: int) -> torch.Tensor:
     """Read a style image and resize it so that its longer side is `longer_side` (torch7 `image.scale`).
+
+    Grey images are used as grey RGB; an alpha channel is dropped (with a warning when it has transparent
+    pixels: they are used with their stored colour).
 
     Returns:
         `(1, 3, H, W)` float32 rgb01.
 
     Raises:
-        InputError: missing or undecodable file.
+        InputError: missing or undecodable file, or an image too small (or too thin) to carry a style.
     """
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(path, "cannot read the style image")
-    rgb = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
-    image = rgb.permute(2, 0, 1)[None]
-    height, width = image.shape[-2:]
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such style image")
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.ndim not in (2, 3) or raw.size == 0:
+        raise InputError(path, "cannot read the style image (not an image file OpenCV can decode)")
+    height, width = raw.shape[:2]
+    if min(height, width) < MIN_STYLE_SIDE:
+        raise InputError(path, f"the style image is {width}x{height} px; it needs at least {MIN_STYLE_SIDE} px "
+                               "on its shorter side")
     scale = longer_side / max(height, width)
     size = (max(round(height * scale), 1), max(round(width * scale), 1))
-    return resize_bilinear(image, size)
+    if min(size) < MIN_STYLE_SIDE:
+        raise InputError(path, f"the style image ({width}x{height} px) is {size[1]}x{size[0]} px at "
+                               f"--style-image-size {longer_side}; its shorter side needs at least "
+                               f"{MIN_STYLE_SIDE} px (raise --style-image-size or crop the image)")
+    if raw.ndim == 3 and raw.shape[2] == 4 and int(raw[..., 3].min()) < int(np.iinfo(raw.dtype).max):
+        LOG.warning("%s: the style image's alpha channel is ignored (transparent pixels are used with their "
+                    "stored colour)", path)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(path, "cannot read the style image (not an image file OpenCV can decode)")
+    rgb = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
+    return resize_bilinear(rgb.permute(2, 0, 1)[None], size)
 
 
 class PerceptualObjective(nn.Module):

@@ -336,3 +336,35 @@ def test_a_well_formed_video_hdf5_still_reads(tmp_path: Path) -> None:
 
     sample = VideoBank(_video_h5(tmp_path / "v.h5"), "train").next_sample(2, 2, "vgg")
     assert sample.steps == 2 and sample.masks[1].shape == (2, 1, 8, 12)
+
+
+def test_style_images_missing_tiny_or_too_thin_are_refused_grey_and_rgba_are_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fav_core.errors import InputError
+    from training.objective import load_style_image
+
+    with pytest.raises(InputError, match="nope.png: no such style image"):
+        load_style_image(tmp_path / "nope.png", 64)
+    (tmp_path / "text.png").write_text("not an image")
+    with pytest.raises(InputError, match="text.png: cannot read the style image"):
+        load_style_image(tmp_path / "text.png", 64)
+    cv2.imwrite(str(tmp_path / "dot.png"), np.full((1, 1, 3), 200, np.uint8))
+    with pytest.raises(InputError, match="dot.png: the style image is 1x1 px; it needs at least 16 px"):
+        load_style_image(tmp_path / "dot.png", 64)
+    cv2.imwrite(str(tmp_path / "thin.png"), np.full((16, 400, 3), 200, np.uint8))
+    with pytest.raises(InputError, match=r"thin.png: the style image \(400x16 px\) is 64x3 px at --style-image-size 64"):
+        load_style_image(tmp_path / "thin.png", 64)
+    grey = np.tile(np.arange(0, 240, 15, dtype=np.uint8), (16, 1))
+    cv2.imwrite(str(tmp_path / "grey.png"), grey)
+    image = load_style_image(tmp_path / "grey.png", 16)
+    assert image.shape == (1, 3, 16, 16) and torch.equal(image[0, 0], image[0, 2])
+    assert float(image[0, 0, 0, 1]) == pytest.approx(15 / 255)
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[..., 2] = 255  # red in BGR order
+    rgba[..., 3] = 0
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba)
+    with caplog.at_level("WARNING"):
+        image = load_style_image(tmp_path / "rgba.png", 16)
+    assert image.shape == (1, 3, 16, 16) and float(image[0, 0].min()) == 1.0 and float(image[0, 1].max()) == 0.0
+    assert "alpha channel is ignored" in caplog.text
