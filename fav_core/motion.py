@@ -223,7 +223,9 @@ class PassMotion:
     """Host motion vectors (``Frame.flow_to_prev`` / ``flow_to_next``) with computed flow where they fail.
 
     Uses ``cur.flow_to_prev`` (backward flow of cur) and ``prev.flow_to_next`` (forward flow of prev) for the
-    reference consistency check, which always runs (host vectors do not encode occlusion, hosts.md §A2). Where
+    reference consistency check, which always runs (host vectors do not encode occlusion, hosts.md §A2). In a
+    backward run the frame processed before ``cur`` is the next one (``prev.index > cur.index``): then
+    ``cur.flow_to_next`` and ``prev.flow_to_prev`` are used, the flow cur → t+1 the prior is warped with. Where
     ``cur.flow_valid`` / ``prev.flow_valid`` is False, the vectors are non-finite, or a frame has no vectors,
     the fallback's flow is used instead; the fallback is only run when at least one pixel needs it.
 
@@ -261,10 +263,17 @@ class PassMotion:
     def motion(self, cur: Frame, prev: Frame) -> Motion | PendingMotion:
         """See :class:`MotionSource` (a :class:`PendingMotion` when the check is deferred)."""
         size = _check_pair(cur, prev)
-        ok_bwd = self._usable(cur.flow_to_prev, cur.flow_valid, size, "cur.flow_to_prev")
-        ok_fwd = self._usable(prev.flow_to_next, prev.flow_valid, size, "prev.flow_to_next")
-        flow_bwd = np.zeros((*size, 2), np.float32) if cur.flow_to_prev is None else cur.flow_to_prev
-        flow_fwd = np.zeros((*size, 2), np.float32) if prev.flow_to_next is None else prev.flow_to_next
+        # flow_bwd: cur -> the frame processed before it; flow_fwd: that frame -> cur.
+        if prev.index > cur.index:  # backward run: the frame before is t+1
+            host_bwd, name_bwd = cur.flow_to_next, "cur.flow_to_next"
+            host_fwd, name_fwd = prev.flow_to_prev, "prev.flow_to_prev"
+        else:
+            host_bwd, name_bwd = cur.flow_to_prev, "cur.flow_to_prev"
+            host_fwd, name_fwd = prev.flow_to_next, "prev.flow_to_next"
+        ok_bwd = self._usable(host_bwd, cur.flow_valid, size, name_bwd)
+        ok_fwd = self._usable(host_fwd, prev.flow_valid, size, name_fwd)
+        flow_bwd = np.zeros((*size, 2), np.float32) if host_bwd is None else host_bwd
+        flow_fwd = np.zeros((*size, 2), np.float32) if host_fwd is None else host_fwd
         flow_bwd = np.asarray(flow_bwd, dtype=np.float32)
         flow_fwd = np.asarray(flow_fwd, dtype=np.float32)
         source = "pass"

@@ -177,11 +177,8 @@ def test_core_reads_the_pass_so_that_the_warped_prior_lands_on_the_current_frame
     assert errors[-1] > 3 * errors[1]
 
 
-@pytest.mark.xfail(strict=True, reason="fav_core.motion.PassMotion takes cur.flow_to_prev whatever the direction; "
-                   "until it does not, the host falls back to DIS for Backward runs (render.BACKWARD_PASS_NOTE)")
 def test_core_pass_motion_of_a_backward_run_points_to_the_next_frame(rendered: dict[str, Any]) -> None:
-    """A Backward run warps frame t+1's output to frame t: it needs the flow t -> t+1 (the pass's Z, W half).
-    When this passes, drop the host's fallback (render.BACKWARD_PASS_NOTE) and this xfail."""
+    """A Backward run warps frame t+1's output to frame t: it needs the flow t -> t+1 (the pass's Z, W half)."""
     from fav_core.flow.providers import make_provider
     from fav_core.io.imagefile import read_image_frame
     from fav_core.motion import ComputedMotion, PassMotion

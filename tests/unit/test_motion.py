@@ -157,6 +157,24 @@ class TestPassMotion:
         )
         assert m.source == "pass"
 
+    def test_a_backward_run_uses_the_flow_to_the_next_frame(self) -> None:
+        # backward: frame 2 is processed after frame 3, so its prior is frame 3's output, warped with 2 -> 3
+        cur = _frame(2, 0.5, flow_to_prev=_const(9.0, 9.0), flow_to_next=_const(-1.0, 0.0))
+        prev = _frame(3, 0.5, flow_to_prev=_const(1.0, 0.0), flow_to_next=_const(7.0, 7.0))
+        m = PassMotion(FailingSource()).motion(cur, prev)
+        np.testing.assert_array_equal(m.flow, _const(-1.0, 0.0))
+        np.testing.assert_array_equal(
+            m.reliable, consistency_check(_const(-1.0, 0.0), _const(1.0, 0.0), image=cur.rgb * 255)
+        )
+        # forward, the same frames: the flow to the previous frame
+        m = PassMotion(FailingSource()).motion(prev, cur)
+        np.testing.assert_array_equal(m.flow, _const(1.0, 0.0))
+        # the vectors a backward run needs are missing: the fallback fills in
+        half = _frame(2, 0.6, flow_to_prev=_const(1.0, 0.0))
+        m = PassMotion(ComputedMotion(ShiftProvider(2.0)), structure_term=False).motion(half, _frame(3, 0.4))
+        assert m.source == "pass+fallback"
+        np.testing.assert_array_equal(m.flow, _const(2.0, 0.0))
+
     def test_invalid_pixels_use_the_fallback(self) -> None:
         valid = np.ones((H, W), bool)
         valid[:, :5] = False  # e.g. Cycles world
