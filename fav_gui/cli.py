@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,30 @@ def model_names() -> list[str]:
         return []
 
 
+def display_problem(env: Mapping[str, str], platform: str) -> str | None:
+    """Why a window cannot open here, or None.
+
+    On Linux without DISPLAY / WAYLAND_DISPLAY (an SSH session, a farm node) Qt aborts the whole process
+    (SIGABRT, "Reinstalling the application may fix this problem"); QT_QPA_PLATFORM means the caller chose a
+    platform (offscreen, vnc, ...) and knows.
+    """
+    if not platform.startswith("linux") or any(env.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return None
+    return ("fav gui: no display (DISPLAY and WAYLAND_DISPLAY are unset); run it in a desktop session, or set "
+            "QT_QPA_PLATFORM (e.g. offscreen) to choose a Qt platform")
+
+
 def run(args: argparse.Namespace) -> int:
+    from fav_core.errors import ConfigError
     from fav_gui.main_window import MainWindow
     from fav_gui.qt import QtWidgets, exec_loop
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        problem = display_problem(os.environ, sys.platform)
+        if problem:
+            raise ConfigError(problem)
+        app = QtWidgets.QApplication(sys.argv[:1])
     window = MainWindow(args.input, model_names=model_names(), python=args.python)
     window.show()
     return exec_loop(app)

@@ -59,3 +59,32 @@ def test_nuke_facing_modules_import_neither_torch_nor_numpy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("platform", "env", "problem"),
+    [("linux", {}, True), ("linux", {"DISPLAY": ":0"}, False), ("linux", {"WAYLAND_DISPLAY": "wayland-0"}, False),
+     ("linux", {"QT_QPA_PLATFORM": "offscreen"}, False), ("darwin", {}, False), ("win32", {}, False)],
+)
+def test_display_problem(platform: str, env: dict[str, str], problem: bool) -> None:
+    from fav_gui.cli import display_problem
+
+    found = display_problem(env, platform)
+    assert (found is not None) == problem
+    if problem:
+        assert "no display" in found and "DISPLAY" in found
+
+
+def test_fav_gui_without_a_display_is_one_error_line(tmp_path: Path) -> None:
+    """On a headless Linux box Qt aborted the process (SIGABRT) with 'Reinstalling the application may fix this
+    problem'; fav gui now says what is missing and exits with the CLI's error code."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "-m", "fav_core.cli", "gui"], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[2], timeout=60, check=False)
+    if sys.platform.startswith("linux"):
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            "fav: error: fav gui: no display (DISPLAY and WAYLAND_DISPLAY are unset); run it in a desktop session, "
+            "or set QT_QPA_PLATFORM (e.g. offscreen) to choose a Qt platform"]
