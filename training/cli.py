@@ -34,6 +34,8 @@ HELP = {
     "image_size": "training size H:W for the synthetic sources (multiples of 4)",
     "crop_size": "0 = use stored images; N = random square crops resized to N (augmentation)",
     "loss_network": "vgg16 | vgg16-t7:PATH | random-multiscale",
+    "loss_weights": "VGG-16 weights file for --loss-network vgg16 (torchvision layout, .safetensors or .pth; "
+                    "default: the torch hub cache, never downloaded)",
     "loss_seed": "seed of the random loss network",
     "content_layers": "content layers (VGG: 1-based indices; empty = the network's defaults)",
     "style_layers": "style layers (VGG: 1-based indices; empty = the network's defaults)",

@@ -184,6 +184,7 @@ class TrainConfig:
     percep_loss_weight: float = 1.0
     tv_strength: float = 1e-6
     loss_network: str = "vgg16"
+    loss_weights: str = ""
     loss_seed: int = 0
     content_weights: str = "1.0"
     content_layers: str = ""

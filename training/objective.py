@@ -97,7 +97,10 @@ class PerceptualObjective(nn.Module):
                 layers["style_layers"] = [int(v) for v in config.style_layer_list] or (4, 9, 16, 23)
             except ValueError:
                 raise ConfigError("--content-layers/--style-layers: VGG layers are 1-based indices") from None
-        self.net = make_loss_network(config.loss_network, seed=config.loss_seed, **layers).to(device)
+        self.net = make_loss_network(  # never downloads: training must run offline
+            config.loss_network, seed=config.loss_seed, weights=config.loss_weights or None, allow_download=False,
+            **layers,
+        ).to(device)
         self.kind = self.net.loss_kind
         if self.kind == "reference" or not config.content_layer_list:
             self.content_layers = self.net.content_layers

@@ -368,3 +368,20 @@ def test_style_images_missing_tiny_or_too_thin_are_refused_grey_and_rgba_are_rea
         image = load_style_image(tmp_path / "rgba.png", 16)
     assert image.shape == (1, 3, 16, 16) and float(image[0, 0].min()) == 1.0 and float(image[0, 1].max()) == 0.0
     assert "alpha channel is ignored" in caplog.text
+
+
+def test_the_vgg_loss_network_takes_a_weights_file_and_never_downloads(
+    data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fav_core.errors import ModelLoadError
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training must not download")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    with pytest.raises(ModelLoadError, match="not cached; pass --loss-weights PATH"):
+        Trainer(_config(data, tmp_path / "a", loss_network="vgg16"), show_progress=False)
+    with pytest.raises(ModelLoadError, match="nope.safetensors"):
+        Trainer(_config(data, tmp_path / "b", loss_network="vgg16", loss_weights=str(tmp_path / "nope.safetensors")),
+                show_progress=False)
