@@ -4,12 +4,13 @@ The strip's frames go to the core (computed flow for footage; with "Render Pass"
 that carry Blender's Vector pass uses the pass); the stylized frames come back as a new image strip on the first
 free channel above, aligned in time with the visible part of the source.
 
-- Image strip: the visible elements are linked (copied where links are not allowed) into
-  ``<job>/input/frame_%05d.<ext>`` so that the core sees one numbered sequence 1..N, whatever the file names;
-  the result strip starts at the source's first visible frame.
+- Image strip: the elements shown at the visible frames, in the order they play (trims, Reverse Frames), are
+  linked (copied where links are not allowed) into ``<job>/input/frame_%05d.<ext>`` so that the core sees one
+  numbered sequence 1..N, whatever the file names; the result strip starts at the source's first visible frame.
 - Movie strip: the core reads the movie itself (frames 1..N), up to the last visible frame; the result strip
   starts where the movie starts and gets the same start trim, so frame k of the movie lines up with its
-  stylized frame.
+  stylized frame. A reversed movie is stylized whole and the result keeps both trims and plays reversed too.
+- The result strip gets the source's transform, crop and flips (it sits exactly over it).
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ class StripInput:
         out_ext: extension of the stylized frames (".png" for footage, ".exr" for float sequences).
         frame_start: timeline frame of result frame 1.
         offset_start: start trim of the result strip (movie strips keep the source's trim).
+        offset_end: end trim of the result strip (a reversed movie keeps the source's trims).
+        reverse: the result strip plays its frames last to first (a reversed movie strip).
     """
 
     input: str
@@ -58,6 +61,8 @@ class StripInput:
     frame_start: int
     offset_start: int
     sources: dict[str, str] = field(default_factory=dict)
+    offset_end: int = 0
+    reverse: bool = False
 
     def explain(self, message: str) -> str:
         """``message`` with the job's numbered input files replaced by the artist's files."""
@@ -96,8 +101,7 @@ def strip_flow(strip: Any, *, backward: bool = False) -> tuple[str, str]:
         HostError: the strip's first visible EXR frame is missing or unreadable.
     """
     if strip.type == "IMAGE":
-        offset = max(0, int(strip.frame_offset_start))
-        names = [e.filename for e in strip.elements][offset:]
+        names = visible_elements(strip)
         if names and Path(names[0]).suffix.lower() == ".exr":
             first = Path(bpy.path.abspath(strip.directory)) / names[0]
             if not first.is_file():
@@ -106,6 +110,28 @@ def strip_flow(strip: Any, *, backward: bool = False) -> tuple[str, str]:
                 return ("dis", BACKWARD_PASS_NOTE) if backward else ("pass", "")
             return "dis", f"strip '{strip.name}': its EXR frames have no Vector pass: using computed DIS flow"
     return "dis", "footage has no Vector pass: using computed DIS flow"
+
+
+def visible_elements(strip: Any) -> list[str]:
+    """The file names an image strip shows, one per visible timeline frame, in the order they play.
+
+    Asks Blender which element each frame shows (``Strip.strip_elem_from_frame``), so trims, Reverse Frames
+    and retiming are what the artist sees; the result strip then plays the stylized frames in that order.
+
+    Raises:
+        HostError: Blender shows no element at a visible frame.
+    """
+    first, end = int(strip.frame_final_start), int(strip.frame_final_end)
+    if not hasattr(strip, "strip_elem_from_frame"):  # not in this Blender: trims only
+        offset = max(0, int(strip.frame_offset_start))
+        return [e.filename for e in strip.elements][offset:offset + end - first]
+    names: list[str] = []
+    for frame in range(first, end):
+        element = strip.strip_elem_from_frame(frame)
+        if element is None:
+            raise HostError(f"strip '{strip.name}' shows no image at frame {frame}")
+        names.append(element.filename)
+    return names
 
 
 def strip_input(strip: Any, job_dir: Path) -> StripInput:
@@ -120,13 +146,17 @@ def strip_input(strip: Any, job_dir: Path) -> StripInput:
         movie = Path(bpy.path.abspath(strip.filepath))
         if not movie.is_file():
             raise HostError(f"{movie}: movie file of strip '{strip.name}' not found")
-        return StripInput(str(movie), offset + visible, ".png", int(round(strip.frame_start)), offset)
+        start = int(round(strip.frame_start))
+        if strip.use_reverse_frames:  # the tail plays first: stylize the whole movie, keep both trims
+            tail = max(0, int(strip.frame_offset_end))
+            return StripInput(str(movie), offset + visible + tail, ".png", start, offset, offset_end=tail,
+                              reverse=True)
+        return StripInput(str(movie), offset + visible, ".png", start, offset)
     folder = Path(bpy.path.abspath(strip.directory))
-    names = [e.filename for e in strip.elements]
-    if len(names) < 2:
+    if len(strip.elements) < 2:
         raise HostError(f"strip '{strip.name}' holds a single image: Stylize Sequence needs a movie or an "
                         "image sequence")
-    names = names[offset:offset + visible]
+    names = visible_elements(strip)
     exts = {Path(n).suffix.lower() for n in names}
     if len(exts) != 1:
         raise HostError(f"strip '{strip.name}' mixes file types ({', '.join(sorted(exts))}); use one type")
@@ -200,7 +230,8 @@ def stylized_files(folder: Path, ext: str) -> list[Path]:
     return [found[i] for i in indices]
 
 
-def add_result_strip(scene: Any, source: Any, files: list[Path], frame_start: int, offset_start: int) -> Any:
+def add_result_strip(scene: Any, source: Any, files: list[Path], frame_start: int, offset_start: int, *,
+                     offset_end: int = 0, reverse: bool = False) -> Any:
     """Add ``files`` as one image strip on the first free channel above ``source``, placed like it.
 
     Args:
@@ -209,16 +240,21 @@ def add_result_strip(scene: Any, source: Any, files: list[Path], frame_start: in
         files: the frames, in order, all in one folder.
         frame_start: timeline frame of the first file.
         offset_start: start trim (frames hidden at the head).
+        offset_end: end trim (frames hidden at the tail).
+        reverse: play the files last to first (Reverse Frames).
     """
     se = scene.sequence_editor
     start = frame_start + offset_start
-    end = frame_start + len(files)
+    end = frame_start + len(files) - offset_end
     channel = free_channel_above(se, source, start, end)
     strip = compat.strips(se).new_image(f"{source.name} stylized", str(files[0]), channel, frame_start)
     for path in files[1:]:
         strip.elements.append(path.name)
     if offset_start:
         strip.frame_offset_start = offset_start
+    if offset_end:
+        strip.frame_offset_end = offset_end
+    strip.use_reverse_frames = reverse
     copy_placement(source, strip)
     return strip
 
@@ -292,7 +328,8 @@ class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
             files = stylized_files(out_dir, plan_input.out_ext)
             if len(files) > plan_input.frames:
                 files = files[: plan_input.frames]  # frames left from an earlier, longer run
-            new = add_result_strip(target, source, files, plan_input.frame_start, plan_input.offset_start)
+            new = add_result_strip(target, source, files, plan_input.frame_start, plan_input.offset_start,
+                                   offset_end=plan_input.offset_end, reverse=plan_input.reverse)
             short = "" if len(files) == plan_input.frames else f" (expected {plan_input.frames})"
             return f"added strip '{new.name}' on channel {new.channel}: {len(files)} frames{short}"
 

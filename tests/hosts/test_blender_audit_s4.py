@@ -387,3 +387,61 @@ def test_stylize_render_of_a_scene_with_two_view_layers(tmp_path: Path, models: 
     assert {n.split(".")[0] for n in read_exr_channels(render)} == {"ViewLayer"}
     assert [vl.use for vl in scene.view_layers] == [True, True]  # restored
     assert [vl.use_pass_vector for vl in scene.view_layers] == [False, False]
+
+
+def test_reversed_trimmed_image_strip_lines_up_frame_by_frame(tmp_path: Path, models: tuple[str, str]) -> None:
+    """At every visible frame the stylized strip shows the stylization of the image the source shows (the
+    input used to be the elements in file order, so a Reverse Frames strip came back playing forwards)."""
+    scene = _strip_scene(tmp_path, models, tmp_path / "out")
+    source = scene.sequence_editor.active_strip
+    write_png_sequence(tmp_path / "footage", 5)  # shot_0001..5 (the strip holds 1..3)
+    source.elements.append("shot_0004.png")
+    source.elements.append("shot_0005.png")
+    source.frame_offset_start, source.frame_offset_end = 1, 1  # visible: 3 of 5
+    source.use_reverse_frames = True
+    scene.fav_settings.median_filter = 1
+    assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
+    new = scene.sequence_editor.strips["Shot stylized"]
+    frames = range(source.frame_final_start, source.frame_final_end)
+    assert (new.frame_final_start, new.frame_final_end) == (frames.start, frames.stop)
+    inputs = sorted((tmp_path / "out").glob("*/input/frame_*.png"))
+    shown = []
+    for f in frames:
+        k = int(Path(new.strip_elem_from_frame(f).filename).stem.split("_")[1])  # stylized_0000k
+        shown.append((inputs[k - 1].resolve().name, source.strip_elem_from_frame(f).filename))
+    assert shown == [("shot_0004.png", "shot_0004.png"), ("shot_0003.png", "shot_0003.png"),
+                     ("shot_0002.png", "shot_0002.png")]
+
+
+def test_reversed_trimmed_movie_strip_keeps_both_trims(tmp_path: Path, models: tuple[str, str]) -> None:
+    import av
+    import numpy as np
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    movie = tmp_path / "clip.mp4"
+    with av.open(str(movie), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(6):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), "rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    se = scene.sequence_editor_create()
+    strip = se.strips.new_movie("Clip", str(movie), 1, 20)
+    strip.frame_offset_start, strip.frame_offset_end = 1, 2
+    strip.use_reverse_frames = True
+    se.active_strip = strip
+    s = scene.fav_settings
+    s.model, s.image_model = models
+    s.output_dir = str(tmp_path / "out")
+    s.median_filter = 1
+    assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
+    new = se.strips["Clip stylized"]
+    assert len(new.elements) == 6  # the whole movie: the tail plays first
+    assert (new.frame_final_start, new.frame_final_end) == (strip.frame_final_start, strip.frame_final_end)
+    assert (new.frame_offset_start, new.frame_offset_end, new.use_reverse_frames) == (1, 2, True)
+    # reversed, 1 hidden at the head: the first visible frame is movie frame 5 of 6, as in the source (same
+    # content length, trims and flag give Blender's same frame mapping)
+    assert new.strip_elem_from_frame(new.frame_final_start).filename == "stylized_00005.png"
