@@ -23,17 +23,19 @@ LOG = logging.getLogger(__name__)
 #: Help texts of the main options (the others are self-describing reference options, algorithm.md §10.1).
 HELP = {
     "style_image": "style image file (required)",
-    "output_dir": "run folder: checkpoints, debug images, loss curve (default runs/train)",
+    "output_dir": "run folder: checkpoints, debug images, loss curve",
     "h5_file": "image HDF5 (build-images) for image training and the synthetic sources",
     "h5_file_video": "video HDF5 (build-video) for the 'video' source",
-    "val_h5_file": "image HDF5 whose val2014 split is used for validation (default: --h5-file)",
+    "val_h5_file": "image HDF5 whose val2014 split is used for validation ('' = --h5-file)",
     "arch": "architecture string, e.g. c9s1-16,d32,d64,R64,R64,R64,U2,c3s1-32,U2,c3s1-16,c9s1-3",
-    "image_model": "video mode: image model file for first frames, or 'self'",
-    "data_mix": "weighted sources, e.g. shift:1,zoom_out:1,single_image:2,video:3",
+    "image_model": "image model file that stylizes the first frames, or 'self' (required)",
+    "data_mix": "weighted sources from single_image, shift, zoom_out, video, vr; e.g. "
+                "shift:1,zoom_out:1,single_image:2,video:3",
     "num_frame_steps": "recursion schedule ITER:K,... (K applies after ITER, strictly)",
-    "image_size": "training size H:W for the synthetic sources (multiples of 4)",
+    "image_size": "training size H:W (multiples of 4) of image batches and the synthetic sources (the video "
+                  "source keeps its stored size)",
     "crop_size": "0 = use stored images; N = random square crops resized to N (augmentation)",
-    "loss_network": "vgg16 | vgg16-t7:PATH | random-multiscale",
+    "loss_network": "vgg16 | vgg16-t7:PATH | random-multiscale | random-multiscale-literal",
     "loss_weights": "VGG-16 weights file for --loss-network vgg16 (torchvision layout, .safetensors or .pth; "
                     "default: the torch hub cache, never downloaded)",
     "loss_seed": "seed of the random loss network",
@@ -41,24 +43,48 @@ HELP = {
     "style_layers": "style layers (VGG: 1-based indices; empty = the network's defaults)",
     "style_image_size": "longer side of the style image in pixels",
     "learning_rate": "RATE or RATE,ITER:RATE,... (switch after ITER)",
-    "device": "cpu or cuda (autocast bf16 on cuda)",
+    "device": "cpu, cuda or cuda:N (autocast bf16 on cuda)",
+    "style_name": "short name of the style in the model file (default: the style image's file name)",
+    "pixel_loss_weight": "weight of the temporal pixel loss (in pre-space, 0-255 scale)",
+    "pixel_loss_type": "L2 | L1 | SmoothL1",
+    "fill_occlusions": "vgg-mean | uniform-random: fill of unreliable prior pixels (stored in the model file)",
+    "single_image_until": "use only the single_image source before this iteration",
+    "reliable_map_min_filter": "odd min-filter size applied to the reliability masks",
+    "content_weights": "content weight (random-multiscale: one value; VGG: one or one per layer)",
+    "style_weights": "style weight (random-multiscale: one value; VGG: one or one per layer)",
+    "checkpoint_every": "iterations between checkpoints (also written at the last iteration and on Ctrl-C)",
+    "images_every": "debug images at iterations 1, 1+N, 1+2N, ... (RUN_DIR/debug)",
+    "val_every": "iterations between validations (also at the last iteration)",
+    "seed": "seed of the network initialisation and the data order",
 }
+
+#: Options that only video training reads; image training accepts and ignores them.
+VIDEO_ONLY = frozenset({
+    "h5_file_video", "image_model", "data_mix", "num_frame_steps", "single_image_until", "reliable_map_min_filter",
+    "fill_occlusions", "pixel_loss_type", "pixel_loss_weight",
+})
 
 
 def _add_config_options(parser: argparse.ArgumentParser, mode: str) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", nargs="?", const="", default=None,
-                        help="resume from the checkpoint in RUN_DIR (default: --output-dir)")
+                        help="continue the checkpoint in RUN_DIR (no RUN_DIR: the one in --output-dir); model, "
+                             "Adam state, iteration, RNG and data positions are restored, the other options apply "
+                             "from the next iteration")
     for item in fields(TrainConfig):
         if item.name == "mode":
             continue
         default = item.default if item.default is not MISSING else None
         flag = "--" + item.name.replace("_", "-")
         kind = type(default)
+        text = HELP.get(item.name, "")
+        if mode == "image" and item.name in VIDEO_ONLY:
+            text = f"(video training only) {text}".strip()
         if kind is bool:
-            parser.add_argument(flag, type=int, choices=(0, 1), default=int(default), help=HELP.get(item.name))
+            parser.add_argument(flag, type=int, choices=(0, 1), default=int(default),
+                                help=f"{text} (default {int(default)})".strip())
         else:
-            parser.add_argument(flag, type=kind, default=default,
-                                help=f"{HELP.get(item.name, '')} (default {default!r})".strip())
+            shown = "" if item.name in ("style_image", "style_name") else f" (default {default!r})"
+            parser.add_argument(flag, type=kind, default=default, help=f"{text}{shown}".strip())
     parser.set_defaults(func=_run_training, mode=mode)
 
 
@@ -192,8 +218,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _populate(commands: argparse._SubParsersAction) -> None:
-    image = commands.add_parser("image", help="train an image (first-frame) model",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    image = commands.add_parser("image", help="train an image (first-frame) model")
     _add_config_options(image, "image")
     video = commands.add_parser("video", help="train a video model (7-channel input, temporal loss)")
     _add_config_options(video, "video")

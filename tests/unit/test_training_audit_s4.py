@@ -385,3 +385,22 @@ def test_the_vgg_loss_network_takes_a_weights_file_and_never_downloads(
     with pytest.raises(ModelLoadError, match="nope.safetensors"):
         Trainer(_config(data, tmp_path / "b", loss_network="vgg16", loss_weights=str(tmp_path / "nope.safetensors")),
                 show_progress=False)
+
+
+@pytest.mark.parametrize("mode", ["image", "video"])
+def test_training_help_states_each_default_once_and_marks_video_only_options(
+    mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    from training.cli import main
+
+    with pytest.raises(SystemExit):
+        main([mode, "--help"])
+    text = capsys.readouterr().out
+    entries = re.split(r"\n  (?=--)", text.split("options:", 1)[1])
+    for entry in entries[1:]:
+        assert entry.count("(default") <= 1, entry
+    loss = next(e for e in entries if e.startswith("--pixel-loss-weight"))
+    assert ("(video training only)" in loss) == (mode == "image")
+    assert "--loss-weights" in text and "cuda:N" in text
