@@ -320,9 +320,20 @@ def build_motion(args: argparse.Namespace, defer_check: bool = False) -> Any:
 
 
 def output_folder(output: str) -> Path:
-    """The folder an image-sequence output goes to (a pattern's parent, or the folder itself)."""
+    """The folder an image-sequence output goes to: a pattern's or a file's parent, or the folder itself.
+
+    A name is a file only when it ends in an image or video type (``out.mp4``, ``still.png``); any other dotted
+    name is a folder, as :func:`fav_core.io.make_sink` takes it (``shot010.v002`` holds its frames and its own
+    run state, not its parent).
+    """
+    from fav_core.io.pattern import parse_pattern
+    from fav_core.io.sinks import IMAGE_OUT_EXTENSIONS, UNWRITABLE_EXTENSIONS, VIDEO_OUT_EXTENSIONS
+
     p = Path(output)
-    if "%" in p.name or "#" in p.name or p.suffix:
+    kind = p.suffix.lower().lstrip(".")
+    if parse_pattern(p.name) is not None or kind in (*IMAGE_OUT_EXTENSIONS, *VIDEO_OUT_EXTENSIONS):
+        return p.parent
+    if kind in UNWRITABLE_EXTENSIONS or f".{kind}" in VIDEO_EXTS:
         return p.parent
     return p
 

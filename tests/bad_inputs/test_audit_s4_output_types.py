@@ -19,3 +19,17 @@ def test_unwritable_media_type_is_refused(tmp_path: Path, models: tuple[str, str
     rc, err = fav(*stylize_args(inp, str(out / name), models))
     assert_one_line_error(rc, err, name, f"cannot write {Path(name).suffix}", ".mp4")
     assert list(out.iterdir()) == []  # not a folder named out.avi full of PNGs
+
+
+def test_versioned_output_folders_keep_their_own_run_state(tmp_path: Path, models: tuple[str, str],
+                                                           fav: Fav) -> None:
+    """``shot.v002`` and ``shot.v003`` are two folders: each holds its frames and its own resume state."""
+    inp = make_clip(tmp_path / "in", n=2)
+    v2, v3 = tmp_path / "o" / "shot.v002", tmp_path / "o" / "shot.v003"
+    assert fav(*stylize_args(inp, str(v2), models))[0] == 0
+    rc, err = fav(*stylize_args(inp, str(v3), models, "--median-filter", "5"))  # other settings, other folder
+    assert rc == 0, err
+    for v in (v2, v3):
+        assert sorted(p.name for p in v.glob("*.png")) == ["frame_00001.png", "frame_00002.png"]
+        assert (v / ".fav-state" / "settings.json").is_file()
+    assert not (tmp_path / "o" / ".fav-state").exists()
