@@ -38,7 +38,7 @@ from training.batches import SampleMaker
 from training.checkpoints import TrainState, load_state, load_weights, read_header, save_state
 from training.config import TrainConfig, learning_rate_at
 from training.debug_images import save_debug_grid
-from training.modelio import load_frozen_model, save_training_model
+from training.modelio import load_first_frame_model, save_training_model
 from training.objective import PerceptualObjective, load_style_image
 from training.sources import Sample
 
@@ -135,7 +135,7 @@ class Trainer:
     def _first_frame_net(self) -> nn.Module | None:
         if self.config.mode == "image" or self.config.image_model == "self":
             return None
-        return load_frozen_model(self.config.image_model, self.device)
+        return load_first_frame_model(self.config.image_model, self.device, self.config.preprocessing)
 
     # ----------------------------------------------------------------------------------------- one step
     def _autocast(self) -> torch.autocast:

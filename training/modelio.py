@@ -51,7 +51,29 @@ def load_frozen_model(path: str | Path, device: torch.device, expect_arch: str |
     model = load_model(path, device=device)
     if expect_arch is not None and model.meta.arch != expect_arch:
         raise ConfigError(f"{path}: checkpoint arch {model.meta.arch!r} differs from --arch {expect_arch!r}")
-    net = model.net.to(device)
+    return _frozen(model.net, device)
+
+
+def load_first_frame_model(path: str | Path, device: torch.device, preprocessing: str) -> nn.Module:
+    """Load the `--image-model` of video training: a 3-channel model in the run's pre-space, frozen.
+
+    Raises:
+        ModelLoadError: the file cannot be loaded.
+        ConfigError: the file is a video (7-channel) model or was trained in another pre-space.
+    """
+    model = load_model(path, device=device)
+    if model.meta.in_channels != 3:
+        raise ConfigError(f"{path}: --image-model needs an image model (3 input channels), this is a "
+                          f"{model.meta.kind} model with {model.meta.in_channels}")
+    if model.meta.preprocessing != preprocessing:
+        raise ConfigError(f"{path}: the image model works in {model.meta.preprocessing!r} pre-space, the run in "
+                          f"{preprocessing!r} (--preprocessing)")
+    return _frozen(model.net, device)
+
+
+def _frozen(net: nn.Module, device: torch.device) -> nn.Module:
+    """The network on `device`, in eval mode, without gradients."""
+    net = net.to(device)
     for parameter in net.parameters():
         parameter.requires_grad_(False)
     return net.eval()

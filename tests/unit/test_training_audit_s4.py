@@ -404,3 +404,23 @@ def test_training_help_states_each_default_once_and_marks_video_only_options(
     loss = next(e for e in entries if e.startswith("--pixel-loss-weight"))
     assert ("(video training only)" in loss) == (mode == "image")
     assert "--loss-weights" in text and "cuda:N" in text
+
+
+def test_the_first_frame_model_must_be_an_image_model_in_the_runs_pre_space(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from fav_core.modelfile import save_model
+    from fav_core.nets import build_transformer
+    from training.modelio import model_meta
+
+    video = _config(data, tmp_path / "v", mode="video", image_model="self", data_mix="shift:1", image_size="36:36",
+                    crop_size=0)
+    save_model(tmp_path / "video.safetensors", build_transformer(TINY_ARCH, 7), model_meta(video, 1))
+    with pytest.raises(ConfigError, match="video.safetensors: --image-model needs an image model .3 input channels."):
+        Trainer(_config(data, tmp_path / "a", mode="video", data_mix="shift:1", image_size="36:36",
+                        image_model=str(tmp_path / "video.safetensors")), show_progress=False)
+    image = _config(data, tmp_path / "i", preprocessing="resnet")
+    save_model(tmp_path / "resnet.safetensors", build_transformer(TINY_ARCH, 3), model_meta(image, 1))
+    with pytest.raises(ConfigError, match="resnet.safetensors: the image model works in 'resnet' pre-space"):
+        Trainer(_config(data, tmp_path / "b", mode="video", data_mix="shift:1", image_size="36:36",
+                        image_model=str(tmp_path / "resnet.safetensors")), show_progress=False)
