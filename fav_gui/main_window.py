@@ -307,12 +307,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.preview_count.setValue(int(self.store.value("preview/count", 5)))
         except (TypeError, ValueError):
             log.warning("%s: ignoring a bad preview/count", self.store.fileName())
+        geometry = self.store.value("window/geometry")
+        if isinstance(geometry, QtCore.QByteArray) and not self.restoreGeometry(geometry):
+            log.warning("%s: ignoring a bad window/geometry", self.store.fileName())
 
     def _save(self) -> None:
         self.settings_panel.save(self.store)
         # the clip's automatic output is not a choice: remembering it would send the next clip into this one's folder
         self.store.setValue("job/output", "" if self._output_is_automatic() else self.output.text().strip())
         self.store.setValue("preview/count", int(self.preview_count.value()))
+        self.store.setValue("window/geometry", self.saveGeometry())
         self.store.sync()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override

@@ -284,3 +284,16 @@ def test_run_without_a_clip_says_open_a_clip(qapp: object, store: object) -> Non
     assert win.job.status.text() == "error: open a clip first (File > Open clip)"
     assert win.job.run_button.isEnabled() and not win.job.runner.running()
     win.close()
+
+
+def test_window_size_is_remembered(qapp: object, store: object) -> None:
+    win = MainWindow(store=store)
+    win.resize(780, 520)  # restoreGeometry keeps a window inside the screen (offscreen: 800x600)
+    win.show()
+    pump_events()
+    size = (win.width(), win.height())
+    assert size[1] == 520  # not the default 800
+    win.close()
+    again = MainWindow(store=store)
+    assert (again.width(), again.height()) == size
+    again.close()
