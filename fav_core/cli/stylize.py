@@ -155,6 +155,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     resume = not args.no_resume and not is_video
     start, prev = plan_resume(order, state, sink, start=start, resume=resume, continue_with=args.continue_with,
                               settings=settings_record(args, config), needs_prior=not config.per_frame)
+    _warn_foreign_frames(sink, order)
     prior = None
     if prev is not None:
         raw = state.load_prior(prev, source.size)
@@ -344,6 +345,20 @@ def settings_record(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     rec.update(input=str(Path(args.input).resolve()), flow=args.flow, flow_preset=args.flow_preset,
                flow_pattern=args.flow_pattern, occlusions_pattern=args.occlusions_pattern)
     return rec
+
+
+def _warn_foreign_frames(sink: Any, order: list[int]) -> None:
+    """Warn when the output folder holds frames this run does not write (an earlier, longer run's, or frames
+    outside --num-frames): they stay, and would be taken for part of this result."""
+    existing = getattr(sink, "existing_indices", None)
+    if not callable(existing):
+        return
+    wanted = set(order)
+    foreign = [i for i in existing() if i not in wanted]
+    if foreign:
+        log.warning("%s already holds %d frame(s) this run does not write (%s%s); they are left as they are",
+                    sink.path(foreign[0]).parent, len(foreign), sink.path(foreign[0]).name,
+                    f" ... {sink.path(foreign[-1]).name}" if len(foreign) > 1 else "")
 
 
 def _finish_writes(writer: Any) -> None:

@@ -163,6 +163,13 @@ class ImageSequenceSink:
     def exists(self, index: int) -> bool:
         return self.path(index).is_file()
 
+    def existing_indices(self) -> list[int]:
+        """Frame numbers whose files are already in the output folder (sorted; [] for a single-file sink)."""
+        if self._single or not self.folder.is_dir():
+            return []
+        found = (self._pattern.match_name(p.name) for p in self.folder.iterdir() if not p.name.startswith("."))
+        return sorted(i for i in found if i is not None)
+
     def write(self, frame: Frame) -> None:
         """Write ``frame`` atomically to ``path(frame.index)``.
 

@@ -33,3 +33,15 @@ def test_versioned_output_folders_keep_their_own_run_state(tmp_path: Path, model
         assert sorted(p.name for p in v.glob("*.png")) == ["frame_00001.png", "frame_00002.png"]
         assert (v / ".fav-state" / "settings.json").is_file()
     assert not (tmp_path / "o" / ".fav-state").exists()
+
+
+def test_frames_of_an_earlier_longer_run_are_reported(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    assert fav(*stylize_args(make_clip(tmp_path / "long", n=4), str(out), models, "--per-frame"))[0] == 0
+    caplog.clear()
+    rc, err = fav(*stylize_args(make_clip(tmp_path / "short", n=2), str(out), models, "--no-resume"))
+    assert rc == 0, err
+    warned = [r.getMessage() for r in caplog.records if "this run does not write" in r.getMessage()]
+    assert len(warned) == 1 and "2 frame(s)" in warned[0] and "frame_00003.png ... frame_00004.png" in warned[0]
+    assert sorted(p.name for p in out.glob("*.png"))[-1] == "frame_00004.png"  # left alone, never deleted
