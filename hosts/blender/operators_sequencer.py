@@ -107,6 +107,9 @@ def strip_flow(strip: Any, *, backward: bool = False) -> tuple[str, str]:
             if not first.is_file():
                 raise HostError(f"{first}: image 1 of strip '{strip.name}' not found")
             if has_vector_pass(exr_channel_names(first)):
+                if not _plays_in_file_order(strip, names):
+                    return "dis", (f"strip '{strip.name}' plays its frames out of file order (reversed or "
+                                   "retimed), so its Vector pass does not apply: using computed DIS flow")
                 return ("dis", BACKWARD_PASS_NOTE) if backward else ("pass", "")
             return "dis", f"strip '{strip.name}': its EXR frames have no Vector pass: using computed DIS flow"
     return "dis", "footage has no Vector pass: using computed DIS flow"
@@ -132,6 +135,17 @@ def visible_elements(strip: Any) -> list[str]:
             raise HostError(f"strip '{strip.name}' shows no image at frame {frame}")
         names.append(element.filename)
     return names
+
+
+def _plays_in_file_order(strip: Any, names: list[str]) -> bool:
+    """Whether ``names`` (the frames as they play) are consecutive elements of ``strip``, first to last: the
+    order the Vector pass of rendered frames describes (each frame's vectors point to the element before)."""
+    order = [e.filename for e in strip.elements]
+    if len(set(order)) != len(order):
+        return False
+    position = {name: i for i, name in enumerate(order)}
+    start = position.get(names[0], -1)
+    return start >= 0 and order[start:start + len(names)] == names
 
 
 def strip_input(strip: Any, job_dir: Path) -> StripInput:

@@ -220,6 +220,12 @@ def test_strip_of_renders_with_vector_pass_uses_the_pass(renders: list[Path], mo
         bpy.ops.fav.stylize_strip()
     assert seen[1].options.flow == "dis" and seen[1].options.backward
     scene.fav_settings.direction = "FORWARD"
+    strip = scene.sequence_editor.active_strip
+    strip.use_reverse_frames = True  # plays 3, 2, 1: the frame before is not the one the vectors point to
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        bpy.ops.fav.stylize_strip()
+    assert seen[2].options.flow == "dis"
+    strip.use_reverse_frames = False
 
     monkeypatch.undo()  # the real run: the core reads the vectors of the linked EXR frames
     assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
