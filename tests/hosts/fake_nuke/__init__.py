@@ -586,7 +586,9 @@ class FakeNuke:
         make.__name__ = cls_name
         return make
 
-    def createNode(self, node_class: str, knobs: str = "", inpanel: bool = True) -> Node:
+    def createNode(self, node_class: str, args: str = "", inpanel: bool = True) -> Node:
+        # Real signature: createNode(node, args, inpanel) -> Node, ``args`` a TCL list of knob/value pairs
+        # (Nuke 14 docstring via sisoe24/nuke-python-stubs stubs/nuke/__init__.py); the fake ignores ``args``.
         if node_class not in _CLASSES:
             raise RuntimeError(f"{node_class}: unknown command")
         node = getattr(self.module.nodes, node_class)()
