@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from fav_core.errors import InputError, OutputError
 
@@ -99,7 +99,7 @@ def save_state(
     state: TrainState,
     weights: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write the training state atomically (temp file + rename).
+    """Write the training state atomically (temp file, fsync, rename), readable as the umask allows.
 
     Args:
         path: Destination file.
@@ -125,12 +125,17 @@ def save_state(
         "config": state.config,
         "elapsed_s": state.elapsed_s,
     }
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        save_file(tensors, str(tmp), metadata={STATE_KEY: json.dumps(header)})
+        # written through open() so that the file gets the user's umask (safetensors' save_file makes 0600 files)
+        with open(tmp, "wb") as handle:
+            handle.write(save(tensors, metadata={STATE_KEY: json.dumps(header)}))
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        raise OutputError(path, f"cannot write the training state ({exc.strerror})") from None
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write the training state ({exc.strerror or exc})") from None
 
 
 def load_state(

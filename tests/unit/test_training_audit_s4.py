@@ -424,3 +424,15 @@ def test_the_first_frame_model_must_be_an_image_model_in_the_runs_pre_space(
     with pytest.raises(ConfigError, match="resnet.safetensors: the image model works in 'resnet' pre-space"):
         Trainer(_config(data, tmp_path / "b", mode="video", data_mix="shift:1", image_size="36:36",
                         image_model=str(tmp_path / "resnet.safetensors")), show_progress=False)
+
+
+def test_the_training_state_file_follows_the_umask_and_leaves_no_temporary_file(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    previous = os.umask(0o022)
+    try:
+        Trainer(_config(data, tmp_path, num_iterations=1), show_progress=False).run()
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "checkpoint-state.safetensors").stat().st_mode & 0o777 == 0o644
+    assert not [p for p in tmp_path.iterdir() if "tmp" in p.name]
