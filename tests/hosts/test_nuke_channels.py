@@ -133,3 +133,20 @@ def test_nuke_vectors_warp_like_foundry_documents_them() -> None:
     for flow, other in ((flow_next, top[2]), (flow_prev, top[0])):
         dx, dy = flow[r, c, 0].astype(int), flow[r, c, 1].astype(int)
         assert np.array_equal(other[r + dy, c + dx], top[1][r, c])  # gather with dx right, dy down
+
+
+def test_blender_vectors_through_nuke_channels_give_the_same_flow() -> None:
+    """hosts.md §B2: Blender -> Nuke is backward.u/v = X, Y and forward.u/v = -Z, -W (both y up); reading those
+    channels back must give exactly the flows fav_core reads from the Blender pass directly."""
+    from fav_core.flow.convert import blender_backward, blender_forward, blender_to_nuke
+
+    rng = np.random.default_rng(1)
+    vector = rng.normal(0, 3, (5, 7, 4)).astype(np.float32)
+    ch = blender_to_nuke(vector)
+    np.testing.assert_array_equal(nuke_to_flow(ch["backward.u"], ch["backward.v"]), blender_backward(vector))
+    np.testing.assert_array_equal(nuke_to_flow(ch["forward.u"], ch["forward.v"]), blender_forward(vector))
+    # the verified Blender render of hosts.md §A2: object moving +8 px right, +4 px up -> X=Y=Z=W = (-8, -4)
+    moving = np.broadcast_to(np.array([-8.0, -4.0, -8.0, -4.0], np.float32), (1, 1, 4))
+    ch = blender_to_nuke(moving)
+    assert (float(ch["forward.u"][0, 0]), float(ch["forward.v"][0, 0])) == (8.0, 4.0)  # next - p, y up
+    assert nuke_to_flow(ch["forward.u"], ch["forward.v"])[0, 0].tolist() == [8.0, -4.0]  # right, up = -y down
