@@ -56,8 +56,12 @@ def _load_jobclient() -> ModuleType:
             sys.modules[name] = module  # dataclasses look their module up while the file runs
             spec.loader.exec_module(module)
             return module
-    from fav_core import jobclient  # the core installed in Blender's Python
-
+    try:
+        from fav_core import jobclient  # the core installed in Blender's Python
+    except ImportError as exc:
+        raise ImportError(f"{here}: jobclient.py is missing from this extension and fav_core is not installed "
+                          "in Blender's Python; build the extension with hosts/blender/build.py (Blender's "
+                          "'extension build' does not bundle the core's job client)") from exc
     return jobclient
 
 

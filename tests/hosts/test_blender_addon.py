@@ -131,3 +131,30 @@ def test_extension_installs_and_loads_without_torch(tmp_path: Path, zips: tuple[
     assert lines["in_process_error"].startswith("HostError torch or fav_core is not installed in Blender's Python")
     assert "pip install fast-artistic-videos" in lines["in_process_error"]
     assert lines["unregistered"] == "True"
+
+
+def test_a_zip_without_the_job_client_says_how_to_build_it(tmp_path: Path) -> None:
+    """``blender --command extension build`` zips this folder only, without the bundled job client; in a
+    Blender whose Python has no fav_core the add-on then fails to load: with one line saying what to do."""
+    pkg = tmp_path / "fast_artistic_videos"
+    pkg.mkdir()
+    for path in ADDON_DIR.glob("*.py"):
+        (pkg / path.name).write_bytes(path.read_bytes())
+    code = textwrap.dedent(
+        f"""
+        import importlib.util, sys
+        sys.modules["fav_core"] = None  # not installed in this Python
+        spec = importlib.util.spec_from_file_location("fast_artistic_videos", {str(pkg / "__init__.py")!r},
+                                                      submodule_search_locations=[{str(pkg)!r}])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["fast_artistic_videos"] = module
+        try:
+            spec.loader.exec_module(module)
+        except ImportError as exc:
+            print("ImportError:", exc)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"ImportError: {pkg}: jobclient.py is missing from this extension" in done.stdout
+    assert "build the extension with hosts/blender/build.py" in done.stdout
