@@ -118,6 +118,12 @@ class PerceptualObjective(nn.Module):
         self.net.style_layers = self.style_layers
         self.content_weights = parse_floats(config.content_weights, "--content-weights")
         self.style_weights = parse_floats(config.style_weights, "--style-weights")
+        if self.kind == "relative":
+            for option, weights in (("--content-weights", self.content_weights),
+                                    ("--style-weights", self.style_weights)):
+                if len(weights) != 1:
+                    raise ConfigError(f"{option}: loss network {config.loss_network} takes one weight (it balances "
+                                      f"its blocks itself), got {len(weights)}")
         with torch.no_grad():
             features = self._features(preprocess(style_rgb01.to(device), "vgg"), already_vgg=True)
         if self.kind == "relative":

@@ -436,3 +436,10 @@ def test_the_training_state_file_follows_the_umask_and_leaves_no_temporary_file(
         os.umask(previous)
     assert (tmp_path / "checkpoint-state.safetensors").stat().st_mode & 0o777 == 0o644
     assert not [p for p in tmp_path.iterdir() if "tmp" in p.name]
+
+
+def test_the_random_loss_network_refuses_per_layer_weights_it_would_ignore(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="--style-weights: loss network random-multiscale takes one weight"):
+        Trainer(_config(data, tmp_path, style_weights="1,2,3"), show_progress=False)
