@@ -10,7 +10,7 @@ free channel above, aligned in time with the visible part of the source.
 - Movie strip: the core reads the movie itself (frames 1..N), up to the last visible frame; the result strip
   starts where the movie starts and gets the same start trim, so frame k of the movie lines up with its
   stylized frame. A reversed movie is stylized whole and the result keeps both trims and plays reversed too.
-- The result strip gets the source's transform, crop and flips (it sits exactly over it).
+- The result strip gets the source's transform, crop and flips (it sits exactly over it) and its colour space.
 """
 from __future__ import annotations
 
@@ -270,7 +270,25 @@ def add_result_strip(scene: Any, source: Any, files: list[Path], frame_start: in
         strip.frame_offset_end = offset_end
     strip.use_reverse_frames = reverse
     copy_placement(source, strip)
+    copy_colorspace(source, strip)
     return strip
+
+
+def copy_colorspace(source: Any, target: Any) -> None:
+    """Tag ``target``'s files with ``source``'s colour space.
+
+    The core hands back pixel values in the encoding it read (sRGB-encoded files stay sRGB-encoded, EXR stays
+    scene-linear), so the stylized frames are in whatever space the artist declared for the source (e.g.
+    ACEScg EXRs, a Rec.1886 movie); left at Blender's default for the file type they would be shown wrongly.
+    """
+    src = getattr(source, "colorspace_settings", None)
+    dst = getattr(target, "colorspace_settings", None)
+    if src is None or dst is None or src.name == dst.name:
+        return
+    try:
+        dst.name = src.name
+    except TypeError:  # a name this Blender's OCIO config does not offer for images
+        log.warning("strip '%s': colour space %r not applied to the stylized strip", source.name, src.name)
 
 
 #: Where a strip's picture sits in the frame (the stylized frames have the source's pixel size, so the same

@@ -92,10 +92,12 @@ def test_stylize_trimmed_strip_uses_visible_frames_only(tmp_path: Path, models: 
     scene, strip = _sequencer_scene(tmp_path, 5)
     strip.frame_offset_start = 2  # visible: elements 3..5 at frames 12..14
     strip.channel = 5
+    strip.colorspace_settings.name = "Rec.1886"  # the artist's declared encoding comes back on the result
     _settings(scene, models, tmp_path / "out")
     assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
     new = scene.sequence_editor.strips[f"{strip.name} stylized"]
     assert (new.channel, new.frame_final_start, new.frame_final_duration) == (6, 12, 3)
+    assert new.colorspace_settings.name == "Rec.1886"
     linked = sorted((tmp_path / "out").glob("*/input/frame_*.png"))
     assert [p.resolve().name for p in linked] == ["shot_0003.png", "shot_0004.png", "shot_0005.png"]
 
