@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,7 +94,9 @@ def skimage_photos(names: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def read_image_folder(folder: str | Path) -> dict[str, np.ndarray]:
-    """Read every image file of a folder (sorted by name) as RGB uint8.
+    """Read every image file of a folder as RGB uint8, in natural name order (`f2` before `f10`).
+
+    Keys are the file stems (the full names where two files share a stem).
 
     Raises:
         InputError: the folder is missing, empty or a file cannot be decoded.
@@ -101,16 +104,22 @@ def read_image_folder(folder: str | Path) -> dict[str, np.ndarray]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, "not a folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
     if not files:
         raise InputError(folder, f"no images ({', '.join(IMAGE_SUFFIXES)})")
+    stems = [p.stem for p in files]
     images = {}
     for path in files:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise InputError(path, "cannot decode the image")
-        images[path.stem] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        images[path.stem if stems.count(path.stem) == 1 else path.name] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     return images
+
+
+def natural_key(path: Path) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders numbers by value: `f2.png` before `f10.png` (frames numbered without padding)."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", path.name) if part)
 
 
 @contextmanager

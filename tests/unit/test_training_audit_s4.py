@@ -443,3 +443,13 @@ def test_the_random_loss_network_refuses_per_layer_weights_it_would_ignore(
 ) -> None:
     with pytest.raises(ConfigError, match="--style-weights: loss network random-multiscale takes one weight"):
         Trainer(_config(data, tmp_path, style_weights="1,2,3"), show_progress=False)
+
+
+def test_frame_folders_numbered_without_padding_are_read_in_frame_order(tmp_path: Path) -> None:
+    from training.datasets import read_clip, read_image_folder
+
+    for number in (1, 2, 10, 11):
+        cv2.imwrite(str(tmp_path / f"frame_{number}.png"), np.full((4, 4, 3), number, np.uint8))
+    cv2.imwrite(str(tmp_path / "frame_1.jpg"), np.full((4, 4, 3), 0, np.uint8))
+    assert [int(f[0, 0, 0]) for f in read_clip(tmp_path)] == [0, 1, 2, 10, 11]
+    assert list(read_image_folder(tmp_path)) == ["frame_1.jpg", "frame_1.png", "frame_2", "frame_10", "frame_11"]
