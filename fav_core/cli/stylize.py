@@ -47,6 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--occlusions-pattern", help="with --flow files: e.g. flow/reliable_[%%d]_{%%d}.pgm")
     p.add_argument("--invert-occlusion", action="store_true", help="reliability maps are white = occluded")
     p.add_argument("--fix-occlusions", action="store_true", help="also mark flow leaving the frame unreliable")
+    p.add_argument("--alpha", choices=("auto", "ignore"), default="auto",
+                   help="input alpha: auto = carried through (colour unpremultiplied for the network, the output "
+                   "premultiplied again: light where alpha is 0, e.g. glows, is lost, with a warning); ignore = "
+                   "stylize the colour as stored (EXR: the picture over black) and write no alpha (default auto)")
     add_look_options(p)
     p.add_argument("--backward", action="store_true", help="process from the last frame to the first")
     p.add_argument("--continue-with", type=int, default=None, metavar="N",
@@ -120,9 +124,11 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
 
     config = config_from_args(args)
     if args.flow == "pass":  # the frames must carry host vectors; refuse before any work if they do not
-        source = open_frames(args.input, colorspace=args.colorspace, vectors=True, vector_convention=args.vectors)
+        source = open_frames(args.input, colorspace=args.colorspace, vectors=True, vector_convention=args.vectors,
+                             alpha=getattr(args, "alpha", "auto"), warn_emission=True)
     else:
-        source = open_frames(args.input, colorspace=args.colorspace, vectors=False)
+        source = open_frames(args.input, colorspace=args.colorspace, vectors=False,
+                             alpha=getattr(args, "alpha", "auto"), warn_emission=True)
     indices = sorted(source.indices)
     if args.num_frames is not None:
         if args.num_frames < 1:
@@ -344,6 +350,8 @@ def settings_record(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     rec = {k: v for k, v in vars(config).items() if k not in ("device",)}
     rec.update(input=str(Path(args.input).resolve()), flow=args.flow, flow_preset=args.flow_preset,
                flow_pattern=args.flow_pattern, occlusions_pattern=args.occlusions_pattern)
+    if getattr(args, "alpha", "auto") != "auto":  # only when set: states written before the option still resume
+        rec["alpha"] = args.alpha
     return rec
 
 

@@ -152,9 +152,27 @@ def _fill_vectors(
     frame.flow_valid = vectors.valid
 
 
+ALPHA_MODES = ("auto", "ignore")
+#: Colour below this (as stored) where alpha is 0 counts as nothing (float noise, half rounding).
+_EMISSION_EPS = 1e-4
+
+
+def emission_pixels(rgb: np.ndarray, alpha: np.ndarray) -> int:
+    """Pixels of a premultiplied image with colour where alpha is 0 (additive light: glows, fire, flares).
+
+    Unpremultiplying gives them colour 0 and premultiplying the output by alpha keeps them 0, so their light is
+    not in the output.
+
+    Args:
+        rgb: (H, W, 3) premultiplied colour as stored.
+        alpha: (H, W).
+    """
+    return int(((np.asarray(alpha) <= 0) & (np.abs(np.asarray(rgb)).max(axis=-1) > _EMISSION_EPS)).sum())
+
+
 def read_image_frame(
     path: str | Path, index: int, *, colorspace: str = "auto", vectors: bool | None = None,
-    vector_convention: str = "auto",
+    vector_convention: str = "auto", alpha_mode: str = "auto", warn_emission: bool = False,
 ) -> Frame:
     """Read one image file as a Frame (sRGB-encoded, unpremultiplied rgb; alpha; host vectors for EXR).
 
@@ -163,6 +181,12 @@ def read_image_frame(
         index: the frame number to put in the Frame.
         colorspace: "auto" (by format), "linear" or "srgb" (see module docstring).
         vectors: None = read host vectors when the EXR has them; True = require them; False = ignore them.
+        vector_convention: whose channels hold the vectors: "auto", "blender" or "nuke".
+        alpha_mode: "auto" = carry alpha (colour unpremultiplied for the network, premultiplied again on
+            output); "ignore" = no alpha: the colour as stored (for EXR: the picture over black, additive light
+            included) and frames without alpha.
+        warn_emission: log a warning when a premultiplied image has colour where alpha is 0 (see
+            :func:`emission_pixels`); sources ask for it on their first frame only.
 
     Returns:
         Frame(index, rgb (H, W, 3) float32, alpha (H, W) float32 or None, host flows for EXR with vectors).
@@ -170,6 +194,8 @@ def read_image_frame(
     Raises:
         InputError: unreadable file, no RGB channels, NaN/Inf pixels, or required vectors missing.
     """
+    if alpha_mode not in ALPHA_MODES:
+        raise ConfigError(f"alpha mode must be one of {', '.join(ALPHA_MODES)}, got {alpha_mode!r}")
     p = Path(path)
     header = read_header(p)
     linear = is_linear(header, colorspace)
@@ -184,7 +210,15 @@ def read_image_frame(
             bad = int((~np.isfinite(rgb).all(axis=-1)).sum())
             if bad:
                 raise InputError(p, f"{bad} pixel(s) have NaN or Inf colour values")
+    if alpha_mode == "ignore":
+        alpha = None
     if associated and alpha is not None:
+        if warn_emission:
+            lit = emission_pixels(rgb, alpha)
+            if lit:
+                log.warning("%s: %d pixel(s) have colour where alpha is 0 (additive light such as glows); the "
+                            "output is premultiplied by alpha, so that light is not in it (--alpha ignore keeps it "
+                            "and drops the alpha)", p, lit)
         rgb = unpremultiply(rgb, alpha)
     if linear:
         rgb = linear_to_srgb(rgb)

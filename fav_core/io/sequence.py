@@ -13,7 +13,14 @@ from pathlib import Path
 
 from fav_core.budget import check_decode
 from fav_core.errors import ConfigError, InputError
-from fav_core.io.imagefile import IMAGE_EXTENSIONS, ImageHeader, is_linear, read_header, read_image_frame
+from fav_core.io.imagefile import (
+    ALPHA_MODES,
+    IMAGE_EXTENSIONS,
+    ImageHeader,
+    is_linear,
+    read_header,
+    read_image_frame,
+)
 from fav_core.io.pattern import FramePattern, parse_pattern
 from fav_core.io.source import COLORSPACES, FrameSource
 from fav_core.types import Frame
@@ -32,6 +39,8 @@ class ImageSequence(FrameSource):
         header: header of the first file (size, sample format, EXR or not).
         colorspace: "auto", "linear" or "srgb".
         vectors: None = host vectors when present, True = required, False = ignored.
+        alpha: "auto" (carry alpha) or "ignore" (colour as stored, no alpha); see :func:`read_image_frame`.
+        warn_emission: check the first frame read for light where alpha is 0 (see :func:`open_frames`).
     """
 
     def __init__(
@@ -43,6 +52,8 @@ class ImageSequence(FrameSource):
         colorspace: str = "auto",
         vectors: bool | None = None,
         vector_convention: str = "auto",
+        alpha: str = "auto",
+        warn_emission: bool = False,
     ) -> None:
         self.path = path
         self._files = dict(sorted(files.items()))
@@ -56,6 +67,8 @@ class ImageSequence(FrameSource):
         self._vectors = vectors
         self._vector_convention = vector_convention
         self._is_exr = header.is_exr
+        self._alpha = alpha
+        self._warn_emission = warn_emission  # checked on the first frame read (open_frames reads it)
 
     def file(self, index: int) -> Path:
         """The file of frame ``index``."""
@@ -68,8 +81,10 @@ class ImageSequence(FrameSource):
 
     def read(self, index: int) -> Frame:
         path = self.file(index)
+        warn, self._warn_emission = self._warn_emission, False
         frame = read_image_frame(path, index, colorspace=self._colorspace, vectors=self._vectors,
-                                 vector_convention=self._vector_convention)
+                                 vector_convention=self._vector_convention, alpha_mode=self._alpha,
+                                 warn_emission=warn)
         if frame.size != self.size:
             raise InputError(
                 path, f"is {frame.size[1]}x{frame.size[0]}, the sequence is {self.size[1]}x{self.size[0]}"
@@ -177,6 +192,8 @@ def open_frames(
     start: int | None = None,
     vectors: bool | None = None,
     vector_convention: str = "auto",
+    alpha: str = "auto",
+    warn_emission: bool = False,
 ) -> FrameSource:
     """Open frames from a pattern, a folder, a single image or a video, validating them first.
 
@@ -188,6 +205,10 @@ def open_frames(
             number given to that image (default 1); for a video frames are numbered 1..N.
         vectors: EXR host motion vectors: None = use when present, True = required, False = ignore.
         vector_convention: whose channels hold the vectors: "auto" (by channel names), "blender" or "nuke".
+        alpha: "auto" = carry alpha (unpremultiplied for the network, premultiplied again on output); "ignore"
+            = the colour as stored and no alpha (videos have none).
+        warn_emission: warn when the first frame is premultiplied and has light where alpha is 0, which an
+            output premultiplied by alpha loses (for jobs that write such output).
 
     Returns:
         A :class:`FrameSource` whose frames are sRGB-encoded, unpremultiplied (H, W, 3) float32.
@@ -200,6 +221,8 @@ def open_frames(
     """
     if colorspace not in COLORSPACES:
         raise ConfigError(f"colorspace must be one of {', '.join(COLORSPACES)}, got {colorspace!r}")
+    if alpha not in ALPHA_MODES:
+        raise ConfigError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
     text = str(spec)
     path = Path(text)
     pattern = parse_pattern(text)
@@ -228,7 +251,7 @@ def open_frames(
     header = _check_sizes(files)
     check_decode(next(iter(files.values())), header.size)  # before a huge header makes us allocate GBs
     source = ImageSequence(text, files, header, colorspace=colorspace, vectors=vectors,
-                           vector_convention=vector_convention)
+                           vector_convention=vector_convention, alpha=alpha, warn_emission=warn_emission)
     source.read(source.indices[0])  # the first frame must decode before any work starts
     log.info("opened %s", source.describe())
     return source
