@@ -36,6 +36,8 @@ class VideoSource(FrameSource):
 
     Attributes:
         fps / rate: the stream's average frame rate (float / exact fraction).
+        has_alpha: the stream's pixel format has alpha (ProRes 4444, QuickTime Animation, PNG): frames carry it,
+            straight (unpremultiplied) as these codecs store it.
         time_base: the stream's time base; ``timestamp(index)`` gives a frame's time in seconds.
 
     Raises:
@@ -87,6 +89,8 @@ class VideoSource(FrameSource):
                 self.pixel_format = (
                     "uint16" if fmt is not None and fmt.components and fmt.components[0].bits > 8 else "uint8"
                 )
+                # ProRes 4444, QuickTime Animation, PNG-in-MOV ...: the alpha is carried (straight, as stored)
+                self.has_alpha = fmt is not None and any(c.is_alpha for c in fmt.components)
                 pts: list[int | None] = [packet.pts for packet in container.demux(stream) if packet.size > 0]
         except InputError:
             raise
@@ -117,11 +121,14 @@ class VideoSource(FrameSource):
         self._frames = self._container.decode(stream)
 
     def _to_frame(self, vf: Any, index: int) -> Frame:
-        if self.pixel_format == "uint16":
-            rgb = vf.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
+        deep = self.pixel_format == "uint16"
+        top = np.float32(65535.0 if deep else 255.0)
+        if self.has_alpha:
+            px = vf.to_ndarray(format="rgba64le" if deep else "rgba").astype(np.float32) / top
+            rgb, alpha = np.ascontiguousarray(px[..., :3]), np.ascontiguousarray(px[..., 3])
         else:
-            rgb = vf.to_ndarray(format="rgb24").astype(np.float32) / 255.0
-        return Frame(index=index, rgb=rgb, source=f"{self.path} (frame {index})")
+            rgb, alpha = vf.to_ndarray(format="rgb48le" if deep else "rgb24").astype(np.float32) / top, None
+        return Frame(index=index, rgb=rgb, alpha=alpha, source=f"{self.path} (frame {index})")
 
     # ------------------------------------------------------------------ reading
     def read(self, index: int) -> Frame:
