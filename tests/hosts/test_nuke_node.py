@@ -176,3 +176,18 @@ def test_nuke_side_code_parses_as_python_3_9_and_imports_no_heavy_modules(name: 
     modules = {a.name.split(".")[0] for n in top if isinstance(n, ast.Import) for a in n.names}
     modules |= {(n.module or "").split(".")[0] for n in top if isinstance(n, ast.ImportFrom)}
     assert not modules & {"torch", "numpy", "cv2", "OpenImageIO"}, modules
+
+
+def test_create_node_without_a_selection_is_unconnected(fake: FakeNuke) -> None:
+    from fav_nuke.node import create_node
+
+    group = create_node()
+    assert group.input(0) is None and group.maximumInputs() == 2  # plate and vectors
+
+
+def test_the_fake_refuses_inputs_a_node_does_not_have(fake: FakeNuke) -> None:
+    read, group = fake.module.nodes.Read(), fake.module.nodes.Group()
+    assert read.setInput(0, group) is False and read.input(0) is None  # a Read has no inputs
+    assert group.setInput(0, read) is False  # an empty Group has none either
+    with pytest.raises(ValueError, match="No node selected"):
+        fake.module.selectedNode()

@@ -58,11 +58,19 @@ def make_knob(spec: KnobSpec) -> nuke.Knob:
 
 
 def create_node() -> nuke.Node:
-    """Create a FastArtisticVideos Group (connected to the selected node, as ``createNode`` does).
+    """Create a FastArtisticVideos Group, its plate input connected to the selected node.
+
+    ``createNode`` cannot do the connecting: a Group made in Python has no Input node yet, hence no input 0, when
+    it is created (its inputs are its Input nodes). The selection is read first and connected once the insides
+    exist. ``nuke.selectedNode()`` raises ValueError when nothing is selected.
 
     Returns:
         The new Group node.
     """
+    try:
+        upstream = nuke.selectedNode()
+    except ValueError:  # "No node selected"
+        upstream = None
     group = nuke.createNode("Group", inpanel=False)
     # Nuke's signature is Node.setName(name, uncollide=True, updateExpressions=False) (Foundry Python API
     # reference; sisoe24/nuke-python-stubs stubs/nuke/classes/Node.py): "uncollide" appends a number when taken.
@@ -70,6 +78,8 @@ def create_node() -> nuke.Node:
     for spec in KNOBS:
         group.addKnob(make_knob(spec))
     build_internals(group)
+    if upstream is not None and group.input(0) is None:
+        group.setInput(0, upstream)
     return group
 
 

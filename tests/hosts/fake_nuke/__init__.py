@@ -9,14 +9,16 @@ typo or an API the adapter starts using without the fake being extended fails lo
 Implemented, with Nuke's names and signatures:
 
 - module: ``nodes.<Class>(name=..., <knob>=...)`` for Group, Input, Output, Copy, Write, Read, Switch;
-  ``createNode(cls, inpanel=True)`` (connects input 0 to the selected node); ``root()``; ``toNode(name)``;
+  ``createNode(cls, args="", inpanel=True)`` (connects input 0 to the selected node when the new node has an
+  input 0); ``selectedNode()``; ``root()``; ``toNode(name)``;
   ``thisNode()``; ``execute(node, first, last, incr=1)``; ``message(text)``; ``ProgressTask(name)``;
   ``executeInMainThread(call, args=(), kwargs=None)``; ``env``; ``menu(name)`` (GUI only, as in Nuke);
   ``delete(node)``; ``FrameRange``; knob classes
   ``Tab_Knob, Text_Knob, String_Knob, File_Knob, Int_Knob, Boolean_Knob, Enumeration_Knob, PyScript_Knob``
   (+ the ``Knob``/``Node`` base classes).
-- nodes: ``name() setName() Class() knob() knobs() [name] addKnob() input() setInput() inputs() frameRange()
-  channels()``; Group also ``begin() end() node() nodes()``.
+- nodes: ``name() setName() Class() knob() knobs() [name] addKnob() input() setInput() inputs() maximumInputs()
+  frameRange() channels()``; Group also ``begin() end() node() nodes()``. ``setInput`` refuses (False) an input
+  the node does not have; a Group has one input per Input node inside it.
 - knobs: ``name() label() value() setValue() setTooltip() tooltip() setEnabled() enabled() node()``;
   ``execute()`` on PyScript_Knob (runs its code with ``thisNode()`` = the owner) and on Read's ``reload``.
 
@@ -221,6 +223,7 @@ class Node:
     """Base node: knobs, inputs, a parent container."""
 
     CLASS = "Node"
+    MAX_INPUTS = 1
 
     def __init__(self, fake: FakeNuke, parent: Group | None) -> None:
         self._fake = fake
@@ -293,7 +296,15 @@ class Node:
     def input(self, i: int) -> Node | None:
         return self._inputs[i] if 0 <= i < len(self._inputs) else None
 
+    def maximumInputs(self) -> int:
+        return self.MAX_INPUTS
+
     def setInput(self, i: int, node: Node | None) -> bool:
+        # "Connect input i to node if canSetInput() returns true. @return: True if canSetInput() returns true"
+        # (Node.setInput, Nuke 14 docstring via sisoe24/nuke-python-stubs): an input the node does not have
+        # stays unconnected and False comes back.
+        if node is not None and not 0 <= i < self.maximumInputs():
+            return False
         while len(self._inputs) <= i:
             self._inputs.append(None)
         self._inputs[i] = node
@@ -332,6 +343,11 @@ class Group(Node):
         super().__init__(fake, parent)
         self._children: list[Node] = []
 
+    def maximumInputs(self) -> int:
+        # A Group has one input per Input node inside: a Group made in Python starts with none, so createNode
+        # cannot connect it to the selection (public Nuke tools connect such a Group after adding its Inputs).
+        return sum(1 for n in self._children if n.CLASS == "Input")
+
     def begin(self) -> None:
         self._fake.context.append(self)
 
@@ -364,6 +380,7 @@ class Root(Group):
 
 class Input(Node):
     CLASS = "Input"
+    MAX_INPUTS = 0
 
     def _builtin_knobs(self) -> None:
         number = sum(1 for n in (self._parent.nodes() if self._parent else []) if n.CLASS == "Input")
@@ -390,6 +407,7 @@ class Output(Node):
 
 class Switch(Node):
     CLASS = "Switch"
+    MAX_INPUTS = 10000
 
     def _builtin_knobs(self) -> None:
         self._add_builtin(Int_Knob("which"), 0)
@@ -403,6 +421,7 @@ class Copy(Node):
     """Copies channel ``from<i>`` of input A (1) into channel ``to<i>`` of input B (0); absent = black."""
 
     CLASS = "Copy"
+    MAX_INPUTS = 3  # B, A, mask
 
     def _builtin_knobs(self) -> None:
         for i in range(4):
@@ -440,6 +459,7 @@ class Write(Node):
 
 class Read(Node):
     CLASS = "Read"
+    MAX_INPUTS = 0
 
     def _builtin_knobs(self) -> None:
         self._add_builtin(File_Knob("file"))
@@ -558,6 +578,7 @@ class FakeNuke:
         m.createNode = self.createNode
         m.root = lambda: self.root_node
         m.toNode = self.toNode
+        m.selectedNode = self.selectedNode
         m.thisNode = lambda: self.this_node if self.this_node is not None else self.root_node
         m.execute = self.execute
         m.message = self.messages.append
@@ -593,7 +614,7 @@ class FakeNuke:
             raise RuntimeError(f"{node_class}: unknown command")
         node = getattr(self.module.nodes, node_class)()
         if self.selected is not None:
-            node.setInput(0, self.selected)
+            node.setInput(0, self.selected)  # refused (False) when the new node has no input 0
         return node
 
     def delete(self, node: Node) -> None:
@@ -605,6 +626,12 @@ class FakeNuke:
             n = stack.pop()
             n._deleted = True
             stack.extend(n._children if isinstance(n, Group) else [])
+
+    def selectedNode(self) -> Node:
+        """``nuke.selectedNode()``: the selected node; ValueError("No node selected") without one (as Nuke)."""
+        if self.selected is None:
+            raise ValueError("No node selected")
+        return self.selected
 
     def toNode(self, name: str) -> Node | None:
         return self.context[-1].node(name)
