@@ -16,6 +16,7 @@ import OpenImageIO as oiio
 
 from fav_core.errors import InputError, OutputError, ShapeError
 from fav_core.io.atomic import atomic_write
+from fav_core.io.oiio_text import oiio_message
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,11 @@ def read_exr_channels(path: str | Path) -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "no such file")
+    if p.stat().st_size == 0:
+        raise InputError(p, "empty file (0 bytes)")
     inp = oiio.ImageInput.open(str(p))
     if inp is None:
-        raise InputError(p, f"cannot read EXR: {oiio.geterror() or 'unknown OpenImageIO error'}")
+        raise InputError(p, f"cannot read EXR: {oiio_message(oiio.geterror(), 'unknown OpenImageIO error')}")
     channels: dict[str, np.ndarray] = {}
     size: tuple[int, int] | None = None
     try:
@@ -54,7 +57,7 @@ def read_exr_channels(path: str | Path) -> dict[str, np.ndarray]:
                 raise InputError(p, f"part {sub} is {full[1]}x{full[0]}, part 0 is {size[1]}x{size[0]}")
             data = inp.read_image(sub, 0, 0, int(spec.nchannels), "float")
             if data is None:
-                raise InputError(p, f"cannot read EXR part {sub}: {inp.geterror() or 'no pixels'}")
+                raise InputError(p, f"cannot read EXR part {sub}: {oiio_message(inp.geterror(), 'no pixels')}")
             pixels = _to_display_window(np.asarray(data, dtype=np.float32), spec)
             for c, name in enumerate(spec.channelnames):
                 if name in channels:

@@ -17,6 +17,7 @@ import OpenImageIO as oiio
 from fav_core.errors import ConfigError, InputError, ShapeError
 from fav_core.io.color import linear_to_srgb, unpremultiply
 from fav_core.io.exr import find_rgba, read_exr_channels
+from fav_core.io.oiio_text import oiio_message
 from fav_core.io.source import COLORSPACES
 from fav_core.types import Frame
 
@@ -72,9 +73,11 @@ def read_header(path: str | Path) -> ImageHeader:
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "no such file")
+    if p.stat().st_size == 0:
+        raise InputError(p, "empty file (0 bytes)")
     inp = oiio.ImageInput.open(str(p))
     if inp is None:
-        raise InputError(p, f"cannot read image: {oiio.geterror() or 'unknown format'}")
+        raise InputError(p, f"cannot read image: {oiio_message(oiio.geterror(), 'unknown format')}")
     try:
         spec = inp.spec()
         fmt_name = inp.format_name()
@@ -103,7 +106,7 @@ def _read_plain(p: Path) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Pixels of a non-EXR image: (rgb (H,W,3) float32 as stored, alpha or None, alpha_is_associated)."""
     inp = oiio.ImageInput.open(str(p), _unassociated_config())
     if inp is None:
-        raise InputError(p, f"cannot read image: {oiio.geterror() or 'unknown format'}")
+        raise InputError(p, f"cannot read image: {oiio_message(oiio.geterror(), 'unknown format')}")
     try:
         spec = inp.spec()
         nch = int(spec.nchannels)
@@ -115,7 +118,7 @@ def _read_plain(p: Path) -> tuple[np.ndarray, np.ndarray | None, bool]:
     finally:
         inp.close()
     if pixels is None:
-        raise InputError(p, f"cannot decode image: {err or 'no pixels'}")
+        raise InputError(p, f"cannot decode image: {oiio_message(err, 'no pixels')}")
     px = np.asarray(pixels).reshape(int(spec.height), int(spec.width), nch)
     if native:
         px = px.astype(np.float32) / np.float32(255.0 if base == oiio.BASETYPE.UINT8 else 65535.0)
