@@ -30,11 +30,13 @@ def parse_data_mix(text: str) -> dict[str, int]:
     """Parse `"shift:1,zoom_out:1,video:3"` into {source: weight}.
 
     Raises:
-        ConfigError: unknown source, non-integer or negative weight, or all weights zero.
+        ConfigError: unknown or repeated source, non-integer or negative weight, or all weights zero.
     """
     mix: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, weight = item.partition(":")
+        name, _, weight = (part.strip() for part in item.partition(":"))
+        if name in mix:
+            raise ConfigError(f"--data-mix: source {name!r} is given twice in {text!r}")
         if name not in SOURCES:
             raise ConfigError(f"--data-mix: unknown source {name!r} (choose from {', '.join(SOURCES)})")
         try:

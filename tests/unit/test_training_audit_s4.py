@@ -453,3 +453,11 @@ def test_frame_folders_numbered_without_padding_are_read_in_frame_order(tmp_path
     cv2.imwrite(str(tmp_path / "frame_1.jpg"), np.full((4, 4, 3), 0, np.uint8))
     assert [int(f[0, 0, 0]) for f in read_clip(tmp_path)] == [0, 1, 2, 10, 11]
     assert list(read_image_folder(tmp_path)) == ["frame_1.jpg", "frame_1.png", "frame_2", "frame_10", "frame_11"]
+
+
+def test_data_mix_takes_spaces_and_refuses_a_source_given_twice() -> None:
+    from training.config import parse_data_mix
+
+    assert parse_data_mix(" shift : 1, zoom_out:2 ,video") == {"shift": 1, "zoom_out": 2, "video": 1}
+    with pytest.raises(ConfigError, match="--data-mix: source 'shift' is given twice"):
+        parse_data_mix("shift:1,video:2,shift:3")
