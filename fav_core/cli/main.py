@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_parser(sub)
     for ep in entry_points(group="fav.commands"):
         ep.load()(sub)
+    for command in sub.choices.values():  # `fav stylize IN -o OUT -v` works as well as `fav -v stylize ...`
+        try:
+            command.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                                 help="more log output on stderr (-vv: debug)")
+        except argparse.ArgumentError:  # the command has its own -v
+            continue
     return parser
 
 
