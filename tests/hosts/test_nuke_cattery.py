@@ -131,3 +131,39 @@ def test_export_button_runs_the_exporter_out_of_process(tmp_path: Path, monkeypa
     group["export_cattery"].execute()
     assert len(fake.messages) == 2 and fake.messages[1].startswith("FastArtisticVideos: Cattery export failed: ")
     assert "gone.safetensors" in fake.messages[1]
+
+
+@pytest.mark.slow
+def test_export_button_in_the_gui_keeps_nuke_responsive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the GUI the exporter (torch import, scripting: seconds to a minute) runs in a worker thread with a
+    ProgressTask; the message comes back on the main thread. Cancel kills the exporter and says nothing."""
+    import threading
+
+    fake: FakeNuke = install(monkeypatch, gui=True)
+    monkeypatch.setenv("FAV_NUKE_SETTINGS", str(tmp_path / "settings.json"))
+    from fav_nuke.node import create_node
+
+    group = create_node()
+    group["model"].setValue(str(tiny(tmp_path, "image")))
+    group["core_python"].setValue(sys.executable)
+    group["output_folder"].setValue(str(tmp_path / "job"))
+    target = tmp_path / "job" / "cattery" / "tiny-image-0_image.pt"
+
+    def worker() -> threading.Thread:
+        (thread,) = [t for t in threading.enumerate() if t.name == "fav-cattery-FastArtisticVideos"]
+        return thread
+
+    fake.cancel_when = lambda task: True  # the artist cancels at once
+    group["export_cattery"].execute()
+    assert not group["export_cattery"].enabled()  # one export at a time
+    worker().join(timeout=60)
+    assert fake.run_main_thread_queue() == 1
+    assert fake.messages == [] and not target.exists() and group["export_cattery"].enabled()
+
+    fake.cancel_when = None
+    group["export_cattery"].execute()
+    assert fake.messages == []  # nothing yet: the export runs in the worker
+    worker().join(timeout=120)
+    assert fake.run_main_thread_queue() == 1
+    assert target.is_file() and len(fake.messages) == 1 and fake.messages[0].startswith(f"Wrote {target}.")
+    assert fake.progress_tasks[-1].title == "Exporting FastArtisticVideos for Cattery"

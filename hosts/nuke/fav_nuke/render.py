@@ -20,6 +20,8 @@ import logging
 import os
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,14 +284,28 @@ def on_stylize_button() -> threading.Thread | None:
     return stylize(nuke.thisNode(), background=bool(nuke.env["gui"]))
 
 
-def export_cattery(group: nuke.Node, env: dict[str, str], timeout_s: float = 600.0) -> Path:
-    """Export the node's image model as TorchScript (``<job>/cattery/<model>.pt``) with the core's Python.
+@dataclass(frozen=True)
+class CatteryExport:
+    """One prepared Cattery export (captured on the main thread; the worker never touches Nuke objects).
 
-    Returns:
-        The written ``.pt`` file.
+    Attributes:
+        node_name: the Group's name (for messages).
+        cmd: the exporter's command line.
+        env: its environment (``hosts/nuke`` on PYTHONPATH).
+        target: the ``.pt`` it writes.
+    """
+
+    node_name: str
+    cmd: tuple[str, ...]
+    env: dict[str, str]
+    target: Path
+
+
+def prepare_cattery_export(group: nuke.Node, env: dict[str, str]) -> CatteryExport:
+    """Read the knobs and build the exporter's command (main thread).
 
     Raises:
-        FavError: bad settings, or the export failed (the message carries the exporter's last error line).
+        FavError: bad settings.
     """
     settings = read_settings(group)
     out = job_folder(settings.output_folder, nuke.root()["name"].value(), group.name()) / "cattery"
@@ -300,27 +316,119 @@ def export_cattery(group: nuke.Node, env: dict[str, str], timeout_s: float = 600
         cmd += ["--image-model", settings.image_model]
     child_env = core_env(env, HOSTS_NUKE.parent.parent)
     child_env["PYTHONPATH"] = os.pathsep.join([str(HOSTS_NUKE), child_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return CatteryExport(group.name(), tuple(cmd), child_env, target)
+
+
+def run_cattery_export(export: CatteryExport, timeout_s: float = 600.0,
+                       is_cancelled: Callable[[], bool] = lambda: False) -> Path | None:
+    """Run the exporter (any thread); None when ``is_cancelled`` turned true (the exporter is killed; it writes
+    its file atomically, so nothing half-written is left).
+
+    Raises:
+        FavError: the exporter could not start, timed out or failed (its last error line).
+    """
+    python = export.cmd[0]
     try:
-        done = subprocess.run(cmd, env=child_env, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = subprocess.Popen(export.cmd, env=export.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    except OSError as exc:
         raise ConfigError(f"{python}: cannot run the Cattery export ({exc})") from exc
-    if done.returncode != 0:
-        tail = next((s for s in reversed(done.stderr.splitlines()) if s.strip()), f"exit code {done.returncode}")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, stderr = proc.communicate(timeout=0.2)  # retrying after TimeoutExpired loses no output
+            break
+        except subprocess.TimeoutExpired:
+            cancelled = is_cancelled()
+            if cancelled or time.monotonic() > deadline:
+                proc.kill()
+                proc.communicate()
+                if cancelled:
+                    return None
+                raise ConfigError(f"{python}: the Cattery export took longer than {timeout_s:g} s") from None
+    if proc.returncode != 0:
+        tail = next((s for s in reversed(stderr.splitlines()) if s.strip()), f"exit code {proc.returncode}")
         raise ConfigError(f"Cattery export failed: {tail.strip()}")
+    return export.target
+
+
+def export_cattery(group: nuke.Node, env: dict[str, str], timeout_s: float = 600.0) -> Path:
+    """Export the node's image model as TorchScript (``<job>/cattery/<model>.pt``) with the core's Python, here.
+
+    Returns:
+        The written ``.pt`` file.
+
+    Raises:
+        FavError: bad settings, or the export failed (the message carries the exporter's last error line).
+    """
+    target = run_cattery_export(prepare_cattery_export(group, env), timeout_s)
+    assert target is not None  # never cancelled here
     return target
 
 
-def on_export_cattery_button() -> Path | None:
-    """Code of the ``Export for Cattery`` PyScript knob: export, then say what to do next (once)."""
-    group = nuke.thisNode()
-    try:
-        target = export_cattery(group, dict(os.environ))
-    except FavError as exc:
-        nuke.message(f"{group.name()}: {exc}")
-        return None
-    nuke.message(
+def _cattery_message(target: Path) -> str:
+    return (
         f"Wrote {target}.\nIn NukeX: CatFileCreator, torchScriptFile = this file, channelsIn/Out = "
         "rgba.red, rgba.green, rgba.blue, then 'Create .cat file' and load it in an Inference node "
         "(per-frame preview: temporal consistency needs this node). See hosts/nuke/README.md."
     )
-    return target
+
+
+def _finish_cattery(group: nuke.Node, export: CatteryExport, target: Path | None, error: str) -> None:
+    """Main thread: re-enable the button and say how the export went (once; nothing after a cancel)."""
+    try:
+        group["export_cattery"].setEnabled(True)
+    except ValueError:  # the node was deleted meanwhile
+        log.warning("%s was deleted while exporting for Cattery", export.node_name)
+    if error:
+        nuke.message(f"{export.node_name}: {error}")
+    elif target is not None:
+        nuke.message(_cattery_message(target))
+    else:
+        log.info("%s: Cattery export cancelled", export.node_name)
+
+
+def on_export_cattery_button() -> threading.Thread | Path | None:
+    """Code of the ``Export for Cattery`` PyScript knob: export, then say what to do next (once).
+
+    The exporter imports torch and scripts the model (seconds to a minute): in the GUI it runs in a worker thread
+    with a cancellable ``nuke.ProgressTask`` and the message comes back through ``nuke.executeInMainThread``, so
+    Nuke stays usable; under ``nuke -t`` it runs here.
+
+    Returns:
+        The worker thread (GUI), the written file (terminal), or None (error, shown once).
+    """
+    group = nuke.thisNode()
+    try:
+        export = prepare_cattery_export(group, dict(os.environ))
+    except FavError as exc:
+        nuke.message(f"{group.name()}: {exc}")
+        return None
+    if not nuke.env["gui"]:
+        try:
+            target = run_cattery_export(export)
+        except FavError as exc:
+            nuke.message(f"{export.node_name}: {exc}")
+            return None
+        nuke.message(_cattery_message(target) if target is not None else f"{export.node_name}: cancelled")
+        return target
+
+    def work() -> None:
+        task = nuke.ProgressTask(f"Exporting {export.node_name} for Cattery")
+        task.setMessage(f"scripting the image model into {export.target.name}")
+        target: Path | None = None
+        error = ""
+        try:
+            target = run_cattery_export(export, is_cancelled=task.isCancelled)
+        except FavError as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug here must still re-enable the button and reach the artist once
+            log.exception("Cattery export worker failed")
+            error = f"internal error: {exc}"
+        del task  # closes Nuke's progress bar
+        nuke.executeInMainThread(_finish_cattery, (group, export, target, error))
+
+    group["export_cattery"].setEnabled(False)
+    worker = threading.Thread(target=work, name=f"fav-cattery-{export.node_name}", daemon=True)
+    worker.start()
+    return worker
