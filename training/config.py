@@ -93,7 +93,8 @@ def parse_learning_rate(text: str) -> tuple[float, tuple[tuple[int, float], ...]
         (initial rate, ((iterA, rA), ...)).
 
     Raises:
-        ConfigError: malformed numbers or a non-positive rate.
+        ConfigError: malformed numbers, a rate that is not finite and positive, or switch iterations that do
+            not increase.
     """
     parts = [part.strip() for part in text.split(",") if part.strip()]
     try:
@@ -103,6 +104,9 @@ def parse_learning_rate(text: str) -> tuple[float, tuple[tuple[int, float], ...]
         raise ConfigError(f"--learning-rate: expected RATE[,ITER:RATE...], got {text!r}") from None
     if not all(math.isfinite(rate) and rate > 0 for rate in (base, *(r for _, r in switches))):
         raise ConfigError(f"--learning-rate: rates must be finite and > 0, got {text!r}")
+    starts = [start for start, _ in switches]
+    if starts != sorted(set(starts)):
+        raise ConfigError(f"--learning-rate: switch iterations must increase, got {text!r}")
     return base, switches
 
 

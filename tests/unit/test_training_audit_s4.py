@@ -461,3 +461,11 @@ def test_data_mix_takes_spaces_and_refuses_a_source_given_twice() -> None:
     assert parse_data_mix(" shift : 1, zoom_out:2 ,video") == {"shift": 1, "zoom_out": 2, "video": 1}
     with pytest.raises(ConfigError, match="--data-mix: source 'shift' is given twice"):
         parse_data_mix("shift:1,video:2,shift:3")
+
+
+def test_learning_rate_switches_must_increase() -> None:
+    from training.config import learning_rate_at, parse_learning_rate
+
+    assert learning_rate_at("2e-3,300:6e-4,400:1e-4", 350) == 6e-4
+    with pytest.raises(ConfigError, match="switch iterations must increase"):
+        parse_learning_rate("1e-3,300:6e-4,200:1e-4")
