@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
@@ -234,7 +235,6 @@ def test_strip_of_renders_with_vector_pass_uses_the_pass(renders: list[Path], mo
 
 
 def test_strip_flow_without_vector_pass_falls_back_with_a_note(tmp_path: Path) -> None:
-    import numpy as np
     from fav_blender.operators_sequencer import strip_flow
 
     from fav_core.io.exr import write_exr
@@ -375,7 +375,7 @@ def test_stylized_layer_choice() -> None:
         stylized_layer(scene)
 
 
-def test_stylize_render_of_a_scene_with_two_view_layers(tmp_path: Path, models: tuple[str, str]) -> None:
+def test_stylize_render_of_a_scene_with_two_view_layers_and_alpha(tmp_path: Path, models: tuple[str, str]) -> None:
     """Both layers used to be rendered with a Vector pass each, and the core refused the frames after the
     whole shot was rendered ("several Vector layers ... choose one with layer=")."""
     from fav_core.io import read_exr_channels
@@ -384,15 +384,22 @@ def test_stylize_render_of_a_scene_with_two_view_layers(tmp_path: Path, models: 
     scene.render.resolution_percentage = 50
     scene.frame_end = 2
     scene.view_layers.new("Background")
+    scene.render.film_transparent = True  # and the quad over transparency: alpha is carried through
+    bpy.data.objects["Backdrop"].hide_render = True
     s = scene.fav_settings
     s.model, s.image_model = models
     s.output_dir = str(tmp_path / "out")
     s.median_filter = 1
     assert bpy.ops.fav.stylize_render() == {"FINISHED"}
-    render = next((tmp_path / "out").rglob("render_0002.exr"))
-    assert {n.split(".")[0] for n in read_exr_channels(render)} == {"ViewLayer"}
+    render = read_exr_channels(next((tmp_path / "out").rglob("render_0002.exr")))
+    assert {n.split(".")[0] for n in render} == {"ViewLayer"}
     assert [vl.use for vl in scene.view_layers] == [True, True]  # restored
     assert [vl.use_pass_vector for vl in scene.view_layers] == [False, False]
+    alpha = render["ViewLayer.Combined.A"]
+    assert 0.05 < float((alpha > 0.5).mean()) < 0.5 and float(alpha.min()) == 0.0
+    stylized = read_exr_channels(next((tmp_path / "out").rglob("stylized_0002.exr")))
+    np.testing.assert_allclose(stylized["A"], alpha, atol=1e-3)
+    assert float(np.abs(stylized["R"][alpha == 0]).max()) == 0.0  # premultiplied: nothing where alpha is 0
 
 
 def test_reversed_trimmed_image_strip_lines_up_frame_by_frame(tmp_path: Path, models: tuple[str, str]) -> None:
@@ -421,8 +428,6 @@ def test_reversed_trimmed_image_strip_lines_up_frame_by_frame(tmp_path: Path, mo
 
 def test_reversed_trimmed_movie_strip_keeps_both_trims(tmp_path: Path, models: tuple[str, str]) -> None:
     import av
-    import numpy as np
-
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     movie = tmp_path / "clip.mp4"
