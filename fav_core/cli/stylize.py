@@ -149,7 +149,8 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     stylizer.check(source, order[start:], prior_index=order[start - 1] if start > 0 else None)
 
     is_video = Path(args.output).suffix.lower() in VIDEO_EXTS
-    state = None if is_video else RunState(output_folder(args.output))
+    # a video, or one image file (a single-frame job): nothing to resume, no run state left next to the file
+    state = None if is_video or _single_image(args.output) else RunState(output_folder(args.output))
     if is_video:
         sink = make_sink(args.output, like=source)
     else:  # no frame path may leave the chosen output folder
@@ -158,7 +159,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     refuse_overwriting_input(source, sink, order[start:])
     if is_video and config.direction == "backward":
         sink = ReorderingSink(sink, Path(args.output).parent)
-    resume = not args.no_resume and not is_video
+    resume = not args.no_resume and state is not None
     start, prev = plan_resume(order, state, sink, start=start, resume=resume, continue_with=args.continue_with,
                               settings=settings_record(args, config), needs_prior=not config.per_frame)
     _warn_foreign_frames(sink, order)
@@ -343,6 +344,15 @@ def output_folder(output: str) -> Path:
     if kind in UNWRITABLE_EXTENSIONS or f".{kind}" in VIDEO_EXTS:
         return p.parent
     return p
+
+
+def _single_image(output: str) -> bool:
+    """True when ``output`` is one image file (``still.png``), not a pattern or a folder."""
+    from fav_core.io.pattern import parse_pattern
+    from fav_core.io.sinks import IMAGE_OUT_EXTENSIONS
+
+    p = Path(output)
+    return parse_pattern(p.name) is None and p.suffix.lower().lstrip(".") in IMAGE_OUT_EXTENSIONS
 
 
 def settings_record(args: argparse.Namespace, config: Any) -> dict[str, Any]:

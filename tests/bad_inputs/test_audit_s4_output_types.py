@@ -45,3 +45,15 @@ def test_frames_of_an_earlier_longer_run_are_reported(tmp_path: Path, models: tu
     warned = [r.getMessage() for r in caplog.records if "this run does not write" in r.getMessage()]
     assert len(warned) == 1 and "2 frame(s)" in warned[0] and "frame_00003.png ... frame_00004.png" in warned[0]
     assert sorted(p.name for p in out.glob("*.png"))[-1] == "frame_00004.png"  # left alone, never deleted
+
+
+def test_single_images_into_one_folder_are_independent_jobs(tmp_path: Path, models: tuple[str, str],
+                                                           fav: Fav) -> None:
+    """photo1 -> out/a.png, photo2 -> out/b.png with other settings: no shared run state refuses the second."""
+    make_clip(tmp_path / "in", n=2)
+    out = tmp_path / "out"
+    assert fav(*stylize_args(str(tmp_path / "in" / "frame_0001.png"), str(out / "a.png"), models))[0] == 0
+    rc, err = fav(*stylize_args(str(tmp_path / "in" / "frame_0002.png"), str(out / "b.png"), models,
+                                "--median-filter", "5"))
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]  # no .fav-state next to the images
