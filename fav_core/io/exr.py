@@ -34,7 +34,8 @@ def read_exr_channels(path: str | Path) -> dict[str, np.ndarray]:
         window are 0). Half channels are converted to float32. Rows top to bottom.
 
     Raises:
-        InputError: the file is missing or unreadable, or its parts have different display windows.
+        InputError: the file is missing or unreadable, a part is a deep image, or its parts have different
+            display windows.
     """
     p = Path(path)
     if not p.is_file():
@@ -50,6 +51,9 @@ def read_exr_channels(path: str | Path) -> dict[str, np.ndarray]:
         sub = 0
         while inp.seek_subimage(sub, 0):  # one subimage per part (Blender 5.0: one part per pass)
             spec = inp.spec()
+            if spec.deep:
+                raise InputError(p, f"part {sub} is a deep image; flatten it first (e.g. oiiotool --flatten, Nuke "
+                                 "DeepToImage)")
             full = (int(spec.full_height), int(spec.full_width))
             if size is None:
                 size = full

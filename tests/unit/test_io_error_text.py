@@ -53,3 +53,20 @@ def test_truncated_exr_is_one_plain_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         read_exr_channels(tmp_path / "f.exr")
     assert "\\n" not in str(exc.value) and "f.exr: cannot read EXR" in str(exc.value)
+
+
+def test_deep_exr_is_refused_with_a_hint(tmp_path: Path) -> None:
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageSpec(4, 3, 4, oiio.FLOAT)
+    spec.channelnames = ("R", "G", "B", "A")
+    spec.deep = True
+    buf = oiio.ImageBuf(spec)
+    for y in range(3):
+        for x in range(4):
+            buf.set_deep_samples(x, y, 0, 1)
+            for c in range(4):
+                buf.set_deep_value(x, y, 0, c, 0, 0.5)
+    assert buf.write(str(tmp_path / "d.exr")), buf.geterror()
+    with pytest.raises(InputError, match=r"d\.exr: part 0 is a deep image; flatten it first"):
+        read_image_frame(tmp_path / "d.exr", 1)
