@@ -257,11 +257,24 @@ def make_vr(pre: torch.Tensor, side: str) -> Sample:
     return Sample((strip, frame), (flow,), (mask,), "vr")
 
 
+def _read(path: str, dataset: h5py.Dataset, index: tuple[slice, ...]) -> np.ndarray:
+    """Read a slice of an HDF5 dataset; read failures (a truncated file, a dropped network share) name the file.
+
+    Raises:
+        InputError: the slice cannot be read.
+    """
+    try:
+        return np.asarray(dataset[index])
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(path, f"cannot read {dataset.name} ({exc})") from None
+
+
 class ImageBank:
     """Sequential batches from an image HDF5 (`<split>/images`, uint8 N×3×H×W; algorithm.md §11.1).
 
     Batches are read in order with wrap-around and no shuffling; the last batch of a pass may be smaller
-    (reference DataLoader). The read position is part of the training state (see :attr:`position`).
+    (reference DataLoader). The read position is part of the training state (see :attr:`position`). Only the
+    batch being read is in memory (the file stays open), so the set may be far larger than RAM (COCO at 384 px).
 
     Args:
         path: HDF5 file.
@@ -274,24 +287,23 @@ class ImageBank:
         self.path = str(path)
         self.crop_size = crop_size
         try:
-            with h5py.File(self.path, "r") as handle:
-                self._images = np.asarray(handle[f"{split}/images"][...])
+            self._file = h5py.File(self.path, "r")
+            self._images = self._file[f"{split}/images"]
         except (OSError, KeyError) as exc:
             raise InputError(self.path, f"cannot read '{split}/images' ({exc})") from None
-        if self._images.ndim != 4 or self._images.shape[1] != 3 or len(self._images) == 0 or (
-            self._images.dtype != np.uint8
-        ):
-            raise InputError(self.path, f"'{split}/images' must be N×3×H×W uint8, got {self._images.dtype} {self._images.shape}")
+        shape = self._images.shape
+        if len(shape) != 4 or shape[1] != 3 or shape[0] == 0 or self._images.dtype != np.uint8:
+            raise InputError(self.path, f"'{split}/images' must be N×3×H×W uint8, got {self._images.dtype} {shape}")
         self.position = 0
 
     def __len__(self) -> int:
-        return len(self._images)
+        return int(self._images.shape[0])
 
     def next_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """Return the next batch as `(B, 3, H, W)` float32 rgb01 (B may be smaller at the end of a pass)."""
-        stop = min(self.position + batch_size, len(self._images))
-        raw = torch.from_numpy(self._images[self.position : stop].astype(np.float32) / 255.0)
-        self.position = stop % len(self._images)
+        stop = min(self.position + batch_size, len(self))
+        raw = torch.from_numpy(_read(self.path, self._images, (slice(self.position, stop),)).astype(np.float32) / 255.0)
+        self.position = stop % len(self)
         if self.crop_size <= 0:
             return raw
         return torch.cat([self._random_crop(img, generator) for img in raw])
@@ -313,6 +325,9 @@ class ImageBank:
 class VideoBank:
     """Sequential batches from a video HDF5 (`<split>/frames1|flow|cert`, algorithm.md §11.3).
 
+    Only the batch being read is in memory (the file stays open). Shapes are checked when the bank opens; each
+    batch's flow is checked for NaN / infinite values when it is read.
+
     Args:
         path: HDF5 file written by :func:`training.datasets.build_video_hdf5` (or the reference script).
         split: `train` or `val`.
@@ -320,24 +335,25 @@ class VideoBank:
 
     def __init__(self, path: str | Path, split: str) -> None:
         self.path = str(path)
+        self.split = split
         try:
-            with h5py.File(self.path, "r") as handle:
-                self._frames = np.asarray(handle[f"{split}/frames1"][...])
-                self._flow = np.asarray(handle[f"{split}/flow"][...], dtype=np.float32)
-                self._cert = np.asarray(handle[f"{split}/cert"][...])
+            self._file = h5py.File(self.path, "r")
+            self._frames = self._file[f"{split}/frames1"]
+            self._flow = self._file[f"{split}/flow"]
+            self._cert = self._file[f"{split}/cert"]
         except (OSError, KeyError) as exc:
             raise InputError(self.path, f"cannot read video split '{split}' ({exc})") from None
         self._check(split)
         self.position = 0
 
     def _check(self, split: str) -> None:
-        """Refuse files whose frames, flows and certainties do not fit together (or hold non-finite flow).
+        """Refuse files whose frames, flows and certainties do not fit together.
 
         Raises:
             InputError: naming the file, the split and the dataset.
         """
         frames = self._frames.shape
-        if self._frames.ndim != 5 or frames[0] < 1 or frames[1] < 2 or frames[2] != 3 or self._frames.dtype != np.uint8:
+        if len(frames) != 5 or frames[0] < 1 or frames[1] < 2 or frames[2] != 3 or self._frames.dtype != np.uint8:
             raise InputError(self.path, f"'{split}/frames1' must be uint8 (N, L>=2, 3, H, W), got "
                                         f"{self._frames.dtype} {frames}")
         count, length, _, height, width = frames
@@ -347,8 +363,9 @@ class VideoBank:
         ):
             if array.shape != want:
                 raise InputError(self.path, f"'{split}/{name}' has shape {array.shape}, the frames need {want}")
-        if not np.isfinite(self._flow).all():
-            raise InputError(self.path, f"'{split}/flow' holds NaN or infinite values")
+
+    def __len__(self) -> int:
+        return int(self._frames.shape[0])
 
     @property
     def sequence_length(self) -> int:
@@ -360,19 +377,25 @@ class VideoBank:
 
         Raises:
             ConfigError: the stored sequences are shorter than K+1.
+            InputError: the batch cannot be read or its flow holds NaN or infinite values.
         """
         if steps + 1 > self.sequence_length:
             raise ConfigError(
                 f"{self.path}: sequence length {self.sequence_length} < K+1 = {steps + 1} (--num-frame-steps)"
             )
-        stop = min(self.position + batch_size, len(self._frames))
-        index = slice(self.position, stop)
-        self.position = stop % len(self._frames)
-        frames = torch.from_numpy(self._frames[index, : steps + 1].astype(np.float32) / 255.0)
-        flows = torch.from_numpy(self._flow[index, :steps].copy())
-        certs = torch.from_numpy(self._cert[index, :steps].astype(np.float32) / 255.0)
+        start, stop = self.position, min(self.position + batch_size, len(self))
+        rows = slice(start, stop)
+        frames = _read(self.path, self._frames, (rows, slice(0, steps + 1)))
+        flow = _read(self.path, self._flow, (rows, slice(0, steps))).astype(np.float32)
+        cert = _read(self.path, self._cert, (rows, slice(0, steps)))
+        if not np.isfinite(flow).all():
+            raise InputError(self.path, f"'{self.split}/flow' holds NaN or infinite values (sequences {start}-{stop - 1})")
+        self.position = stop % len(self)
+        frames_t = torch.from_numpy(frames.astype(np.float32) / 255.0)
+        flows = torch.from_numpy(flow)
+        certs = torch.from_numpy(cert.astype(np.float32) / 255.0)
         return Sample(
-            tuple(preprocess(frames[:, s], preprocessing) for s in range(steps + 1)),
+            tuple(preprocess(frames_t[:, s], preprocessing) for s in range(steps + 1)),
             tuple(flows[:, s] for s in range(steps)),
             tuple(certs[:, s, None] for s in range(steps)),
             "video",

@@ -315,7 +315,6 @@ def _video_h5(path: Path, **override: np.ndarray) -> Path:
     [
         ({"cert": np.zeros((2, 1, 8, 12), np.uint8)}, r"'train/cert' has shape \(2, 1, 8, 12\), the frames need"),
         ({"flow": np.zeros((2, 2, 2, 4, 4), np.float32)}, r"'train/flow' has shape \(2, 2, 2, 4, 4\)"),
-        ({"flow": np.full((2, 2, 2, 8, 12), np.nan, np.float32)}, "'train/flow' holds NaN or infinite values"),
         ({"frames1": np.zeros((2, 3, 3, 8, 12), np.float32)}, "'train/frames1' must be uint8"),
     ],
 )
@@ -329,6 +328,17 @@ def test_a_video_hdf5_whose_parts_do_not_fit_is_refused_by_name(
     with pytest.raises(InputError, match=message) as caught:
         VideoBank(path, "train")
     assert str(caught.value).startswith(str(path))
+
+
+def test_a_video_batch_with_non_finite_flow_is_refused_by_name(tmp_path: Path) -> None:
+    from fav_core.errors import InputError
+    from training.sources import VideoBank
+
+    flow = np.zeros((2, 2, 2, 8, 12), np.float32)
+    flow[1, 0, 0, 3, 3] = np.nan
+    bank = VideoBank(_video_h5(tmp_path / "v.h5", flow=flow), "train")
+    with pytest.raises(InputError, match=r"v.h5: 'train/flow' holds NaN or infinite values \(sequences 0-1\)"):
+        bank.next_sample(2, 1, "vgg")
 
 
 def test_a_well_formed_video_hdf5_still_reads(tmp_path: Path) -> None:
@@ -469,3 +479,29 @@ def test_learning_rate_switches_must_increase() -> None:
     assert learning_rate_at("2e-3,300:6e-4,400:1e-4", 350) == 6e-4
     with pytest.raises(ConfigError, match="switch iterations must increase"):
         parse_learning_rate("1e-3,300:6e-4,200:1e-4")
+
+
+def test_the_data_banks_hold_one_batch_not_the_whole_file(tmp_path: Path) -> None:
+    import tracemalloc
+
+    import h5py
+
+    from training.sources import ImageBank, VideoBank
+
+    with h5py.File(tmp_path / "big.h5", "w") as handle:  # 12 MB of images, 10 MB of video
+        handle.create_dataset("train2014/images", data=np.ones((1000, 3, 64, 64), np.uint8))
+        handle.create_dataset("train/frames1", data=np.ones((200, 2, 3, 64, 64), np.uint8))
+        handle.create_dataset("train/flow", data=np.zeros((200, 1, 2, 64, 64), np.float32))
+        handle.create_dataset("train/cert", data=np.ones((200, 1, 64, 64), np.uint8))
+    tracemalloc.start()
+    try:
+        images = ImageBank(tmp_path / "big.h5", "train2014")
+        videos = VideoBank(tmp_path / "big.h5", "train")
+        batch = images.next_batch(4, torch.Generator())
+        sample = videos.next_sample(4, 1, "vgg")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000, peak
+    assert len(images) == 1000 and len(videos) == 200 and images.position == 4 and videos.position == 4
+    assert float(batch.mean()) == pytest.approx(1 / 255) and sample.frames[1].shape == (4, 3, 64, 64)
