@@ -9,10 +9,13 @@ For every adjacent pair (j = i-1, i) it writes ``forward_j_i.flo`` (j → i), ``
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
 from fav_core.errors import OutputError
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     provider = make_flow_provider(args.method, args.preset, args.raft_weights)
     indices = sorted(source.indices)
     pairs = list(zip(indices[:-1], indices[1:], strict=True))
+    if not pairs:
+        log.warning("%s has a single frame: there is no frame pair to compute a flow for; nothing written",
+                    args.input)
     reporter = make_reporter(args.progress, desc="flow") if args.progress != "none" else None
     if reporter:
         reporter.start(len(pairs), output=str(out))
