@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from fav_core.errors import ConfigError
 from fav_gui.options import DEVICES, FLOWS, GuiSettings
-from fav_gui.qt import QtCore, QtWidgets, Signal
+from fav_gui.qt import QtCore, QtGui, QtWidgets, Signal
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,32 @@ FLOW_LABELS = {
 FILL_LABELS = {"": "model default", "vgg-mean": "vgg-mean", "uniform-random": "uniform-random"}
 
 
+class OddSpinBox(QtWidgets.QSpinBox):
+    """A spin box for odd filter sizes: typed even numbers are Intermediate and round up when the edit ends.
+
+    The single step of 2 only guards the arrows; without this an artist could type 4 and every later
+    :meth:`SettingsPanel.settings` would refuse it.
+    """
+
+    def validate(self, text: str, pos: int) -> Any:  # Qt override
+        result = super().validate(text, pos)
+        state = result[0] if isinstance(result, tuple) else result
+        digits = text.strip()
+        if state == QtGui.QValidator.State.Acceptable and digits.isdigit() and int(digits) % 2 == 0:
+            state = QtGui.QValidator.State.Intermediate  # "2" may still become "21"; fixup() ends it
+        return (state, text, pos)
+
+    def fixup(self, text: str) -> str:  # Qt override
+        digits = text.strip()
+        if digits.isdigit():
+            k = int(digits)
+            k = k + 1 if k % 2 == 0 else k
+            return str(min(max(k, self.minimum()), self.maximum()))
+        return super().fixup(text)
+
+
 def _odd_spin(value: int, tooltip: str) -> QtWidgets.QSpinBox:
-    spin = QtWidgets.QSpinBox()
+    spin = OddSpinBox()
     spin.setRange(1, 31)
     spin.setSingleStep(2)
     spin.setValue(value)

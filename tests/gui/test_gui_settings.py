@@ -75,3 +75,25 @@ def test_window_reports_missing_clip_and_model(qapp: object, store: object) -> N
     assert not win.open_clip("/nonexistent/frame_%04d.png")
     assert win.statusBar().currentMessage().startswith("cannot open clip: ")
     win.close()
+
+
+def test_filter_sizes_cannot_be_typed_even(qapp: object) -> None:
+    """Typing 4 into 'min filter' (the step of 2 only guards the arrows) used to leave an even size that every
+    later settings() refused; an even size now rounds up to the next odd one when the edit is finished."""
+    from fav_gui.qt import QtCore, QtGui
+    from fav_gui.settings_panel import SettingsPanel
+
+    QTest = pytest.importorskip("PySide6.QtTest").QTest  # noqa: N806 - the Qt class name
+    panel = SettingsPanel()
+    spin = panel.min_filter
+    assert spin.validate("4", 1)[0] == QtGui.QValidator.State.Intermediate
+    assert spin.validate("5", 1)[0] == QtGui.QValidator.State.Acceptable
+    spin.lineEdit().selectAll()
+    QTest.keyClicks(spin, "4")
+    QTest.keyClick(spin, QtCore.Qt.Key.Key_Return)
+    assert spin.value() == 5 and panel.settings().min_filter == 5
+    spin.lineEdit().selectAll()
+    QTest.keyClicks(spin, "21")  # a two-digit odd size can be typed digit by digit
+    QTest.keyClick(spin, QtCore.Qt.Key.Key_Return)
+    assert spin.value() == 21
+
