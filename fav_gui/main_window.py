@@ -312,7 +312,10 @@ class MainWindow(QtWidgets.QMainWindow):
             log.warning("%s: ignoring a bad window/geometry", self.store.fileName())
 
     def _save(self) -> None:
-        self.settings_panel.save(self.store)
+        try:
+            self.settings_panel.save(self.store)
+        except ConfigError as exc:  # e.g. an even size set in code: keep what was saved, never fail a close
+            log.warning("%s: not saving the stylize settings (%s)", self.store.fileName(), exc)
         # the clip's automatic output is not a choice: remembering it would send the next clip into this one's folder
         self.store.setValue("job/output", "" if self._output_is_automatic() else self.output.text().strip())
         self.store.setValue("preview/count", int(self.preview_count.value()))

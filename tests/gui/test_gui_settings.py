@@ -97,3 +97,17 @@ def test_filter_sizes_cannot_be_typed_even(qapp: object) -> None:
     QTest.keyClick(spin, QtCore.Qt.Key.Key_Return)
     assert spin.value() == 21
 
+
+def test_closing_with_an_invalid_size_keeps_the_saved_settings(qapp: object, store: object) -> None:
+    """closeEvent must not raise (a traceback on stderr, and the clean-up after it skipped)."""
+    from fav_gui.main_window import MainWindow
+
+    first = MainWindow(store=store)
+    first.settings_panel.set_settings(CUSTOM)
+    first.close()
+    second = MainWindow(store=store)
+    second.settings_panel.median_filter.setValue(4)  # programmatically: the validator does not see it
+    second.close()  # logged, not raised
+    third = MainWindow(store=store)
+    assert third.settings_panel.settings() == CUSTOM
+    third.close()
