@@ -56,11 +56,14 @@ class SampleMaker:
         }
 
     def load_state(self, state: dict[str, int]) -> None:
-        """Restore read positions saved by :meth:`state`."""
+        """Restore read positions saved by :meth:`state`.
+
+        A position beyond the end (a resume with a smaller HDF5 file) wraps around, as reading on would.
+        """
         if self.images:
-            self.images.position = int(state.get("image_position", 0))
+            self.images.position = int(state.get("image_position", 0)) % len(self.images)
         if self.videos:
-            self.videos.position = int(state.get("video_position", 0))
+            self.videos.position = int(state.get("video_position", 0)) % len(self.videos)
 
     def steps(self, iteration: int) -> int:
         """K for a (1-based) iteration from the `--num-frame-steps` schedule."""

@@ -505,3 +505,12 @@ def test_the_data_banks_hold_one_batch_not_the_whole_file(tmp_path: Path) -> Non
     assert peak < 2_000_000, peak
     assert len(images) == 1000 and len(videos) == 200 and images.position == 4 and videos.position == 4
     assert float(batch.mean()) == pytest.approx(1 / 255) and sample.frames[1].shape == (4, 3, 64, 64)
+
+
+def test_a_resume_with_a_smaller_image_file_wraps_the_read_position(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from training.batches import SampleMaker
+
+    maker = SampleMaker(_config(data, tmp_path), "train")  # the fixture file holds 3 training images
+    maker.load_state({"image_position": 7, "video_position": 0})
+    assert maker.images is not None and maker.images.position == 1
+    assert maker.image_batch(torch.Generator()).shape == (2, 3, 16, 16)
