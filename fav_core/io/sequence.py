@@ -109,8 +109,21 @@ def _pattern_files(pattern: FramePattern) -> dict[int, Path]:
         if index is not None and entry.is_file():
             files[index] = entry
     if not files:
-        raise InputError(pattern.text, "no files match this pattern")
+        raise InputError(pattern.text, "no files match this pattern" + _padding_hint(pattern))
     return files
+
+
+def _padding_hint(pattern: FramePattern) -> str:
+    """``" (the folder has frame_0001.png: use frame_%04d.png)"`` when files differ from the pattern only in the
+    zero padding of their numbers (``%d`` vs ``%04d`` vs ``####``), else ``""``."""
+    lead = "" if pattern.prefix.endswith(("/", "\\")) else Path(pattern.prefix).name
+    tail = pattern.suffix
+    for name in sorted(e.name for e in pattern.folder.iterdir() if not e.name.startswith(".")):
+        digits = name[len(lead) : len(name) - len(tail)]
+        if name.startswith(lead) and name.endswith(tail) and len(name) > len(lead) + len(tail) and digits.isdigit():
+            placeholder = f"%0{len(digits)}d" if digits.startswith("0") and len(digits) > 1 else "%d"
+            return f" (the folder has {name}: use {lead}{placeholder}{tail})"
+    return ""
 
 
 def _folder_files(folder: Path) -> tuple[dict[int, Path], FramePattern]:
