@@ -47,6 +47,12 @@ class SampleMaker:
         image_split = "val2014" if split == "val" else "train2014"
         self.images = ImageBank(image_file, image_split, config.crop_size) if needs_images else None
         self.videos = VideoBank(config.h5_file_video, split) if mix.get("video", 0) > 0 else None
+        if self.videos is not None and self.videos.sequence_length < max_steps + 1:
+            raise ConfigError(
+                f"{config.h5_file_video}: sequences of {self.videos.sequence_length} frames ('{split}'), but "
+                f"--num-frame-steps {config.num_frame_steps!r} reaches K = {max_steps}, which needs {max_steps + 1} "
+                "(rebuild with a longer --sequence-length)"
+            )
 
     def state(self) -> dict[str, int]:
         """Read positions of the banks (part of the resumable training state)."""

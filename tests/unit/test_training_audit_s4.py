@@ -514,3 +514,16 @@ def test_a_resume_with_a_smaller_image_file_wraps_the_read_position(data: tuple[
     maker.load_state({"image_position": 7, "video_position": 0})
     assert maker.images is not None and maker.images.position == 1
     assert maker.image_batch(torch.Generator()).shape == (2, 3, 16, 16)
+
+
+def test_a_schedule_whose_k_outgrows_the_video_sequences_is_refused_before_training(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from training.batches import SampleMaker
+
+    video = _video_h5(tmp_path / "v.h5")  # sequences of 3 frames: K <= 2
+    config = _config(data, tmp_path, mode="video", image_model="self", data_mix="video:1",
+                     h5_file_video=str(video), num_frame_steps="0:1,1000:3")
+    with pytest.raises(ConfigError, match=r"v.h5: sequences of 3 frames \('train'\), but --num-frame-steps "
+                                          r"'0:1,1000:3' reaches K = 3, which needs 4"):
+        SampleMaker(config, "train")
