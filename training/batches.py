@@ -47,6 +47,12 @@ class SampleMaker:
         image_split = "val2014" if split == "val" else "train2014"
         self.images = ImageBank(image_file, image_split, config.crop_size) if needs_images else None
         self.videos = VideoBank(config.h5_file_video, split) if mix.get("video", 0) > 0 else None
+        if self.images is not None and mix.get("zoom_out", 0) > 0:
+            stored = self.images.image_hw
+            if stored[0] < self.size_hw[0] or stored[1] < self.size_hw[1]:
+                raise ConfigError(f"{image_file}: zoom_out needs images of at least the training size "
+                                  f"{self.size_hw[0]}x{self.size_hw[1]}, the '{image_split}' images are "
+                                  f"{stored[0]}x{stored[1]} (use --crop-size or a larger HDF5)")
         if self.videos is not None and self.videos.sequence_length < max_steps + 1:
             raise ConfigError(
                 f"{config.h5_file_video}: sequences of {self.videos.sequence_length} frames ('{split}'), but "

@@ -299,6 +299,13 @@ class ImageBank:
     def __len__(self) -> int:
         return int(self._images.shape[0])
 
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        """(H, W) of the images a batch holds: the crop size when cropping, else the stored size."""
+        if self.crop_size > 0:
+            return self.crop_size, self.crop_size
+        return int(self._images.shape[2]), int(self._images.shape[3])
+
     def next_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """Return the next batch as `(B, 3, H, W)` float32 rgb01 (B may be smaller at the end of a pass)."""
         stop = min(self.position + batch_size, len(self))

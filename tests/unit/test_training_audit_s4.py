@@ -527,3 +527,17 @@ def test_a_schedule_whose_k_outgrows_the_video_sequences_is_refused_before_train
     with pytest.raises(ConfigError, match=r"v.h5: sequences of 3 frames \('train'\), but --num-frame-steps "
                                           r"'0:1,1000:3' reaches K = 3, which needs 4"):
         SampleMaker(config, "train")
+
+
+def test_zoom_out_with_images_smaller_than_the_training_size_is_refused_before_training(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from training.batches import SampleMaker
+
+    config = _config(data, tmp_path, mode="video", image_model="self", data_mix="shift:1,zoom_out:1",
+                     image_size="20:20")  # the fixture's images are 16x16
+    with pytest.raises(ConfigError, match="img.h5: zoom_out needs images of at least the training size 20x20, "
+                                          "the 'train2014' images are 16x16"):
+        SampleMaker(config, "train")
+    assert SampleMaker(_config(data, tmp_path, mode="video", image_model="self", data_mix="shift:1,zoom_out:1",
+                               image_size="20:20", crop_size=24), "train").images is not None
