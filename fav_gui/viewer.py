@@ -39,18 +39,27 @@ class ImageView(QtWidgets.QWidget):
 
     Args:
         caption: text above the image.
+        placeholder: text in the middle while there is no image (what to do to get one).
         parent: Qt parent.
     """
 
-    def __init__(self, caption: str = "", parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, caption: str = "", placeholder: str = "", parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self._caption = caption
+        self._placeholder = placeholder
         self._image: QtGui.QImage | None = None
         self.setMinimumSize(120, 90)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
 
     def caption(self) -> str:
         return self._caption
+
+    def placeholder(self) -> str:
+        return self._placeholder
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self.update()
 
     def image(self) -> QtGui.QImage | None:
         """The image shown (full resolution), or None."""
@@ -71,6 +80,10 @@ class ImageView(QtWidgets.QWidget):
             painter.drawText(QtCore.QRect(0, 0, self.width(), top), int(QtCore.Qt.AlignmentFlag.AlignCenter),
                              self._caption)
             if self._image is None or self._image.isNull():
+                painter.setPen(QtGui.QColor(150, 150, 150))
+                painter.drawText(QtCore.QRect(0, top, self.width(), max(1, self.height() - top)),
+                                 int(QtCore.Qt.AlignmentFlag.AlignCenter | QtCore.Qt.TextFlag.TextWordWrap),
+                                 self._placeholder)
                 return
             area = QtCore.QRect(0, top, self.width(), max(1, self.height() - top))
             size = self._image.size().scaled(area.size(), QtCore.Qt.AspectRatioMode.KeepAspectRatio)
@@ -95,6 +108,7 @@ class FrameViewer(QtWidgets.QWidget):
 
     frame_changed = Signal(int)
     SCRUB_SETTLE_MS = 60
+    NO_CLIP = "File > Open clip... (a video, an image sequence or a folder of frames)"
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,7 +117,7 @@ class FrameViewer(QtWidgets.QWidget):
         self._settle.setSingleShot(True)
         self._settle.setInterval(self.SCRUB_SETTLE_MS)
         self._settle.timeout.connect(lambda: self._show(int(self.slider.value())))
-        self.view = ImageView("input")
+        self.view = ImageView("input", self.NO_CLIP)
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.slider.setEnabled(False)
         self.label = QtWidgets.QLabel("no clip")
@@ -120,6 +134,7 @@ class FrameViewer(QtWidgets.QWidget):
         """Show a :class:`fav_core.io.FrameSource` (anything with ``indices`` and ``read``), or nothing."""
         self._source = source
         self._settle.stop()
+        self.view.set_placeholder(self.NO_CLIP)
         indices: Sequence[int] = getattr(source, "indices", []) if source is not None else []
         self.slider.blockSignals(True)
         self.slider.setRange(indices[0] if indices else 0, indices[-1] if indices else 0)
@@ -158,6 +173,7 @@ class FrameViewer(QtWidgets.QWidget):
             frame = source.read(int(index))  # type: ignore[attr-defined]
         except FavError as exc:  # a broken frame in the middle of a clip: say so, keep scrubbing
             self.view.set_image(None)
+            self.view.set_placeholder(f"cannot show frame {index}: {exc}")
             self.label.setText(str(exc))
             return
         self.view.set_image(frame.rgb)
@@ -173,7 +189,7 @@ class CompareView(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.views = tuple(ImageView(c) for c in self.CAPTIONS)
+        self.views = tuple(ImageView(c, "press Preview to stylize a few frames") for c in self.CAPTIONS)
         self._frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.slider.setEnabled(False)

@@ -49,3 +49,41 @@ def test_set_current_shows_at_once(qapp: object) -> None:
     viewer.set_source(source)
     viewer.set_current(42)
     assert source.reads == [1, 42] and shown == [1, 42]
+
+
+def test_empty_panes_say_what_to_do(qapp: object) -> None:
+    """Without a clip the big black viewer said nothing (only a small 'no clip' at the far right)."""
+    from fav_gui.viewer import CompareView, FrameViewer
+
+    viewer, compare = FrameViewer(), CompareView()
+    assert "Open clip" in viewer.view.placeholder()
+    assert all("Preview" in v.placeholder() for v in compare.views)
+    viewer.resize(900, 400)
+    compare.resize(900, 400)
+    for view in (viewer.view, compare.views[1]):
+        img = view.grab().toImage()
+        w, h = img.width(), img.height()
+        assert w > 200 and h > 100
+        middle = {img.pixelColor(x, y).lightness() for x in range(w // 5, 4 * w // 5, 2) for y in range(h // 3, 2 * h // 3)}
+        assert max(middle) > 120, view.caption()  # text drawn on the dark pane
+    viewer.set_source(CountingSource())
+    assert viewer.view.image() is not None  # with a frame, the frame is shown instead
+
+
+def test_a_broken_frame_says_so_in_the_pane(qapp: object) -> None:
+    from fav_core.errors import InputError
+    from fav_gui.viewer import FrameViewer
+
+    class Broken(CountingSource):
+        def read(self, index: int) -> Frame:
+            if index == 7:
+                raise InputError(f"f_{index:04d}.png", "truncated file")
+            return super().read(index)
+
+    viewer = FrameViewer()
+    viewer.set_source(Broken())
+    viewer.set_current(7)
+    assert viewer.view.image() is None and "cannot show frame 7" in viewer.view.placeholder()
+    assert "truncated file" in viewer.label.text()
+    viewer.set_source(None)
+    assert viewer.view.placeholder() == FrameViewer.NO_CLIP
