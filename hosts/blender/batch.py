@@ -189,6 +189,9 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
         )
         out_dir: Path = args.out.resolve()
         render_dir = out_dir / (EQUIRECT_RENDER_DIR if args.equirect else RENDER_DIR)
+        if options.resume and not args.reuse_renders and any(out_dir.glob(f"stylized_*.{args.format}")):
+            options = dataclasses.replace(options, resume=False)  # new renders: old stylized frames are stale
+            log.warning("%s (add --reuse-renders to continue an interrupted run)", compositor.RERENDER_NOTE)
         if args.reuse_renders:
             paths = render.existing_renders(render_dir, frames)
             if flow == "pass":

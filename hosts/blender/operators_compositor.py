@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from .session import JobOperator, Plan, can_start
 log = logging.getLogger(__name__)
 
 NODE_NAME = "FAV Stylized"
+#: Why a run that renders again does not resume: the stylized frames already there are of the old renders
+#: (the scene may have changed), and the core cannot tell (same file names).
+RERENDER_NOTE = "the frames are rendered again, so stylization starts over"
 OUTPUT_PATTERN = "stylized_%04d.exr"
 
 
@@ -139,6 +143,9 @@ class FAV_OT_stylize_render(JobOperator, bpy.types.Operator):
         else:
             prepare = render_steps(scene.name, frames, render_dir, layer)
         ensure_dir(out_dir)
+        if options.resume and not settings.reuse_renders and any(out_dir.glob("stylized_*.exr")):
+            options = replace(options, resume=False)  # new renders: earlier stylized frames are of old ones
+            notes.append(f"{RERENDER_NOTE} (turn on Reuse Renders to continue an interrupted run)")
         spec = jobs.JobSpec(
             input=str(render_dir / render.RENDER_PATTERN),
             output=str(out_dir / OUTPUT_PATTERN),
@@ -161,7 +168,8 @@ class FAV_OT_stylize_render(JobOperator, bpy.types.Operator):
             node = wire_image_node(target, files, frames.start)
             return f"stylized {len(files)} frames into {out_dir}; compositor node '{node.name}' shows them"
 
-        return Plan(scene.name, spec, finish, prepare=prepare, notes=tuple(notes))
+        return Plan(scene.name, spec, finish, prepare=prepare, notes=tuple(notes),
+                    resume_hint="run again with Reuse Renders and Resume to continue")
 
 
 CLASSES = (FAV_OT_stylize_render,)

@@ -27,6 +27,7 @@ import bpy
 from . import compat, jobs
 from .errors import HostError
 from .exrheader import exr_channel_names, has_vector_pass
+from .inputstamp import Stamp, file_stamp, read_stamp, same_frames, write_stamp
 from .paths import ensure_dir, job_name, os_error_line, output_root
 from .preferences import get_prefs
 from .render import BACKWARD_PASS_NOTE
@@ -63,6 +64,12 @@ class StripInput:
     sources: dict[str, str] = field(default_factory=dict)
     offset_end: int = 0
     reverse: bool = False
+
+    def stamp(self) -> Stamp:
+        """What the input is made of (:mod:`inputstamp`): the movie file, or the artist's image files in order."""
+        if self.sources:
+            return {"source": "images", "files": [file_stamp(Path(p)) for p in self.sources.values()]}
+        return {"source": file_stamp(Path(self.input)), "files": []}
 
     def explain(self, message: str) -> str:
         """``message`` with the job's numbered input files replaced by the artist's files."""
@@ -340,6 +347,12 @@ class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
             options = replace(options, num_frames=plan_input.frames)
         out_dir = job_dir / "stylized"
         ensure_dir(out_dir)
+        stamp = plan_input.stamp()
+        if options.resume and not same_frames(read_stamp(job_dir), stamp) and any(
+                out_dir.glob(f"stylized_*{plan_input.out_ext}")):
+            options = replace(options, resume=False)
+            notes.append(f"strip '{strip.name}' shows other frames than when it was last stylized: starting over")
+        write_stamp(job_dir, stamp)
         spec = jobs.JobSpec(
             input=plan_input.input,
             output=str(out_dir / f"{OUTPUT_PATTERN}{plan_input.out_ext}"),

@@ -40,6 +40,7 @@ class Plan:
             unit yields a status line. None = nothing to prepare.
         notes: warnings to report when the run starts (e.g. flow fallback).
         explain: rewrites a failure message for the artist (e.g. job-internal file names -> theirs).
+        resume_hint: how to continue a cancelled run (shown with the cancel warning).
     """
 
     scene_name: str
@@ -48,6 +49,7 @@ class Plan:
     prepare: Generator[str, None, None] | None = None
     notes: tuple[str, ...] = ()
     explain: Callable[[str], str] | None = None
+    resume_hint: str = "run again with Resume to continue"
 
 
 class Progress:
@@ -140,8 +142,7 @@ def outcome(plan: Plan, result: jobs.JobResult) -> tuple[str, str]:
             return "ERROR", f"{message_of(exc)}; stylized frames are in {Path(plan.spec.output).parent}"
     if result.status == "cancelled":
         folder = plan.spec.output
-        return "WARNING", f"{result.message}; the frames written are whole and kept ({folder}); " \
-            "run again with Resume to continue"
+        return "WARNING", f"{result.message}; the frames written are whole and kept ({folder}); {plan.resume_hint}"
     return "ERROR", plan.explain(result.message) if plan.explain is not None else result.message
 
 

@@ -456,3 +456,73 @@ def test_reversed_trimmed_movie_strip_keeps_both_trims(tmp_path: Path, models: t
     # reversed, 1 hidden at the head: the first visible frame is movie frame 5 of 6, as in the source (same
     # content length, trims and flag give Blender's same frame mapping)
     assert new.strip_elem_from_frame(new.frame_final_start).filename == "stylized_00005.png"
+
+
+def test_same_frames_rule() -> None:
+    from fav_blender.inputstamp import same_frames
+
+    a, b, c = ["a.png", 10, 1], ["b.png", 10, 2], ["c.png", 10, 3]
+    old = {"source": "images", "files": [a, b]}
+    assert same_frames(old, {"source": "images", "files": [a, b, c]})  # frames added at the end
+    assert same_frames(old, {"source": "images", "files": [a]})  # the tail trimmed off
+    assert not same_frames(old, {"source": "images", "files": [b, c]})  # slipped / re-trimmed at the head
+    assert not same_frames(old, {"source": "images", "files": [a, ["b.png", 11, 4]]})  # b re-rendered
+    assert not same_frames(None, {"source": "images", "files": [a]})  # no record: cannot tell
+    assert not same_frames({"source": ["m.mp4", 5, 1], "files": []}, {"source": ["m.mp4", 6, 2], "files": []})
+
+
+def test_re_trimmed_strip_is_stylized_again_not_resumed(tmp_path: Path, models: tuple[str, str]) -> None:
+    """The job links the visible images to the same numbered names every run; after a slip the core used to
+    resume ("0 frames stylized") and the new strip showed the stylization of the old images."""
+    scene = _strip_scene(tmp_path, models, tmp_path / "out")
+    source = scene.sequence_editor.active_strip
+    write_png_sequence(tmp_path / "footage", 4)
+    source.elements.append("shot_0004.png")
+    source.frame_offset_end = 1  # shows shot 1..3
+    scene.fav_settings.median_filter = 1
+    assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
+    out = next((tmp_path / "out").glob("*/stylized"))
+    first = {p.name: p.read_bytes() for p in out.glob("stylized_*.png")}
+    assert sorted(first) == [f"stylized_0000{i}.png" for i in (1, 2, 3)]
+    source.frame_offset_start, source.frame_offset_end = 1, 0  # now shows shot 2..4
+    assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
+    assert scene.fav_settings.status.startswith("added strip")
+    second = {p.name: p.read_bytes() for p in out.glob("stylized_*.png")}
+    assert all(second[name] != first[name] for name in first)
+
+
+def test_stylize_render_that_renders_again_does_not_resume(tmp_path: Path, models: tuple[str, str],
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capfd: pytest.CaptureFixture[str]) -> None:
+    from fav_blender import jobs
+    from fav_blender.errors import HostError
+    from fav_blender.operators_compositor import RERENDER_NOTE
+
+    seen: list[jobs.JobSpec] = []
+
+    def start(self: jobs.Job) -> jobs.Job:
+        seen.append(self.spec)
+        raise HostError("stopped by the test")
+
+    monkeypatch.setattr(jobs.Job, "start", start)
+    scene = build_scene()
+    scene.render.resolution_percentage = 25
+    scene.frame_end = 2
+    s = scene.fav_settings
+    s.model, s.image_model = models
+    s.output_dir = str(tmp_path / "out")
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        bpy.ops.fav.stylize_render()  # nothing stylized yet: resume as set
+    assert seen[-1].options.resume is True
+    out = Path(seen[-1].output).parent
+    (out / "stylized_0001.exr").write_bytes(b"a frame of the earlier run")
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        bpy.ops.fav.stylize_render()  # renders again: the earlier frame is of the old renders
+    assert seen[-1].options.resume is False
+    assert "--no-resume" in seen[-1].cli_args()
+    assert f"Warning: {RERENDER_NOTE} (turn on Reuse Renders" in capfd.readouterr().out
+    s.reuse_renders = True  # the renders stay: an interrupted run continues
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        bpy.ops.fav.stylize_render()
+    assert seen[-1].options.resume is True
+    assert RERENDER_NOTE not in capfd.readouterr().out

@@ -119,3 +119,15 @@ def test_batch_unwritable_out_fails_with_one_line(tmp_path: Path, blend: Path) -
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"fav-blender: error: {tmp_path / 'a_file' / 'out' / 'render'}: cannot create this folder")
+
+
+def test_batch_rerun_that_renders_again_stylizes_again(
+    batch_out: tuple[Path, subprocess.CompletedProcess[str]], blend: Path, models: tuple[str, str]
+) -> None:
+    """Without --reuse-renders the frames are rendered again; the stylized frames already there are of the old
+    renders, so they are made again (the core alone would resume: same file names, same settings)."""
+    out, _ = batch_out
+    again = _batch(*_batch_args(blend, models, out))
+    assert again.returncode == 0, again.stderr
+    assert "the frames are rendered again, so stylization starts over" in again.stderr
+    assert "3 frames stylized" in again.stderr
