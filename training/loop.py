@@ -128,9 +128,24 @@ class Trainer:
         style = load_style_image(config.style_image, config.style_image_size)
         self.objective = PerceptualObjective(config, style, self.device)
         self.train_data = SampleMaker(config, "train")
+        self.val_data = self._val_maker()
         self.image_net = self._first_frame_net()
         self.state = TrainState(config=config.to_dict())
         self.saved_iteration = 0
+
+    def _val_maker(self) -> SampleMaker | None:
+        """The validation data, opened (and checked) before training; None when the files have no val split.
+
+        Raises:
+            ConfigError: the val split does not fit the options (e.g. images smaller than zoom_out needs).
+        """
+        if self.config.num_val_batches == 0:
+            return None
+        try:
+            return SampleMaker(self.config, "val")
+        except InputError as exc:  # e.g. an HDF5 built without validation images
+            LOG.warning("no validation: %s", exc)
+            return None
 
     def _first_frame_net(self) -> nn.Module | None:
         if self.config.mode == "image" or self.config.image_model == "self":
@@ -230,11 +245,10 @@ class Trainer:
         The same batches are used every time (fixed generator, positions reset), so values are comparable.
         """
         config = self.config
-        try:
-            maker = SampleMaker(config, "val")
-        except InputError as exc:  # e.g. an HDF5 built without validation images
-            LOG.warning("validation skipped: %s", exc)
+        maker = self.val_data
+        if maker is None:
             return {}
+        maker.load_state({})  # the same batches every time
         generator = torch.Generator().manual_seed(config.seed + 1000)
         self.net.eval()
         totals: dict[str, float] = {}

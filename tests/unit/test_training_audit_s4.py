@@ -541,3 +541,18 @@ def test_zoom_out_with_images_smaller_than_the_training_size_is_refused_before_t
         SampleMaker(config, "train")
     assert SampleMaker(_config(data, tmp_path, mode="video", image_model="self", data_mix="shift:1,zoom_out:1",
                                image_size="20:20", crop_size=24), "train").images is not None
+
+
+def test_validation_data_that_does_not_fit_is_refused_before_training(data: tuple[Path, Path], tmp_path: Path) -> None:
+    small = build_image_hdf5({"a": np.zeros((24, 24, 3), np.uint8)}, {"v": np.zeros((24, 24, 3), np.uint8)},
+                             tmp_path / "small.h5", 12, 12, max_resize=4)
+    big = build_image_hdf5({"a": np.zeros((24, 24, 3), np.uint8)}, {}, tmp_path / "big.h5", 24, 24, max_resize=4)
+    config = _config(data, tmp_path / "run", mode="video", image_model="self", data_mix="shift:1,zoom_out:1",
+                     image_size="20:20", h5_file=str(big), val_h5_file=str(small))
+    with pytest.raises(ConfigError, match="small.h5: zoom_out needs images of at least the training size"):
+        Trainer(config, show_progress=False)
+
+
+def test_validation_batches_are_the_same_every_time(data: tuple[Path, Path], tmp_path: Path) -> None:
+    trainer = Trainer(_config(data, tmp_path, num_val_batches=2), show_progress=False)
+    assert trainer.validate() == trainer.validate()
