@@ -19,6 +19,7 @@ from fav_core.io.color import linear_to_srgb, unpremultiply
 from fav_core.io.exr import find_rgba, read_exr_channels
 from fav_core.io.oiio_text import oiio_message
 from fav_core.io.source import COLORSPACES
+from fav_core.io.truncation import check_complete
 from fav_core.types import Frame
 
 log = logging.getLogger(__name__)
@@ -65,16 +66,18 @@ def _unassociated_config() -> oiio.ImageSpec:
 
 
 def read_header(path: str | Path) -> ImageHeader:
-    """Read an image header (cheap: no pixel decoding).
+    """Read an image header (cheap: no pixel decoding) and check that a PNG or EXR file is not cut short
+    (:mod:`fav_core.io.truncation`: its end or its chunk table, a few KB).
 
     Raises:
-        InputError: missing or unreadable file.
+        InputError: missing, empty, truncated or unreadable file.
     """
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "no such file")
     if p.stat().st_size == 0:
         raise InputError(p, "empty file (0 bytes)")
+    check_complete(p)
     inp = oiio.ImageInput.open(str(p))
     if inp is None:
         raise InputError(p, f"cannot read image: {oiio_message(oiio.geterror(), 'unknown format')}")
