@@ -171,7 +171,7 @@ def run(args: argparse.Namespace, pkg: Any) -> int:
         elif args.cube_edge is not None or args.overlap is not None:
             raise HostError("--cube-edge and --overlap need --equirect")
         frames = args.frames or compositor.shot_frames(scene)
-        flow, notes = compositor.choose_flow(scene, args.flow, backward=args.backward)
+        flow, notes = compositor.choose_flow(scene, args.flow)
         layer, layer_note = render.stylized_layer(scene, args.view_layer)
         if layer_note:
             notes.append(layer_note)

@@ -38,14 +38,8 @@ def shot_frames(scene: Any) -> range:
     return range(scene.frame_start, scene.frame_end + 1)
 
 
-def choose_flow(scene: Any, flow: str, *, backward: bool = False) -> tuple[str, list[str]]:
+def choose_flow(scene: Any, flow: str) -> tuple[str, list[str]]:
     """The flow source to use for a render of ``scene`` and warnings to show.
-
-    Args:
-        scene: the scene to render.
-        flow: the flow setting ("pass", "dis", ...).
-        backward: the run goes last frame first (render-pass flow then falls back to DIS, see
-            :data:`render.BACKWARD_PASS_NOTE`).
 
     Raises:
         HostError: render-pass flow asked for with an engine that writes no Vector pass.
@@ -57,8 +51,6 @@ def choose_flow(scene: Any, flow: str, *, backward: bool = False) -> tuple[str, 
         raise HostError(f"scene '{scene.name}': {problem}, or choose DIS flow")
     if problem:
         return "dis", [f"{problem}: using computed DIS flow instead"]
-    if backward:
-        return "dis", [render.BACKWARD_PASS_NOTE]
     return "pass", []
 
 
@@ -125,7 +117,7 @@ class FAV_OT_stylize_render(JobOperator, bpy.types.Operator):
         if scene.camera is None:
             raise HostError(f"scene '{scene.name}' has no camera to render with")
         frames = shot_frames(scene)
-        flow, notes = choose_flow(scene, settings.flow.lower(), backward=settings.direction == "BACKWARD")
+        flow, notes = choose_flow(scene, settings.flow.lower())
         view_layer = getattr(context, "view_layer", None)
         layer, layer_note = render.stylized_layer(scene, view_layer.name if view_layer is not None else "")
         if layer_note:

@@ -30,7 +30,6 @@ from .exrheader import exr_channel_names, has_vector_pass
 from .inputstamp import Stamp, file_stamp, read_stamp, same_frames, write_stamp
 from .paths import ensure_dir, job_name, os_error_line, output_root
 from .preferences import get_prefs
-from .render import BACKWARD_PASS_NOTE
 from .session import JobOperator, Plan, can_start
 
 log = logging.getLogger(__name__)
@@ -97,12 +96,12 @@ def source_strip(scene: Any) -> Any:
     return strip
 
 
-def strip_flow(strip: Any, *, backward: bool = False) -> tuple[str, str]:
+def strip_flow(strip: Any) -> tuple[str, str]:
     """The flow for "Render Pass" on ``strip`` and a note to show ("" when none).
 
     An image strip of EXR renders that carry Blender's Vector pass (multilayer, e.g. from Render Animation)
-    gets the pass ("pass"), except in a Backward run (:data:`render.BACKWARD_PASS_NOTE`); movies and other
-    images have no vectors and get computed DIS flow.
+    gets the pass ("pass") when it plays its files in order; movies and other images have no vectors and get
+    computed DIS flow.
 
     Raises:
         HostError: the strip's first visible EXR frame is missing or unreadable.
@@ -117,7 +116,7 @@ def strip_flow(strip: Any, *, backward: bool = False) -> tuple[str, str]:
                 if not _plays_in_file_order(strip, names):
                     return "dis", (f"strip '{strip.name}' plays its frames out of file order (reversed or "
                                    "retimed), so its Vector pass does not apply: using computed DIS flow")
-                return ("dis", BACKWARD_PASS_NOTE) if backward else ("pass", "")
+                return "pass", ""
             return "dis", f"strip '{strip.name}': its EXR frames have no Vector pass: using computed DIS flow"
     return "dis", "footage has no Vector pass: using computed DIS flow"
 
@@ -337,7 +336,7 @@ class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
         notes: list[str] = []
         flow = None
         if settings.flow == "PASS":
-            flow, note = strip_flow(strip, backward=settings.direction == "BACKWARD")
+            flow, note = strip_flow(strip)
             if note:
                 notes.append(note)
         options = settings.to_config(prefs, flow=flow)

@@ -48,12 +48,6 @@ def vector_pass_problem(scene: Any) -> str:
     return ""
 
 
-#: Why "Render Pass" falls back to computed flow for a Backward run. The core's pass motion (fav_core.motion.
-#: PassMotion, as of this writing) always takes the frame's flow to t-1, also when the run goes last to first and
-#: needs the flow to t+1: the prior would be warped the wrong way. Remove once the core picks the half by direction.
-BACKWARD_PASS_NOTE = "Backward direction: the Vector pass is used for forward runs only; using computed DIS flow"
-
-
 def working_space_note() -> str:
     """A warning when the scene-linear working space is not Linear Rec.709 ("" otherwise).
 

@@ -216,10 +216,10 @@ def test_strip_of_renders_with_vector_pass_uses_the_pass(renders: list[Path], mo
     args = seen[0].cli_args()
     assert args[args.index("--flow") + 1] == "pass" and args[args.index("--vectors") + 1] == "blender"
     assert seen[0].output.endswith("stylized_%05d.exr")
-    scene.fav_settings.direction = "BACKWARD"  # the core would warp with the wrong half (test_blender_vectors)
+    scene.fav_settings.direction = "BACKWARD"  # the core takes the pass's other half (test_blender_vectors)
     with pytest.raises(RuntimeError, match="stopped by the test"):
         bpy.ops.fav.stylize_strip()
-    assert seen[1].options.flow == "dis" and seen[1].options.backward
+    assert seen[1].options.flow == "pass" and seen[1].options.backward
     scene.fav_settings.direction = "FORWARD"
     strip = scene.sequence_editor.active_strip
     strip.use_reverse_frames = True  # plays 3, 2, 1: the frame before is not the one the vectors point to

@@ -121,13 +121,6 @@ def test_render_pass_flow_needs_an_engine_with_a_vector_pass() -> None:
     assert choose_flow(scene, "dis") == ("dis", [])
 
 
-def test_backward_run_does_not_use_the_pass() -> None:
-    scene = build_scene()
-    assert choose_flow(scene, "pass") == ("pass", [])
-    assert choose_flow(scene, "pass", backward=True) == ("dis", [render.BACKWARD_PASS_NOTE])
-    assert choose_flow(scene, "raft", backward=True) == ("raft", [])
-
-
 def test_motion_blur_falls_back_to_computed_flow() -> None:
     scene = build_scene()
     scene.render.use_motion_blur = True
