@@ -48,6 +48,7 @@ class _Killed(BaseException):
     """Stands in for SIGKILL: nothing after it runs."""
 
 
+@pytest.mark.slow
 def test_a_run_killed_between_the_two_checkpoint_files_resumes_exactly(
     data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -74,6 +75,7 @@ def test_a_run_killed_between_the_two_checkpoint_files_resumes_exactly(
     assert state_iteration(tmp_path / "b" / "checkpoint-state.safetensors") == 4
 
 
+@pytest.mark.slow
 def test_an_old_state_file_with_a_model_file_of_another_iteration_is_refused(
     data: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -95,6 +97,7 @@ def test_an_old_state_file_with_a_model_file_of_another_iteration_is_refused(
         Trainer(_config(data, tmp_path / "a"), show_progress=False).resume()
 
 
+@pytest.mark.slow
 def test_a_cancelled_run_checkpoints_its_last_iteration_and_resumes_exactly(
     data: tuple[Path, Path], tmp_path: Path
 ) -> None:
