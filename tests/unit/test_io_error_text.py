@@ -23,11 +23,12 @@ def test_oiio_message_takes_the_first_line() -> None:
     assert oiio_message(None, "no pixels") == "no pixels"
 
 
-def test_truncated_png_is_one_plain_line(tmp_path: Path) -> None:
+def test_corrupt_png_is_one_plain_line(tmp_path: Path) -> None:
     ImageSequenceSink(tmp_path / "f_%d.png").write(Frame(1, np.random.default_rng(0).random((32, 48, 3),
                                                                                          dtype=np.float32)))
-    data = (tmp_path / "f_1.png").read_bytes()
-    (tmp_path / "f_1.png").write_bytes(data[: len(data) // 2])
+    data = bytearray((tmp_path / "f_1.png").read_bytes())
+    data[200:-40] = bytes(len(data) - 240)  # the compressed pixels zeroed, the IEND chunk still there
+    (tmp_path / "f_1.png").write_bytes(bytes(data))
     with pytest.raises(InputError) as exc:
         read_image_frame(tmp_path / "f_1.png", 1)
     text = str(exc.value)
