@@ -20,7 +20,7 @@ _EXR_MAGIC = b"\x76\x2f\x31\x01"
 _EXR_TILED, _EXR_NON_IMAGE, _EXR_MULTIPART = 0x200, 0x800, 0x1000
 # scanlines per chunk by compression id: NONE RLE ZIPS ZIP PIZ PXR24 B44 B44A DWAA DWAB
 _LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256}
-_HEADER_READ = 1 << 20  # EXR headers are a few KB; a larger one is not checked
+_HEADER_READ = 1 << 16  # EXR headers are a few KB (a hundred channels: ~5 KB); a larger one is not checked
 
 
 def check_complete(path: str | Path) -> None:
