@@ -134,8 +134,9 @@ def save_state(
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(path, f"cannot write the training state ({exc.strerror or exc})") from None
+    finally:  # also on a second Ctrl-C (KeyboardInterrupt) in the middle of the write
+        tmp.unlink(missing_ok=True)
 
 
 def load_state(

@@ -559,3 +559,21 @@ def test_validation_data_that_does_not_fit_is_refused_before_training(data: tupl
 def test_validation_batches_are_the_same_every_time(data: tuple[Path, Path], tmp_path: Path) -> None:
     trainer = Trainer(_config(data, tmp_path, num_val_batches=2), show_progress=False)
     assert trainer.validate() == trainer.validate()
+
+
+def test_an_interrupted_state_write_leaves_the_old_state_and_no_temporary_file(
+    data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = Trainer(_config(data, tmp_path, num_iterations=1), show_progress=False)
+    trainer.run()
+    before = (tmp_path / "checkpoint-state.safetensors").read_bytes()
+
+    def interrupted(src: str | Path, dst: str | Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save_checkpoint()
+    assert (tmp_path / "checkpoint-state.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+        "checkpoint-state.safetensors", "checkpoint.safetensors", "loss_curve.png"]
