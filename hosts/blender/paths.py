@@ -1,6 +1,7 @@
 """Where a job's files go: ``<Output Folder>/<scene>_<strip>_<model>/{input,render,stylized,fav.log}``."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -21,9 +22,18 @@ def output_root(settings: Any) -> Path:
 
 
 def job_name(*parts: str) -> str:
-    """A file-system-safe folder name from strip/scene and model names."""
+    """A file-system-safe folder name from strip/scene and model names, one per distinct name.
+
+    Letters and digits of any script are kept (``ショット`` stays); anything else becomes ``-``, and then a
+    short hash of the original is appended, so that names differing only there ("Shot A" / "Shot-A", "カット"
+    / "ショット" under an ASCII-only rule) never share a job folder, where one strip's run would overwrite the
+    frames another strip's result shows.
+    """
     text = "_".join(Path(p).stem if p.endswith(".safetensors") else p for p in parts if p)
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "job"
+    safe = re.sub(r"[^\w.-]+", "-", text).strip("-.") or "job"
+    if safe != text:
+        safe = f"{safe}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
+    return safe
 
 
 def ensure_dir(folder: Path) -> Path:

@@ -526,3 +526,17 @@ def test_stylize_render_that_renders_again_does_not_resume(tmp_path: Path, model
         bpy.ops.fav.stylize_render()
     assert seen[-1].options.resume is True
     assert RERENDER_NOTE not in capfd.readouterr().out
+
+
+def test_job_folders_of_different_strips_never_coincide() -> None:
+    from fav_blender.paths import job_name
+
+    assert job_name("Scene", "Shot", "/models/tiny-video.safetensors") == "Scene_Shot_tiny-video"
+    assert job_name("Scene", "ショット", "candy") == "Scene_ショット_candy"  # any script's letters stay
+    pairs = [("Shot A", "Shot-A"), ("Shot/1", "Shot:1"), ("A B", "A  B"), ("", "-")]
+    for a, b in pairs:
+        assert job_name("Scene", a, "candy") != job_name("Scene", b, "candy"), (a, b)
+    for name in ("Shot A", "Shot/1", "x:y*z?", "..", "a\\\\b"):
+        folder = job_name("Scene", name, "candy")
+        assert not set('/\\\\:*?"<>| ') & set(folder), folder
+        assert folder.strip(".") == folder
