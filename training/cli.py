@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fav_core.errors import Cancelled, ConfigError, FavError
 from fav_core.types import CancelToken
-from training.config import TrainConfig
+from training.config import VIDEO_ONLY, TrainConfig
 
 LOG = logging.getLogger(__name__)
 
@@ -58,11 +58,6 @@ HELP = {
     "seed": "seed of the network initialisation and the data order",
 }
 
-#: Options that only video training reads; image training accepts and ignores them.
-VIDEO_ONLY = frozenset({
-    "h5_file_video", "image_model", "data_mix", "num_frame_steps", "single_image_until", "reliable_map_min_filter",
-    "fill_occlusions", "pixel_loss_type", "pixel_loss_weight",
-})
 
 
 def _add_config_options(parser: argparse.ArgumentParser, mode: str) -> None:

@@ -24,6 +24,11 @@ SOURCES = ("single_image", "shift", "zoom_out", "video", "vr")
 PADDING_TYPES = ("reflect-start", "reflect", "replicate", "zero", "none")
 FILL_TYPES = ("vgg-mean", "uniform-random")
 PIXEL_LOSS_TYPES = ("L2", "L1", "SmoothL1")
+#: Options that only video training reads; image training accepts and ignores them.
+VIDEO_ONLY = frozenset({
+    "h5_file_video", "image_model", "data_mix", "num_frame_steps", "single_image_until", "reliable_map_min_filter",
+    "fill_occlusions", "pixel_loss_type", "pixel_loss_weight",
+})
 
 
 def parse_data_mix(text: str) -> dict[str, int]:

@@ -9,7 +9,7 @@ from torch import nn
 
 from fav_core.errors import ConfigError
 from fav_core.modelfile import ModelMeta, load_model, save_model
-from training.config import TrainConfig
+from training.config import VIDEO_ONLY, TrainConfig
 
 
 def style_name(config: TrainConfig) -> str:
@@ -18,7 +18,9 @@ def style_name(config: TrainConfig) -> str:
 
 
 def model_meta(config: TrainConfig, iteration: int) -> ModelMeta:
-    """Metadata of the network being trained (the training options go to `trained_with`)."""
+    """Metadata of the network being trained (the training options go to `trained_with`; for an image model
+    without the options only video training reads, which would misdescribe it)."""
+    settings = {k: v for k, v in config.to_dict().items() if config.mode == "video" or k not in VIDEO_ONLY}
     return ModelMeta(
         kind=config.mode,
         arch=config.arch,
@@ -30,7 +32,7 @@ def model_meta(config: TrainConfig, iteration: int) -> ModelMeta:
         preprocessing=config.preprocessing,
         fill=config.fill_occlusions,
         style_image=Path(config.style_image).name,
-        trained_with={"iterations": iteration, "config": config.to_dict()},
+        trained_with={"iterations": iteration, "config": settings},
     )
 
 

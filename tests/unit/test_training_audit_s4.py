@@ -577,3 +577,16 @@ def test_an_interrupted_state_write_leaves_the_old_state_and_no_temporary_file(
     assert (tmp_path / "checkpoint-state.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
         "checkpoint-state.safetensors", "checkpoint.safetensors", "loss_curve.png"]
+
+
+def test_model_metadata_records_the_settings_that_shaped_the_model(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from training.modelio import model_meta
+
+    image = model_meta(_config(data, tmp_path), 7)
+    assert image.kind == "image" and image.in_channels == 3 and image.arch == TINY_ARCH
+    assert image.trained_with["iterations"] == 7
+    assert image.trained_with["config"]["style_weights"] == "2" and "data_mix" not in image.trained_with["config"]
+    video = model_meta(_config(data, tmp_path, mode="video", image_model="self", data_mix="shift:1",
+                               fill_occlusions="uniform-random"), 3)
+    assert video.in_channels == 7 and video.fill == "uniform-random"
+    assert video.trained_with["config"]["data_mix"] == "shift:1"
