@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,28 +93,52 @@ def skimage_photos(names: Sequence[str]) -> dict[str, np.ndarray]:
     return photos
 
 
-def read_image_folder(folder: str | Path) -> dict[str, np.ndarray]:
-    """Read every image file of a folder as RGB uint8, in natural name order (`f2` before `f10`).
+class ImageFolder(Mapping[str, np.ndarray]):
+    """The image files of a folder as a read-on-access mapping name -> `(H, W, 3)` uint8 RGB.
 
-    Keys are the file stems (the full names where two files share a stem).
+    Nothing is decoded until an image is asked for, so a dataset build holds one photo at a time (a COCO-sized
+    folder decoded up front needs tens of GB). Names are in natural order (`f2` before `f10`); keys are the file
+    stems (the full names where two files share a stem).
+
+    Args:
+        folder: The folder.
 
     Raises:
-        InputError: the folder is missing, empty or a file cannot be decoded.
+        InputError: the folder is missing or holds no image files (at construction); a file cannot be decoded
+            (when it is read).
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(folder, "not a folder")
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
-    if not files:
-        raise InputError(folder, f"no images ({', '.join(IMAGE_SUFFIXES)})")
-    stems = [p.stem for p in files]
-    images = {}
-    for path in files:
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise InputError(self.folder, "not a folder")
+        files = sorted((p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+        if not files:
+            raise InputError(self.folder, f"no images ({', '.join(IMAGE_SUFFIXES)})")
+        stems = [p.stem for p in files]
+        self._files = {(p.stem if stems.count(p.stem) == 1 else p.name): p for p in files}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        path = self._files[name]
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise InputError(path, "cannot decode the image")
-        images[path.stem if stems.count(path.stem) == 1 else path.name] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    return images
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+def read_image_folder(folder: str | Path) -> ImageFolder:
+    """The images of a folder, read when accessed (see :class:`ImageFolder`).
+
+    Raises:
+        InputError: the folder is missing or holds no image files.
+    """
+    return ImageFolder(folder)
 
 
 def natural_key(path: Path) -> tuple[tuple[int, int | str], ...]:
@@ -179,8 +203,8 @@ def fit_image(
 
 
 def build_image_hdf5(
-    train: dict[str, np.ndarray],
-    val: dict[str, np.ndarray],
+    train: Mapping[str, np.ndarray],
+    val: Mapping[str, np.ndarray],
     output: str | Path,
     height: int = 256,
     width: int = 256,
@@ -217,11 +241,9 @@ def build_image_hdf5(
     output = Path(output)
     with _atomic_hdf5(output) as handle:
         for split, names, source in (("train2014", order, train), ("val2014", list(val), val)):
-            stack = np.zeros((len(names), 3, height, width), dtype=np.uint8)
-            for index, name in enumerate(names):
-                fitted = fit_image(source[name], height, width, max_resize, center_square)
-                stack[index] = fitted.transpose(2, 0, 1)
-            handle.create_dataset(f"{split}/images", data=stack)
+            images = handle.create_dataset(f"{split}/images", (len(names), 3, height, width), np.uint8)
+            for index, name in enumerate(names):  # one image in memory at a time
+                images[index] = fit_image(source[name], height, width, max_resize, center_square).transpose(2, 0, 1)
             handle[split].attrs["names"] = ",".join(names)
     LOG.info("wrote %s: %d train, %d val images at %dx%d", output, len(order), len(val), width, height)
     return output

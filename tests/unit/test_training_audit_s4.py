@@ -590,3 +590,28 @@ def test_model_metadata_records_the_settings_that_shaped_the_model(data: tuple[P
                                fill_occlusions="uniform-random"), 3)
     assert video.in_channels == 7 and video.fill == "uniform-random"
     assert video.trained_with["config"]["data_mix"] == "shift:1"
+
+
+def test_building_images_from_a_folder_holds_one_photo_at_a_time(tmp_path: Path) -> None:
+    import tracemalloc
+
+    import h5py
+
+    from training.datasets import read_image_folder
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(30):  # 30 × 196 kB decoded = 5.9 MB; output at 16 px: 23 kB
+        cv2.imwrite(str(photos / f"p{index}.png"), np.full((256, 256, 3), index, np.uint8))
+    tracemalloc.start()
+    try:
+        folder = read_image_folder(photos)
+        build_image_hdf5(folder, {}, tmp_path / "x.h5", 16, 16)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000, peak
+    with h5py.File(tmp_path / "x.h5", "r") as handle:
+        assert handle["train2014/images"].shape == (30, 3, 16, 16) and handle["val2014/images"].shape == (0, 3, 16, 16)
+        stored = handle["train2014/images"][...]
+    assert sorted(int(v) for v in stored[:, 0, 0, 0]) == list(range(30))
