@@ -175,8 +175,9 @@ def _build_video(args: argparse.Namespace) -> int:
     from fav_core.flow.providers import make_provider
     from training.datasets import build_video_hdf5, read_clip
 
-    train = [read_clip(path) for path in args.inputs]
-    val = [read_clip(path) for path in args.val_inputs]
+    size = (args.height, args.width)  # frames are kept at the dataset size only
+    train = [read_clip(path, size) for path in args.inputs]
+    val = [read_clip(path, size) for path in args.val_inputs]
     provider = make_provider(args.flow)
     build_video_hdf5(train, val, args.output, provider, args.height, args.width, args.sequence_length,
                      args.stride, args.seed)

@@ -249,22 +249,34 @@ def build_image_hdf5(
     return output
 
 
-def read_clip(path: str | Path) -> list[np.ndarray]:
-    """Read all frames of a video file (PyAV) or an image folder (sorted) as RGB uint8.
+def read_clip(path: str | Path, size_hw: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """Read all frames of a video file (PyAV) or an image folder (natural order) as RGB uint8.
+
+    Args:
+        path: Video file or frame folder.
+        size_hw: Resize every frame to (H, W) as it is decoded (area interpolation, as the video builder does),
+            so that only the small frames are kept; None = full size.
 
     Raises:
+        ConfigError: `size_hw` below 8 px.
         InputError: missing, unreadable or empty.
     """
     path = Path(path)
+    if size_hw is not None:
+        _check_size("build-video", *size_hw)
+
+    def fit(frame: np.ndarray) -> np.ndarray:
+        return frame if size_hw is None else _resized(frame, size_hw)
+
     if path.is_dir():
-        return list(read_image_folder(path).values())
+        return [fit(frame) for frame in read_image_folder(path).values()]
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(path, f"not a frame folder or a video ({', '.join(VIDEO_SUFFIXES)})")
     import av
 
     try:
         with av.open(str(path)) as container:
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+            frames = [fit(frame.to_ndarray(format="rgb24")) for frame in container.decode(video=0)]
     except (av.error.FFmpegError, OSError) as exc:
         raise InputError(path, f"cannot decode the video ({exc})") from None
     if not frames:
@@ -272,16 +284,23 @@ def read_clip(path: str | Path) -> list[np.ndarray]:
     return frames
 
 
+def _resized(frame: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """`frame` at (H, W) with area interpolation (the frame itself when it already has that size)."""
+    if frame.shape[:2] == tuple(size_hw):
+        return frame
+    return cv2.resize(frame, (size_hw[1], size_hw[0]), interpolation=cv2.INTER_AREA)
+
+
 def _sequences(
     clips: Iterable[list[np.ndarray]], height: int, width: int, length: int, stride: int
-) -> list[np.ndarray]:
-    """Cut clips into `(L, H, W, 3)` uint8 sequences starting every `stride` frames (frames resized first)."""
-    sequences = []
-    for clip in clips:
-        resized = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in clip]
-        for start in range(0, len(resized) - length + 1, stride):
-            sequences.append(np.stack(resized[start : start + length]))
-    return sequences
+) -> tuple[list[list[np.ndarray]], list[tuple[int, int]]]:
+    """The clips at (H, W) and their sequences as (clip index, first frame) every `stride` frames.
+
+    Sequences are stacked only when written, so the frames are held once, not L times.
+    """
+    resized = [[_resized(frame, (height, width)) for frame in clip] for clip in clips]
+    refs = [(c, start) for c, clip in enumerate(resized) for start in range(0, len(clip) - length + 1, stride)]
+    return resized, refs
 
 
 def _motion(sequence: np.ndarray, provider: FlowProvider) -> tuple[np.ndarray, np.ndarray]:
@@ -335,19 +354,20 @@ def build_video_hdf5(
         raise ConfigError("build-video: need --sequence-length >= 2, --stride >= 1, H and W multiples of 4")
     rng = np.random.default_rng(seed)
     train = _sequences(train_clips, height, width, sequence_length, stride)
-    if not train:
+    if not train[1]:
         raise ConfigError(f"build-video: no clip has {sequence_length} frames")
-    val = _sequences(val_clips, height, width, sequence_length, stride) if val_clips else list(train)
+    val = _sequences(val_clips, height, width, sequence_length, stride) if val_clips else train
     output = Path(output)
     with _atomic_hdf5(output) as handle:
-        for split, sequences in (("train", train), ("val", val)):
-            order = rng.permutation(len(sequences))
-            count = len(sequences)
+        for split, (clips, refs) in (("train", train), ("val", val)):
+            order = rng.permutation(len(refs))
+            count = len(refs)
             frames = handle.create_dataset(f"{split}/frames1", (count, sequence_length, 3, height, width), "u1")
             flow = handle.create_dataset(f"{split}/flow", (count, sequence_length - 1, 2, height, width), "f4")
             cert = handle.create_dataset(f"{split}/cert", (count, sequence_length - 1, height, width), "u1")
             for index, source in enumerate(order):
-                sequence = sequences[source]
+                clip, start = refs[source]
+                sequence = np.stack(clips[clip][start : start + sequence_length])
                 flows, certs = _motion(sequence, provider)
                 frames[index] = sequence.transpose(0, 3, 1, 2)
                 flow[index] = flows

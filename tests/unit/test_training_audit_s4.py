@@ -615,3 +615,22 @@ def test_building_images_from_a_folder_holds_one_photo_at_a_time(tmp_path: Path)
         assert handle["train2014/images"].shape == (30, 3, 16, 16) and handle["val2014/images"].shape == (0, 3, 16, 16)
         stored = handle["train2014/images"][...]
     assert sorted(int(v) for v in stored[:, 0, 0, 0]) == list(range(30))
+
+
+def test_clips_are_kept_at_the_dataset_size_while_they_are_read(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from training.datasets import read_clip
+
+    for index in range(20):  # 20 × 196 kB decoded = 3.9 MB at full size
+        cv2.imwrite(str(tmp_path / f"f{index}.png"), np.full((256, 256, 3), index * 10, np.uint8))
+    tracemalloc.start()
+    try:
+        frames = read_clip(tmp_path, (16, 24))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_500_000, peak
+    assert len(frames) == 20 and frames[3].shape == (16, 24, 3) and int(frames[3][0, 0, 0]) == 30
+    with pytest.raises(ConfigError, match="build-video: --height and --width must be >= 8, got 0x24"):
+        read_clip(tmp_path, (0, 24))
