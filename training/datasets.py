@@ -359,6 +359,7 @@ def build_video_hdf5(
     val = _sequences(val_clips, height, width, sequence_length, stride) if val_clips else train
     output = Path(output)
     with _atomic_hdf5(output) as handle:
+        written: dict[int, int] = {}  # train sequence -> its row in train/*, reused when val is train
         for split, (clips, refs) in (("train", train), ("val", val)):
             order = rng.permutation(len(refs))
             count = len(refs)
@@ -366,11 +367,17 @@ def build_video_hdf5(
             flow = handle.create_dataset(f"{split}/flow", (count, sequence_length - 1, 2, height, width), "f4")
             cert = handle.create_dataset(f"{split}/cert", (count, sequence_length - 1, height, width), "u1")
             for index, source in enumerate(order):
+                if split == "val" and val is train:  # the reference's val = train reshuffled: copy, no new flow
+                    row = written[int(source)]
+                    frames[index], flow[index], cert[index] = (handle[f"train/{name}"][row]
+                                                               for name in ("frames1", "flow", "cert"))
+                    continue
                 clip, start = refs[source]
                 sequence = np.stack(clips[clip][start : start + sequence_length])
                 flows, certs = _motion(sequence, provider)
                 frames[index] = sequence.transpose(0, 3, 1, 2)
                 flow[index] = flows
                 cert[index] = certs
+                written[int(source)] = index
             LOG.info("%s: %d sequences of %d frames", split, count, sequence_length)
     return output

@@ -634,3 +634,32 @@ def test_clips_are_kept_at_the_dataset_size_while_they_are_read(tmp_path: Path) 
     assert len(frames) == 20 and frames[3].shape == (16, 24, 3) and int(frames[3][0, 0, 0]) == 30
     with pytest.raises(ConfigError, match="build-video: --height and --width must be >= 8, got 0x24"):
         read_clip(tmp_path, (0, 24))
+
+
+def test_a_val_split_that_is_the_train_split_reshuffled_computes_no_flow_twice(tmp_path: Path) -> None:
+    import h5py
+
+    from fav_core.flow.providers import make_provider
+    from training.datasets import build_video_hdf5
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner, self.calls = make_provider("dis"), 0
+
+        def compute(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+            self.calls += 1
+            return self.inner.compute(src, dst)
+
+    rng = np.random.default_rng(3)
+    clip = [cv2.GaussianBlur(rng.integers(0, 256, (16, 24, 3), dtype=np.uint8), (0, 0), 2.0) for _ in range(5)]
+    provider = Counting()
+    out = build_video_hdf5([clip], [], tmp_path / "v.h5", provider, 16, 24, 2, 1, 0)  # type: ignore[arg-type]
+    assert provider.calls == 4 * 2  # 4 sequences, one backward and one forward flow each
+    with h5py.File(out, "r") as handle:
+        train = {k: handle[f"train/{k}"][...] for k in ("frames1", "flow", "cert")}
+        val = {k: handle[f"val/{k}"][...] for k in ("frames1", "flow", "cert")}
+    for row in range(4):  # every val row is a train row, with its own flow and cert
+        match = [r for r in range(4) if np.array_equal(train["frames1"][r], val["frames1"][row])]
+        assert len(match) == 1
+        assert np.array_equal(train["flow"][match[0]], val["flow"][row])
+        assert np.array_equal(train["cert"][match[0]], val["cert"][row])
