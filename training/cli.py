@@ -204,9 +204,18 @@ def _build_synthetic_video(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     import torch
 
+    from fav_core.errors import InputError
     from fav_core.modelfile import load_model, save_model
+    from training.checkpoints import read_header
 
-    model = load_model(args.checkpoint)
+    source = Path(args.checkpoint)
+    if source.is_dir():
+        source = source / "checkpoint.safetensors"
+    elif source.name.endswith("-state.safetensors"):
+        read_header(source)  # a malformed file is reported as such
+        raise InputError(source, f"is a training-state file; export {source.parent / 'checkpoint.safetensors'} "
+                                 "(or the run folder)")
+    model = load_model(source)
     dtype = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
     save_model(args.output, model.net, model.meta, dtype=dtype)
     print(f"wrote {args.output} ({args.dtype}, {model.meta.kind} model, style {model.meta.style_name})")
@@ -262,7 +271,7 @@ def _populate(commands: argparse._SubParsersAction) -> None:
     synth.set_defaults(func=_build_synthetic_video)
 
     export = commands.add_parser("export", help="copy a training checkpoint to a small model file")
-    export.add_argument("checkpoint", type=Path, help="RUN_DIR/checkpoint.safetensors")
+    export.add_argument("checkpoint", type=Path, help="RUN_DIR/checkpoint.safetensors or the run folder RUN_DIR")
     export.add_argument("-o", "--output", type=Path, required=True)
     export.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
     export.set_defaults(func=_export)

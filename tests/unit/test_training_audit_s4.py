@@ -663,3 +663,20 @@ def test_a_val_split_that_is_the_train_split_reshuffled_computes_no_flow_twice(t
         assert len(match) == 1
         assert np.array_equal(train["flow"][match[0]], val["flow"][row])
         assert np.array_equal(train["cert"][match[0]], val["cert"][row])
+
+
+def test_export_takes_the_run_folder_and_names_a_state_file_for_what_it_is(
+    data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fav_core.modelfile import load_model
+    from training.cli import main
+
+    Trainer(_config(data, tmp_path / "run", num_iterations=1), show_progress=False).run()
+    assert main(["export", str(tmp_path / "run"), "-o", str(tmp_path / "m.safetensors")]) == 0
+    model = load_model(tmp_path / "m.safetensors")
+    assert model.meta.kind == "image" and model.meta.arch == TINY_ARCH and model.meta.trained_with["iterations"] == 1
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "run" / "checkpoint-state.safetensors"), "-o",
+                 str(tmp_path / "n.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint-state.safetensors: is a training-state file; export " in err and err.count("\n") == 1
