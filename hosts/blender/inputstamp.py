@@ -4,16 +4,20 @@ The core resumes a run when its input *path* and settings are unchanged. The Seq
 visible images into the same ``<job>/input/frame_%05d.<ext>`` names on every run, so after a re-trim, a slip or
 replaced footage the path is the same while frame k is another image; resuming would keep the old stylized
 frames. The host therefore records, next to the job's files, which files (size and modification time) stood
-behind the input, and starts over when they changed in a way that is not just frames added at the end.
+behind the input and the settings used, and starts over when the files changed in a way that is not just frames
+added at the end, or the settings changed (where the core would stop with "use --no-resume", a flag the
+artist never sees).
 """
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .errors import HostError
+from .options import StylizeOptions
 from .paths import os_error_line
 
 STAMP_NAME = "input.json"
@@ -62,3 +66,20 @@ def same_frames(old: Stamp | None, new: Stamp) -> bool:
     a, b = old.get("files", []), new.get("files", [])
     n = min(len(a), len(b))
     return a[:n] == b[:n]
+
+
+def options_key(options: StylizeOptions) -> list[str]:
+    """The settings that shape the pixels, as recorded in a stamp (the ``fav stylize`` arguments without the
+    resume switch and the frame count, which may change between a run and its continuation)."""
+    return replace(options, resume=True, num_frames=None).to_cli_args()
+
+
+def restart_reason(old: Stamp | None, new: Stamp) -> str:
+    """Why frames stylized under ``old`` must not be resumed under ``new`` ("" when they may)."""
+    if old is None:
+        return "the frames already stylized there have no record of their input and settings"
+    if not same_frames(old, new):
+        return "it shows other frames than when it was last stylized"
+    if old.get("options") != new.get("options"):
+        return "the settings changed since it was last stylized"
+    return ""

@@ -18,6 +18,7 @@ import bpy
 
 from . import compat, jobs, render
 from .errors import HostError
+from .inputstamp import options_key, read_stamp, restart_reason, write_stamp
 from .paths import ensure_dir, job_name, output_root
 from .preferences import get_prefs
 from .session import JobOperator, Plan, can_start
@@ -135,9 +136,15 @@ class FAV_OT_stylize_render(JobOperator, bpy.types.Operator):
         else:
             prepare = render_steps(scene.name, frames, render_dir, layer)
         ensure_dir(out_dir)
-        if options.resume and not settings.reuse_renders and any(out_dir.glob("stylized_*.exr")):
-            options = replace(options, resume=False)  # new renders: earlier stylized frames are of old ones
-            notes.append(f"{RERENDER_NOTE} (turn on Reuse Renders to continue an interrupted run)")
+        stamp = {"source": "renders", "files": [], "options": options_key(options)}
+        if options.resume and any(out_dir.glob("stylized_*.exr")):
+            if not settings.reuse_renders:  # new renders: earlier stylized frames are of the old ones
+                options = replace(options, resume=False)
+                notes.append(f"{RERENDER_NOTE} (turn on Reuse Renders to continue an interrupted run)")
+            elif why := restart_reason(read_stamp(job_dir), stamp):
+                options = replace(options, resume=False)
+                notes.append(f"scene '{scene.name}': {why}: starting over")
+        write_stamp(job_dir, stamp)
         spec = jobs.JobSpec(
             input=str(render_dir / render.RENDER_PATTERN),
             output=str(out_dir / OUTPUT_PATTERN),

@@ -27,7 +27,7 @@ import bpy
 from . import compat, jobs
 from .errors import HostError
 from .exrheader import exr_channel_names, has_vector_pass
-from .inputstamp import Stamp, file_stamp, read_stamp, same_frames, write_stamp
+from .inputstamp import Stamp, file_stamp, options_key, read_stamp, restart_reason, write_stamp
 from .paths import ensure_dir, job_name, os_error_line, output_root
 from .preferences import get_prefs
 from .session import JobOperator, Plan, can_start
@@ -346,11 +346,11 @@ class FAV_OT_stylize_strip(JobOperator, bpy.types.Operator):
             options = replace(options, num_frames=plan_input.frames)
         out_dir = job_dir / "stylized"
         ensure_dir(out_dir)
-        stamp = plan_input.stamp()
-        if options.resume and not same_frames(read_stamp(job_dir), stamp) and any(
-                out_dir.glob(f"stylized_*{plan_input.out_ext}")):
-            options = replace(options, resume=False)
-            notes.append(f"strip '{strip.name}' shows other frames than when it was last stylized: starting over")
+        stamp = {**plan_input.stamp(), "options": options_key(options)}
+        if options.resume and any(out_dir.glob(f"stylized_*{plan_input.out_ext}")):
+            if why := restart_reason(read_stamp(job_dir), stamp):
+                options = replace(options, resume=False)
+                notes.append(f"strip '{strip.name}': {why}: starting over")
         write_stamp(job_dir, stamp)
         spec = jobs.JobSpec(
             input=plan_input.input,

@@ -469,6 +469,18 @@ def test_same_frames_rule() -> None:
     assert not same_frames(old, {"source": "images", "files": [a, ["b.png", 11, 4]]})  # b re-rendered
     assert not same_frames(None, {"source": "images", "files": [a]})  # no record: cannot tell
     assert not same_frames({"source": ["m.mp4", 5, 1], "files": []}, {"source": ["m.mp4", 6, 2], "files": []})
+    from fav_blender.inputstamp import options_key, restart_reason
+    from fav_blender.options import StylizeOptions
+
+    opts = StylizeOptions(model="candy")
+    key = options_key(opts)
+    assert key == options_key(StylizeOptions(model="candy", resume=False, num_frames=7))  # not pixel settings
+    assert key != options_key(StylizeOptions(model="candy", median_filter=5))
+    new = {"source": "images", "files": [a, b], "options": key}
+    assert restart_reason({**old, "options": key}, new) == ""
+    assert restart_reason({**old, "options": options_key(StylizeOptions(model="other"))}, new) == \
+        "the settings changed since it was last stylized"
+    assert restart_reason(None, new).startswith("the frames already stylized there have no record")
 
 
 def test_re_trimmed_strip_is_stylized_again_not_resumed(tmp_path: Path, models: tuple[str, str]) -> None:
@@ -489,6 +501,14 @@ def test_re_trimmed_strip_is_stylized_again_not_resumed(tmp_path: Path, models: 
     assert scene.fav_settings.status.startswith("added strip")
     second = {p.name: p.read_bytes() for p in out.glob("stylized_*.png")}
     assert all(second[name] != first[name] for name in first)
+    # another setting, Resume still on: the core alone stops with "use --no-resume" (a flag the artist never
+    # sees); the host starts over instead
+    scene.fav_settings.min_filter = 3
+    assert bpy.ops.fav.stylize_strip() == {"FINISHED"}
+    third = {p.name: p.read_bytes() for p in out.glob("stylized_*.png")}
+    assert third["stylized_00001.png"] == second["stylized_00001.png"]  # frame 1 has no prior to filter
+    assert third["stylized_00002.png"] != second["stylized_00002.png"]
+    assert third["stylized_00003.png"] != second["stylized_00003.png"]
 
 
 def test_stylize_render_that_renders_again_does_not_resume(tmp_path: Path, models: tuple[str, str],
@@ -526,6 +546,12 @@ def test_stylize_render_that_renders_again_does_not_resume(tmp_path: Path, model
         bpy.ops.fav.stylize_render()
     assert seen[-1].options.resume is True
     assert RERENDER_NOTE not in capfd.readouterr().out
+    s.min_filter = 3  # ... unless the settings changed
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        bpy.ops.fav.stylize_render()
+    assert seen[-1].options.resume is False
+    assert "Warning: scene 'Scene': the settings changed since it was last stylized: starting over" in \
+        capfd.readouterr().out
 
 
 def test_job_folders_of_different_strips_never_coincide() -> None:
