@@ -566,3 +566,45 @@ def test_job_folders_of_different_strips_never_coincide() -> None:
         folder = job_name("Scene", name, "candy")
         assert not set('/\\\\:*?"<>| ') & set(folder), folder
         assert folder.strip(".") == folder
+
+
+def test_esc_while_rendering_restores_the_render_settings(tmp_path: Path, models: tuple[str, str]) -> None:
+    """The UI path of Stylize Render, cancelled after one of three frames: the artist's output settings and
+    passes are back, the frame rendered is kept, and the core never started."""
+    from fav_blender import session
+    from fav_blender.operators_compositor import FAV_OT_stylize_render
+
+    scene = build_scene()
+    scene.render.resolution_percentage = 25
+    scene.frame_set(2)
+    s = scene.fav_settings
+    s.model, s.image_model = models
+    s.output_dir = str(tmp_path / "out")
+    before = (scene.render.filepath, scene.render.image_settings.media_type, scene.render.use_compositing,
+              scene.view_layers[0].use_pass_vector, scene.frame_current)
+
+    class Op(session.JobOperator):
+        make_plan = FAV_OT_stylize_render.make_plan
+
+        def __init__(self) -> None:
+            self.reports: list[tuple[set[str], str]] = []
+
+        def interactive(self, context: Any) -> bool:
+            return True
+
+        def report(self, level: set[str], message: str) -> None:
+            self.reports.append((level, message))
+
+    op, wm = Op(), FakeWindowManager()
+    context = SimpleNamespace(window="win", window_manager=wm, workspace=FakeWorkspace(), scene=scene,
+                              view_layer=scene.view_layers[0], preferences=bpy.context.preferences)
+    assert op.invoke(context, FakeEvent("INVOKE")) == {"RUNNING_MODAL"}
+    assert op.modal(context, FakeEvent("TIMER")) == {"RUNNING_MODAL"}  # renders frame 1
+    assert scene.view_layers[0].use_pass_vector is True  # while rendering
+    assert op.modal(context, FakeEvent("ESC", "PRESS")) == {"CANCELLED"}
+    assert op.reports[-1] == ({"WARNING"}, "cancelled before stylizing; rendered frames are kept")
+    after = (scene.render.filepath, scene.render.image_settings.media_type, scene.render.use_compositing,
+             scene.view_layers[0].use_pass_vector, scene.frame_current)
+    assert after == before
+    assert [p.name for p in (tmp_path / "out").rglob("render_*.exr")] == ["render_0001.exr"]
+    assert op._job is None and scene.fav_settings.running is False
