@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -119,11 +121,52 @@ def install_stop_handlers(token: CancelToken) -> Callable[[], None]:
     return restore
 
 
+@contextmanager
+def run_folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on RUN_DIR/.lock while a run trains, so that a second run started into the same
+    folder (twice launched, a farm retry) is refused instead of interleaving its checkpoints with the first.
+    The lock goes with the process (also on SIGKILL); where `fcntl` is missing (Windows) nothing is locked.
+
+    Raises:
+        ConfigError: another process holds the lock.
+        OutputError: the lock file cannot be created.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    from fav_core.errors import OutputError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / ".lock", "a+")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise OutputError(folder, f"cannot write the run folder ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip() or "?"
+            raise ConfigError(f"{folder}: another training run (pid {owner}) is using this folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
 def _run_training(args: argparse.Namespace) -> int:
+    config = _config_from_args(args)
+    with run_folder_lock(config.output_path):
+        return _train(args, config)
+
+
+def _train(args: argparse.Namespace, config: TrainConfig) -> int:
     from training.checkpoints import state_iteration
     from training.loop import Trainer
 
-    config = _config_from_args(args)
     existing = config.output_path / "checkpoint-state.safetensors"
     if args.resume is None and existing.is_file():
         raise ConfigError(f"{config.output_dir}: already holds a checkpoint (iteration {state_iteration(existing)}); "

@@ -680,3 +680,16 @@ def test_export_takes_the_run_folder_and_names_a_state_file_for_what_it_is(
                  str(tmp_path / "n.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "checkpoint-state.safetensors: is a training-state file; export " in err and err.count("\n") == 1
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(
+    data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.cli import main, run_folder_lock
+
+    with run_folder_lock(tmp_path / "run"):
+        assert main(_cli_args(data, tmp_path / "run")) == 2
+        err = capsys.readouterr().err
+        assert f"another training run (pid {os.getpid()}) is using this folder" in err
+        assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+    assert main(_cli_args(data, tmp_path / "run")) == 0  # released with the run
