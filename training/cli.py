@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, fields
@@ -99,7 +100,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def install_stop_handlers(token: CancelToken) -> Callable[[], None]:
     """Make Ctrl-C / SIGTERM cancel `token` (the run checkpoints its last whole iteration and stops); a second
-    signal stops at once (KeyboardInterrupt). Only from the main thread.
+    signal stops at once (KeyboardInterrupt). From another thread (an application running the CLI in a worker)
+    nothing is installed: signals reach the main thread only, the caller cancels by its own means.
 
     Returns:
         A function that puts the previous handlers back.
@@ -112,6 +114,8 @@ def install_stop_handlers(token: CancelToken) -> Callable[[], None]:
         print("training: stopping after this iteration and saving a checkpoint (signal again to stop now)",
               file=sys.stderr)
 
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        return lambda: None
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
 
     def restore() -> None:

@@ -693,3 +693,25 @@ def test_a_second_run_into_a_folder_in_use_is_refused(
         assert f"another training run (pid {os.getpid()}) is using this folder" in err
         assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
     assert main(_cli_args(data, tmp_path / "run")) == 0  # released with the run
+
+
+def test_stop_handlers_from_a_worker_thread_install_nothing() -> None:
+    import signal
+    import threading
+
+    from fav_core.types import CancelToken
+    from training.cli import install_stop_handlers
+
+    before = signal.getsignal(signal.SIGINT)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            install_stop_handlers(CancelToken())()
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert errors == [] and signal.getsignal(signal.SIGINT) is before
