@@ -68,14 +68,32 @@ def load_style_image(path: str | Path, longer_side: int) -> torch.Tensor:
         raise InputError(path, f"the style image ({width}x{height} px) is {size[1]}x{size[0]} px at "
                                f"--style-image-size {longer_side}; its shorter side needs at least "
                                f"{MIN_STYLE_SIDE} px (raise --style-image-size or crop the image)")
-    if raw.ndim == 3 and raw.shape[2] == 4 and int(raw[..., 3].min()) < int(np.iinfo(raw.dtype).max):
+    opaque = np.iinfo(raw.dtype).max if np.issubdtype(raw.dtype, np.integer) else 1.0
+    if raw.ndim == 3 and raw.shape[2] == 4 and float(raw[..., 3].min()) < opaque:
         LOG.warning("%s: the style image's alpha channel is ignored (transparent pixels are used with their "
                     "stored colour)", path)
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(path, "cannot read the style image (not an image file OpenCV can decode)")
-    rgb = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF orientation applied
+    if bgr is not None:
+        rgb01 = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+    else:  # e.g. a float TIFF, which IMREAD_COLOR refuses: convert what IMREAD_UNCHANGED gave
+        rgb01 = _unchanged_to_rgb01(raw, path)
+    rgb = torch.from_numpy(np.ascontiguousarray(rgb01))
     return resize_bilinear(rgb.permute(2, 0, 1)[None], size)
+
+
+def _unchanged_to_rgb01(raw: np.ndarray, path: Path) -> np.ndarray:
+    """`(H, W[, C])` grey / BGR / BGRA of any depth (as cv2.IMREAD_UNCHANGED reads it) -> `(H, W, 3)` float32 RGB
+    in [0, 1] (integers scaled by their maximum, floats clipped).
+
+    Raises:
+        InputError: a channel count other than 1, 3 or 4.
+    """
+    image = raw[..., None] if raw.ndim == 2 else raw
+    if image.shape[2] not in (1, 3, 4):
+        raise InputError(path, f"the style image has {image.shape[2]} channels; expected grey, RGB or RGBA")
+    scale = float(np.iinfo(image.dtype).max) if np.issubdtype(image.dtype, np.integer) else 1.0
+    values = np.clip(image.astype(np.float32) / scale, 0.0, 1.0)
+    return np.repeat(values, 3, axis=2) if values.shape[2] == 1 else values[..., 2::-1]
 
 
 class PerceptualObjective(nn.Module):

@@ -715,3 +715,16 @@ def test_stop_handlers_from_a_worker_thread_install_nothing() -> None:
     thread.start()
     thread.join()
     assert errors == [] and signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_float_rgba_tiff_style_image_is_read(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from training.objective import load_style_image
+
+    image = np.zeros((16, 16, 4), np.float32)
+    image[..., 1] = 1.0  # green
+    image[..., 3] = 0.5
+    assert cv2.imwrite(str(tmp_path / "s.tiff"), image)
+    with caplog.at_level("WARNING"):
+        style = load_style_image(tmp_path / "s.tiff", 16)
+    assert style.shape == (1, 3, 16, 16) and float(style[0, 1].min()) == 1.0 and float(style[0, 0].max()) == 0.0
+    assert "alpha channel is ignored" in caplog.text
