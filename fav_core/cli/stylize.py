@@ -7,6 +7,7 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "premultiplied again: light where alpha is 0, e.g. glows, is lost, with a warning); ignore = "
                    "stylize the colour as stored (EXR: the picture over black) and write no alpha (default auto)")
     add_look_options(p)
+    p.add_argument("--fps", type=_frame_rate, default=None, metavar="RATE",
+                   help="frame rate of a video output made from an image sequence, e.g. 25, 23.976 or 24000/1001 "
+                   "(default 24; a video input keeps its own)")
     p.add_argument("--backward", action="store_true", help="process from the last frame to the first")
     p.add_argument("--continue-with", type=int, default=None, metavar="N",
                    help="start at frame N, reloading frame N-1's saved prior from the output folder")
@@ -152,8 +156,10 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     # a video, or one image file (a single-frame job): nothing to resume, no run state left next to the file
     state = None if is_video or _single_image(args.output) else RunState(output_folder(args.output))
     if is_video:
-        sink = make_sink(args.output, like=source)
+        sink = make_sink(args.output, like=source, fps=_output_rate(args, source))
     else:  # no frame path may leave the chosen output folder
+        if getattr(args, "fps", None) is not None:
+            log.warning("--fps %s is for video outputs; image files have no frame rate (ignored)", args.fps)
         root = os.path.abspath(output_folder(args.output))
         sink = make_sink(os.path.abspath(args.output), like=source, root=root)
     refuse_overwriting_input(source, sink, order[start:])
@@ -344,6 +350,34 @@ def output_folder(output: str) -> Path:
     if kind in UNWRITABLE_EXTENSIONS or f".{kind}" in VIDEO_EXTS:
         return p.parent
     return p
+
+
+def _frame_rate(text: str) -> Fraction:
+    """``--fps``: a positive number or fraction (``25``, ``23.976``, ``24000/1001``); 23.976 and 29.97 and 59.94
+    mean the NTSC rates (24000/1001 ...), as in editing software."""
+    try:
+        rate = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a frame rate: {text!r} (e.g. 25, 23.976, 24000/1001)") from None
+    if rate <= 0 or rate > 1000:
+        raise argparse.ArgumentTypeError(f"frame rate must be in (0, 1000], got {text}")
+    for base in (24, 30, 60):
+        ntsc = Fraction(base * 1000, 1001)
+        if rate != ntsc and abs(float(rate) - float(ntsc)) < 0.0006:  # 23.976 written for 24000/1001
+            return ntsc
+    return rate
+
+
+def _output_rate(args: argparse.Namespace, source: Any) -> Fraction | None:
+    """The ``--fps`` for a video output; refused when the input is a video with a rate of its own."""
+    fps = getattr(args, "fps", None)
+    if fps is None:
+        return None
+    own = getattr(source, "rate", None) or getattr(source, "fps", None)
+    if own and Fraction(own) != fps:
+        raise ConfigError(f"--fps {fps}: the input video has its own rate ({float(own):.3f} fps), kept with its "
+                          "audio; --fps is for image-sequence inputs")
+    return fps
 
 
 def _single_image(output: str) -> bool:

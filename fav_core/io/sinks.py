@@ -263,7 +263,7 @@ def make_sink(
             audio_from, audio_start = like.path, float(timestamp(like.indices[0]))
         rate = fps or like.rate or like.fps
         if rate is None:
-            log.info("%s: the source has no frame rate; writing 24 fps", text)
+            log.warning("%s: the input has no frame rate (an image sequence); writing 24 fps (--fps sets it)", text)
             rate = 24
         return VideoSink(text, rate, audio_from=audio_from, audio_start=audio_start)
     if suffix in UNWRITABLE_EXTENSIONS and parse_pattern(text) is None:
