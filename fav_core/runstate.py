@@ -48,6 +48,9 @@ class RunState:
                 old = json.loads(path.read_text())
             except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
                 raise InputError(path, f"cannot read the saved run settings ({exc}); use --no-resume") from exc
+            if not isinstance(old, dict):
+                raise InputError(path, f"the saved run settings are a JSON {type(old).__name__}, not an object "
+                                 "(damaged or not written by fav); use --no-resume")
             for key in sorted(set(old) | set(settings)):
                 if old.get(key) != settings.get(key):
                     raise ConfigError(
@@ -77,9 +80,10 @@ class RunState:
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise InputError(path, f"cannot read the saved prior ({exc})") from exc
+            raise InputError(path, f"cannot read the saved prior ({exc}); use --no-resume") from exc
         if arr.dtype != np.float32 or arr.shape != (size[0], size[1], 3):
-            raise InputError(path, f"saved prior is {arr.dtype} {arr.shape}, expected float32 ({size[0]}, {size[1]}, 3)")
+            raise InputError(path, f"saved prior is {arr.dtype} {arr.shape}, expected float32 ({size[0]}, "
+                             f"{size[1]}, 3); use --no-resume")
         return arr
 
     def clear(self) -> None:
