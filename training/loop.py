@@ -87,6 +87,10 @@ def _check_writable(folder: Path) -> None:
         raise OutputError(folder, f"cannot write the run folder ({exc.strerror or exc})") from None
 
 
+class TrainingOutOfMemory(FavError):
+    """An iteration needed more memory than the device has (the checkpoint on disk is whole; resume from it)."""
+
+
 class TrainingDiverged(FavError):
     """The loss of an iteration is NaN or infinite (diverged training or non-finite data); nothing was applied."""
 
@@ -347,6 +351,7 @@ class Trainer:
         Raises:
             Cancelled: `cancel` was set; the checkpoint of the last whole iteration is on disk.
             TrainingDiverged: the loss of an iteration is not finite.
+            TrainingOutOfMemory: an iteration needed more memory than the device has.
         """
         from tqdm import tqdm
 
@@ -364,7 +369,7 @@ class Trainer:
                 self._checkpoint_on_stop()
                 raise Cancelled(f"{self.run_dir}: stopped after iteration {self.state.iteration}; its checkpoint is "
                                 "saved (add --resume to continue)")
-            result = self.step(iteration)
+            result = self._step_or_explain(iteration)
             self.state.iteration = iteration
             self.state.elapsed_s = time.monotonic() - began
             self._record(iteration, {k: v for k, v in result.losses.items() if not k.startswith("source_")})
@@ -381,6 +386,24 @@ class Trainer:
                 self.save_checkpoint()
                 plot_history(self.state.history, self.run_dir / "loss_curve.png")
         return self.state
+
+    def _step_or_explain(self, iteration: int) -> StepResult:
+        """:meth:`step`, with running out of memory turned into one line that says what to change.
+
+        Raises:
+            TrainingOutOfMemory: torch could not allocate memory (CPU or CUDA).
+        """
+        try:
+            return self.step(iteration)
+        except RuntimeError as exc:  # torch.OutOfMemoryError (CUDA) is a RuntimeError too
+            if not isinstance(exc, torch.OutOfMemoryError) and "can't allocate memory" not in str(exc):
+                raise
+            height, width = self.config.size_hw
+            raise TrainingOutOfMemory(
+                f"{self.run_dir}: iteration {iteration}: out of {self.device.type} memory with --batch-size "
+                f"{self.config.batch_size} at --image-size {height}:{width} (lower them, or --crop-size); the last "
+                f"checkpoint is from iteration {self.saved_iteration}"
+            ) from None
 
     def _checkpoint_on_stop(self) -> None:
         """Checkpoint the last whole iteration when a run is stopped between checkpoints."""

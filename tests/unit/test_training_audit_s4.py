@@ -728,3 +728,30 @@ def test_a_float_rgba_tiff_style_image_is_read(tmp_path: Path, caplog: pytest.Lo
         style = load_style_image(tmp_path / "s.tiff", 16)
     assert style.shape == (1, 3, 16, 16) and float(style[0, 1].min()) == 1.0 and float(style[0, 0].max()) == 0.0
     assert "alpha channel is ignored" in caplog.text
+
+
+def test_running_out_of_memory_is_one_line_that_says_what_to_lower(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from training.loop import TrainingOutOfMemory
+
+    trainer = Trainer(_config(data, tmp_path, num_iterations=3, checkpoint_every=1), show_progress=False)
+    step = trainer.step
+
+    def step_then_oom(iteration: int):  # noqa: ANN202
+        if iteration == 2:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate "
+                               "memory: you tried to allocate 68719476736 bytes. Error code 12")
+        return step(iteration)
+
+    trainer.step = step_then_oom  # type: ignore[method-assign]
+    with pytest.raises(TrainingOutOfMemory) as caught:
+        trainer.run()
+    message = str(caught.value)
+    assert "iteration 2: out of cpu memory with --batch-size 2 at --image-size 16:16" in message
+    assert message.endswith("the last checkpoint is from iteration 1") and "\n" not in message
+
+    def other_error(iteration: int):  # noqa: ANN202
+        raise RuntimeError("some other torch failure")
+
+    trainer.step = other_error  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="some other torch failure"):
+        trainer.run()
