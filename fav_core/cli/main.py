@@ -45,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(sub)
+    core = set(sub.choices)
     for ep in entry_points(group="fav.commands"):
         ep.load()(sub)
+    for name in set(sub.choices) - core:  # other packages' commands (the GUI's event loop ...) keep SIGTERM's default
+        sub.choices[name].set_defaults(fav_default_sigterm=True)
     for command in sub.choices.values():  # `fav stylize IN -o OUT -v` works as well as `fav -v stylize ...`
         try:
             command.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
@@ -99,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         format="fav: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    if getattr(args, "fav_default_sigterm", False) and signal.getsignal(signal.SIGTERM) is _terminate:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # console()'s start-up handler is for the core's commands
     try:
         return int(args.func(args) or 0)
     except Cancelled as exc:
