@@ -12,6 +12,7 @@ import sys
 from importlib import import_module
 from importlib.metadata import entry_points
 
+from fav_core.cli.signals import HeldSignals, Terminated, import_native_modules
 from fav_core.errors import Cancelled, FavError
 
 CORE_COMMANDS = (
@@ -59,39 +60,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived before a job installed its own handler (while modules load, models are read ...)."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
-
-
 def console() -> int:
     """The ``fav`` console script and ``python -m fav_core.cli``: tune this process's allocator for big CPU
     tensors (fav_core.process_memory; only here, never when a host imports the CLI in-process), then run.
 
     A Ctrl-C or SIGTERM at any moment, even while torch is still being imported, ends with ``fav: cancelled`` and
-    exit code 130 (the job protocol's), never a traceback or a silent death by the signal: a job that is
-    running frames has its own handler (finish or drop the frame being written); before that nothing is written.
+    exit code 130 (the job protocol's), never a traceback, an abort or a silent death by the signal: signals are
+    held until a safe point (:mod:`fav_core.cli.signals`); before a job's first frame nothing is written.
     """
-    from fav_core.process_memory import tune_process
+    held = HeldSignals.install()
+    try:
+        from fav_core.process_memory import tune_process
 
-    previous = None
-    try:
-        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            previous = signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread
-        previous = None
-    try:
         tune_process()
         return main()
     except (KeyboardInterrupt, Terminated):
         print("fav: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        if held is not None:  # the work is over: a late signal must not turn a finished run into a killed one
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _deliver_held_signals(args: argparse.Namespace) -> None:
+    """Under :func:`console`: import the native modules with signals still held, then stop holding — except for
+    jobs that take held signals over as a cancel (``fav_takes_signals``)."""
+    held = HeldSignals.current()
+    if held is None:
+        return
+    default_sigterm = bool(getattr(args, "fav_default_sigterm", False))
+    if default_sigterm:  # commands of other packages (the GUI, training) keep SIGTERM's default action
+        held.release(default_sigterm=True)
+        return
+    import_native_modules()
+    if not getattr(args, "fav_takes_signals", False):
+        held.release()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,9 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         format="fav: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
-    if getattr(args, "fav_default_sigterm", False) and signal.getsignal(signal.SIGTERM) is _terminate:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # console()'s start-up handler is for the core's commands
     try:
+        _deliver_held_signals(args)
         return int(args.func(args) or 0)
     except Cancelled as exc:
         print(f"fav: cancelled: {exc}", file=sys.stderr)

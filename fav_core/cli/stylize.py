@@ -4,13 +4,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from fav_core.cli.signals import cancel_on_signals
 from fav_core.errors import Cancelled, ConfigError
 from fav_core.process_memory import enable_huge_pages
 
@@ -81,7 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="start over even if OUTPUT already holds frames of an earlier run")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
                    help="progress on stderr (bar) or JSON lines on stdout for hosts (json)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, fav_takes_signals=True)  # held start-up signals cancel the job (cli.signals)
 
 
 def add_look_options(p: argparse.ArgumentParser, output: str = "output") -> None:
@@ -204,7 +202,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
 
     pipe.start(todo, prior_index=prior.index if prior is not None and not config.per_frame else None)
     writer: BackgroundWriter[StylizedFrame, tuple[int, str | None]] = BackgroundWriter(write_one)
-    with _cancel_on_signals(cancel):
+    with cancel_on_signals(cancel):
         try:
             with pipe:
                 for out in stylizer.run(pipe.source_view, indices=todo, prior=prior, cancel=cancel):
@@ -426,26 +424,3 @@ def _abort(sink: Any) -> None:
     abort = getattr(sink, "abort", None)
     if callable(abort):
         abort()
-
-
-@contextmanager
-def _cancel_on_signals(cancel: Any) -> Iterator[None]:
-    """SIGINT/SIGTERM set the cancel token: the current frame finishes (or is dropped) whole."""
-    def handler(signum: int, frame: object) -> None:
-        if cancel.cancelled:  # second Ctrl-C: stop now (writes are atomic anyway)
-            raise KeyboardInterrupt
-        cancel.cancel()
-
-    old = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGBREAK", None)):  # SIGBREAK: Windows
-            if sig is None:
-                continue
-            old[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread (e.g. called from a host's worker thread)
-        old = {}
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)

@@ -108,7 +108,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--eval-loss-weights", default=None, help="VGG-16 weights file for --eval-loss-network vgg16")
     ev.add_argument("--eval-style-image-size", type=int, default=256,
                     help="longer side of the style image for the style loss (default 256)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, fav_takes_signals=True)  # held start-up signals cancel the job (cli.signals)
 
 
 def run(args: argparse.Namespace, reporter: Any = None, cancel: Any = None) -> int:
@@ -214,7 +214,8 @@ def _motion(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
-    from fav_core.cli.stylize import VIDEO_EXTS, _abort, _cancel_on_signals, output_folder
+    from fav_core.cli.signals import cancel_on_signals
+    from fav_core.cli.stylize import VIDEO_EXTS, _abort, output_folder
     from fav_core.io.overwrite import refuse_overwriting_input
     from fav_core.runstate import RunState, continue_position, plan_resume
     from fav_core.spherical.stylizer360 import SphereConfig, Stylizer360, unstack_faces
@@ -272,7 +273,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
                        resumed_from=order[start] if start else None, output=str(args.output))
     last_saved = order[start - 1] if start > 0 else None
     written = 0
-    with _cancel_on_signals(cancel):
+    with cancel_on_signals(cancel):
         try:
             for result in stylizer.run(cubes, indices=todo, prior=prior, cancel=cancel):
                 path = outputs.write(result)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fav_core.cli.signals import HeldSignals, Terminated, cancel_on_signals, raise_terminated
+
 from .conftest import ROOT, make_clip, stylize_args
 
 
@@ -42,11 +44,12 @@ def test_other_packages_commands_keep_the_default_sigterm(monkeypatch: pytest.Mo
         parser = argparse.ArgumentParser(prog="fav")
         parser.add_argument("-v", "--verbose", action="count", default=0)
         sub = parser.add_subparsers(dest="command")
-        for name, foreign in (("core-job", False), ("plugin-job", True)):
+        for name, flag in (("core-job", None), ("plugin-job", "fav_default_sigterm"),
+                           ("frame-job", "fav_takes_signals")):
             p = sub.add_parser(name)
             p.set_defaults(func=lambda args: seen.append(signal.getsignal(signal.SIGTERM)) or 0)
-            if foreign:
-                p.set_defaults(fav_default_sigterm=True)
+            if flag:
+                p.set_defaults(**{flag: True})
         return parser
 
     monkeypatch.setattr(cli_main, "build_parser", fake_build_parser)
@@ -54,13 +57,70 @@ def test_other_packages_commands_keep_the_default_sigterm(monkeypatch: pytest.Mo
     before = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        for argv in (["core-job"], ["plugin-job"]):
+        for argv in (["core-job"], ["plugin-job"], ["frame-job"]):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # console() leaves both ignored when it returns
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             monkeypatch.setattr(sys, "argv", ["fav", *argv])
             monkeypatch.setattr(cli_main, "main", lambda a=argv, m=cli_main.main: m(a))
             assert cli_main.console() == 0
     finally:
         signal.signal(signal.SIGTERM, before)
-    assert seen == [cli_main._terminate, signal.SIG_DFL]
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a core command raises on SIGTERM once started; another package's has the default; a frame job still holds
+    assert seen[:2] == [raise_terminated, signal.SIG_DFL] and isinstance(seen[2], HeldSignals)
+
+
+def test_console_ignores_signals_once_the_work_is_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that lands while a finished run exits must not turn it into a killed one (exit -2/-15)."""
+    from fav_core.cli import main as cli_main
+
+    monkeypatch.setattr("fav_core.process_memory.tune_process", lambda: None)
+    monkeypatch.setattr(cli_main, "main", lambda argv=None: 0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        assert cli_main.console() == 0
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN and signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_held_signals_are_delivered_at_the_safe_point() -> None:
+    import os
+
+    from fav_core.types import CancelToken
+
+    try:
+        held = HeldSignals.install()
+        assert held is not None and HeldSignals.current() is held and HeldSignals.install() is held
+        os.kill(os.getpid(), signal.SIGINT)  # recorded only: no KeyboardInterrupt here
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert held.pending == [signal.SIGINT, signal.SIGTERM]
+        with pytest.raises(KeyboardInterrupt):
+            held.release()
+        assert signal.getsignal(signal.SIGTERM) is raise_terminated
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        held = HeldSignals.install()
+        assert held is None  # SIGTERM has a handler now (raise_terminated): an embedding program's is kept
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        held = HeldSignals.install()
+        assert held is not None
+        os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(Terminated):
+            held.release()
+
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        held = HeldSignals.install()
+        assert held is not None
+        os.kill(os.getpid(), signal.SIGINT)
+        cancel = CancelToken()
+        with cancel_on_signals(cancel):  # a frame job takes the held signal over as a cancel
+            assert cancel.cancelled and held.pending == []
+        assert HeldSignals.current() is held  # restored after the job
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def test_plugin_commands_are_marked() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tomllib
@@ -67,7 +68,12 @@ def test_only_the_console_entry_point_tunes(monkeypatch: pytest.MonkeyPatch) -> 
     calls: list[str] = []
     monkeypatch.setattr(process_memory, "tune_process", lambda: calls.append("tune") or {})
     monkeypatch.setattr(cli_main, "main", lambda argv=None: calls.append("main") or 0)
-    assert cli_main.console() == 0
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert cli_main.console() == 0
+    finally:  # console() leaves the signals ignored when the work is over (fav_core.cli.signals)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     assert calls == ["tune", "main"]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["fav"] == "fav_core.cli.main:console"
