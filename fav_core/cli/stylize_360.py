@@ -260,8 +260,10 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if prev is not None:
         prior = (prev, unstack_faces(state.load_prior(prev, (6 * geometry.edge, geometry.edge))))
     todo = order[start:]
-    if start > 0:
+    if start > 0 and todo:
         log.warning("resuming at frame %d (%d of %d frames already done)", order[start], start, len(order))
+    elif start > 0:
+        log.warning("all %d frames are already done in %s (--no-resume to redo them)", len(order), args.output)
 
     if evaluator is not None and prior is not None:
         evaluator.resume_from(prior[1])
@@ -270,7 +272,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
         cancel = CancelToken()
     if reporter is not None:
         reporter.start(len(todo), first=todo[0] if todo else None, last=todo[-1] if todo else None,
-                       resumed_from=order[start] if start else None, output=str(args.output))
+                       resumed_from=todo[0] if start and todo else None, output=str(args.output))
     last_saved = order[start - 1] if start > 0 else None
     written = 0
     with cancel_on_signals(cancel):

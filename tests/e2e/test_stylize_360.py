@@ -92,6 +92,9 @@ def test_cube_face_input(tmp_path: Path, model: str) -> None:
     assert read_png(out / "frame_00002.png").shape == (64, 128, 3)  # 4 x 2 faces of 32 px
     settings = json.loads((out / ".fav-state" / "settings.json").read_text())  # kept for --continue-with
     assert settings["flow_margin"] == 8  # half the overlap: wider flow views assembled from the neighbours
+    before = (out / "frame_00002.png").stat().st_mtime_ns
+    assert fav(base(str(tmp_path / "frame_%05d-%d.png"), out, model, "--overlap", "16")) == 0  # all done already
+    assert (out / "frame_00002.png").stat().st_mtime_ns == before
     with pytest.raises(ConfigError, match="give --overlap"):
         fav(base(str(tmp_path / "frame_%05d-%d.png"), tmp_path / "o2", model))
 
