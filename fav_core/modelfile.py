@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from fav_core.errors import ConfigError, FavError, ModelLoadError, OutputError
 from fav_core.nets.grammar import parse_arch
@@ -231,13 +231,17 @@ def save_model(path: str | Path, net: torch.nn.Module, meta: ModelMeta, dtype: t
         t = value.detach().to("cpu")
         t = t.to(dtype) if t.is_floating_point() else t
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise ConfigError(f"weight {key!r} is not finite in {dtype} (save with dtype=torch.float32?)")
+            raise ConfigError(f"weight {key!r} is not finite in {dtype} (save it as float32: --dtype float32)")
         tensors[key] = t.clone().contiguous()
     header = {META_KEY: json.dumps(meta.to_dict(), sort_keys=True, allow_nan=False), "format": "pt"}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(tmp), metadata=header)
+        data = save(tensors, metadata=header)  # bytes: safetensors' own files are mode 0600, unreadable by a farm
+        with open(tmp, "wb") as fh:  # the umask's mode, like any file the user writes
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as e:
         try:

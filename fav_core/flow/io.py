@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from fav_core.errors import FlowFormatError, InputError, OutputError, check_shape
+from fav_core.io.atomic import create_temp
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     tmp_name: str | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
+        tmp_name = str(create_temp(folder, f".{target.name}.", ".tmp"))  # the umask's mode, not mkstemp's 0600
+        with open(tmp_name, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -120,3 +120,20 @@ class TestFormatPattern:
             format_pattern(bad, 2, 1)
         with pytest.raises(ConfigError):
             check_pattern(bad)
+
+
+def test_written_files_get_the_umask_mode(tmp_path: Path) -> None:
+    """Flow and reliability files are read by other farm users: the umask's mode, not mkstemp's 0600."""
+    import os
+
+    from fav_core.pgm import write_pgm
+
+    old = os.umask(0o022)
+    try:
+        write_flo(tmp_path / "f.flo", np.zeros((2, 3, 2), np.float32))
+        write_pgm(tmp_path / "r.pgm", np.ones((2, 3), np.float32))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.flo").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "r.pgm").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.flo", "r.pgm"]  # no temporary file left

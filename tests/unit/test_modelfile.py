@@ -97,6 +97,14 @@ class TestRoundTrip:
         assert read_meta(path) == meta
         assert not list(tmp_path.glob(".*tmp*"))  # atomic write leaves no temporary file
 
+    def test_model_files_get_the_umask_mode(self, tmp_path: Path) -> None:
+        old = os.umask(0o022)  # safetensors' save_file makes 0600 files, unreadable by other farm users
+        try:
+            path = save_model(tmp_path / "m.safetensors", make_net(), make_meta())
+        finally:
+            os.umask(old)
+        assert path.stat().st_mode & 0o777 == 0o644
+
     def test_image_model_and_batch_norm(self, tmp_path: Path) -> None:
         torch.manual_seed(0)
         net = build_transformer(ARCH, 3, norm="batch", padding="zero", tanh_constant=100.0)
