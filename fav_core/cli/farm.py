@@ -81,7 +81,20 @@ def shot_specs(args: argparse.Namespace) -> list[Any]:
             args.flow_dir or str(Path(root) / "flow"))
         specs.append(ShotSpec(inp, output, root, flow_dir, config, args.colorspace, args.flow, args.flow_preset,
                               args.raft_weights, not args.no_structure_term))
+        _refuse_overwriting(specs[-1])
     return specs
+
+
+def _refuse_overwriting(shot: Any) -> None:
+    """Before any worker starts: a shot whose output would replace its own input frames is refused."""
+    import os
+
+    from fav_core.io import make_sink, open_frames
+    from fav_core.io.overwrite import refuse_overwriting_input
+
+    source = open_frames(shot.input, colorspace=shot.colorspace, vectors=False)
+    sink = make_sink(os.path.abspath(shot.output), like=source, root=os.path.abspath(shot.root))
+    refuse_overwriting_input(source, sink, source.indices)
 
 
 def run(args: argparse.Namespace) -> int:

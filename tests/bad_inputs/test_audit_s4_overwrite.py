@@ -60,3 +60,14 @@ def test_stylize_360_output_equal_to_the_input_is_refused(tmp_path: Path, models
                   "--progress", "none")
     assert_one_line_error(rc, err, "frame_0001.png", "would overwrite the input")
     assert snapshot(tmp_path / "in") == before
+
+
+def test_farm_output_equal_to_the_input_is_refused_before_any_worker(tmp_path: Path, models: tuple[str, str],
+                                                                     fav: Fav) -> None:
+    inp = make_clip(tmp_path / "in", n=3)
+    before = snapshot(tmp_path / "in")
+    args = stylize_args(inp, inp, models)
+    args[0] = "farm"
+    rc, err = fav(*args, "--workers", "1")
+    assert_one_line_error(rc, err, "frame_0001.png", "would overwrite the input")
+    assert snapshot(tmp_path / "in") == before
