@@ -127,10 +127,10 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     config = config_from_args(args)
     if args.flow == "pass":  # the frames must carry host vectors; refuse before any work if they do not
         source = open_frames(args.input, colorspace=args.colorspace, vectors=True, vector_convention=args.vectors,
-                             alpha=getattr(args, "alpha", "auto"), warn_emission=True)
+                             alpha=getattr(args, "alpha", "auto"), warn_first_frame=True)
     else:
         source = open_frames(args.input, colorspace=args.colorspace, vectors=False,
-                             alpha=getattr(args, "alpha", "auto"), warn_emission=True)
+                             alpha=getattr(args, "alpha", "auto"), warn_first_frame=True)
     indices = sorted(source.indices)
     if args.num_frames is not None:
         if args.num_frames < 1:

@@ -176,9 +176,20 @@ def emission_pixels(rgb: np.ndarray, alpha: np.ndarray) -> int:
     return int(((np.asarray(alpha) <= 0) & (np.abs(np.asarray(rgb)).max(axis=-1) > _EMISSION_EPS)).sum())
 
 
+def _warn_highlights(path: Path, linear_rgb: np.ndarray) -> None:
+    """Warn when a scene-linear frame :math:`(H, W, 3)` has pixels above 1.0: the style networks were trained on
+    display-referred [0, 1] pictures and paint at most about 1.0, so highlights come out clipped."""
+    bright = int(np.count_nonzero(np.max(linear_rgb, axis=-1) > 1.0))
+    if bright:
+        share = 100.0 * bright / max(1, linear_rgb.shape[0] * linear_rgb.shape[1])
+        log.warning("%s: %d pixel(s) (%.1f%%) are brighter than 1.0 (scene-linear, peak %.3g); the network paints "
+                    "at most about 1.0, so these highlights come out clipped (expose the plate down before "
+                    "stylizing to keep them)", path, bright, share, float(np.max(linear_rgb)))
+
+
 def read_image_frame(
     path: str | Path, index: int, *, colorspace: str = "auto", vectors: bool | None = None,
-    vector_convention: str = "auto", alpha_mode: str = "auto", warn_emission: bool = False,
+    vector_convention: str = "auto", alpha_mode: str = "auto", warn_first_frame: bool = False,
 ) -> Frame:
     """Read one image file as a Frame (sRGB-encoded, unpremultiplied rgb; alpha; host vectors for EXR).
 
@@ -191,8 +202,9 @@ def read_image_frame(
         alpha_mode: "auto" = carry alpha (colour unpremultiplied for the network, premultiplied again on
             output); "ignore" = no alpha: the colour as stored (for EXR: the picture over black, additive light
             included) and frames without alpha.
-        warn_emission: log a warning when a premultiplied image has colour where alpha is 0 (see
-            :func:`emission_pixels`); sources ask for it on their first frame only.
+        warn_first_frame: log a warning when a premultiplied image has colour where alpha is 0 (see
+            :func:`emission_pixels`) or a scene-linear image has highlights above 1.0 (the networks paint at most
+            about 1.0: they come out clipped); sources ask for it on their first frame only.
 
     Returns:
         Frame(index, rgb (H, W, 3) float32, alpha (H, W) float32 or None, host flows for EXR with vectors).
@@ -219,7 +231,7 @@ def read_image_frame(
     if alpha_mode == "ignore":
         alpha = None
     if associated and alpha is not None:
-        if warn_emission:
+        if warn_first_frame:
             lit = emission_pixels(rgb, alpha)
             if lit:
                 log.warning("%s: %d pixel(s) have colour where alpha is 0 (additive light such as glows); the "
@@ -227,6 +239,8 @@ def read_image_frame(
                             "and drops the alpha)", p, lit)
         rgb = unpremultiply(rgb, alpha)
     if linear:
+        if warn_first_frame:
+            _warn_highlights(p, rgb)
         rgb = linear_to_srgb(rgb)
     frame = Frame(index=index, rgb=rgb.astype(np.float32, copy=False), alpha=alpha, source=str(p))
     if vectors is not False:

@@ -40,7 +40,7 @@ class ImageSequence(FrameSource):
         colorspace: "auto", "linear" or "srgb".
         vectors: None = host vectors when present, True = required, False = ignored.
         alpha: "auto" (carry alpha) or "ignore" (colour as stored, no alpha); see :func:`read_image_frame`.
-        warn_emission: check the first frame read for light where alpha is 0 (see :func:`open_frames`).
+        warn_first_frame: check the first frame read (light where alpha is 0, highlights; see :func:`open_frames`).
     """
 
     def __init__(
@@ -53,7 +53,7 @@ class ImageSequence(FrameSource):
         vectors: bool | None = None,
         vector_convention: str = "auto",
         alpha: str = "auto",
-        warn_emission: bool = False,
+        warn_first_frame: bool = False,
     ) -> None:
         self.path = path
         self._files = dict(sorted(files.items()))
@@ -68,7 +68,7 @@ class ImageSequence(FrameSource):
         self._vector_convention = vector_convention
         self._is_exr = header.is_exr
         self._alpha = alpha
-        self._warn_emission = warn_emission  # checked on the first frame read (open_frames reads it)
+        self._warn_first_frame = warn_first_frame  # checked on the first frame read (open_frames reads it)
 
     def file(self, index: int) -> Path:
         """The file of frame ``index``."""
@@ -81,10 +81,10 @@ class ImageSequence(FrameSource):
 
     def read(self, index: int) -> Frame:
         path = self.file(index)
-        warn, self._warn_emission = self._warn_emission, False
+        warn, self._warn_first_frame = self._warn_first_frame, False
         frame = read_image_frame(path, index, colorspace=self._colorspace, vectors=self._vectors,
                                  vector_convention=self._vector_convention, alpha_mode=self._alpha,
-                                 warn_emission=warn)
+                                 warn_first_frame=warn)
         if frame.size != self.size:
             raise InputError(
                 path, f"is {frame.size[1]}x{frame.size[0]}, the sequence is {self.size[1]}x{self.size[0]}"
@@ -206,7 +206,7 @@ def open_frames(
     vectors: bool | None = None,
     vector_convention: str = "auto",
     alpha: str = "auto",
-    warn_emission: bool = False,
+    warn_first_frame: bool = False,
 ) -> FrameSource:
     """Open frames from a pattern, a folder, a single image or a video, validating them first.
 
@@ -220,8 +220,9 @@ def open_frames(
         vector_convention: whose channels hold the vectors: "auto" (by channel names), "blender" or "nuke".
         alpha: "auto" = carry alpha (unpremultiplied for the network, premultiplied again on output); "ignore"
             = the colour as stored and no alpha (videos have none).
-        warn_emission: warn when the first frame is premultiplied and has light where alpha is 0, which an
-            output premultiplied by alpha loses (for jobs that write such output).
+        warn_first_frame: warn when the first frame is premultiplied and has light where alpha is 0, which an
+            output premultiplied by alpha loses, or is scene-linear with highlights above 1.0, which the networks
+            clip (for jobs that write stylized output).
 
     Returns:
         A :class:`FrameSource` whose frames are sRGB-encoded, unpremultiplied (H, W, 3) float32.
@@ -264,7 +265,7 @@ def open_frames(
     header = _check_sizes(files)
     check_decode(next(iter(files.values())), header.size)  # before a huge header makes us allocate GBs
     source = ImageSequence(text, files, header, colorspace=colorspace, vectors=vectors,
-                           vector_convention=vector_convention, alpha=alpha, warn_emission=warn_emission)
+                           vector_convention=vector_convention, alpha=alpha, warn_first_frame=warn_first_frame)
     source.read(source.indices[0])  # the first frame must decode before any work starts
     log.info("opened %s", source.describe())
     return source

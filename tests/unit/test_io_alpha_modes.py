@@ -36,7 +36,7 @@ def test_emission_pixels_counts_colour_where_alpha_is_zero() -> None:
 
 
 def test_glow_is_warned_about_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    src = open_frames(glow_clip(tmp_path), warn_emission=True)  # reads frame 1 and warns
+    src = open_frames(glow_clip(tmp_path), warn_first_frame=True)  # reads frame 1 and warns
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="fav_core.io.imagefile"):
         src.read(1)
@@ -45,7 +45,7 @@ def test_glow_is_warned_about_once(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert not [r for r in caplog.records if "alpha is 0" in r.getMessage()]  # later reads stay quiet
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="fav_core.io.imagefile"):
-        open_frames(glow_clip(tmp_path / "b"), warn_emission=True)
+        open_frames(glow_clip(tmp_path / "b"), warn_first_frame=True)
         open_frames(glow_clip(tmp_path / "c"))  # not asked for: quiet (fav flow, evaluate)
     lines = [r.getMessage() for r in caplog.records if "alpha is 0" in r.getMessage()]
     assert len(lines) == 1 and "12 pixel(s)" in lines[0] and "g_1.exr" in lines[0] and "--alpha ignore" in lines[0]
@@ -61,3 +61,23 @@ def test_alpha_ignore_keeps_the_colour_as_stored(tmp_path: Path) -> None:
 def test_unknown_alpha_mode_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="alpha must be one of auto, ignore"):
         open_frames(glow_clip(tmp_path), alpha="straight")
+
+
+def test_highlights_above_one_are_warned_about_on_the_first_frame(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    rgb = np.full((4, 5, 3), 0.2, np.float32)
+    rgb[0, :2] = (20.0, 4.0, 1.0)  # two hot pixels: a sun glint
+    rgb[1, 0, 2] = 1.5  # one channel over is enough
+    for i in (1, 2):
+        write_exr(tmp_path / f"h_{i}.exr", rgb, None)
+    with caplog.at_level(logging.WARNING, logger="fav_core.io.imagefile"):
+        src = open_frames(str(tmp_path / "h_%d.exr"), warn_first_frame=True)
+        src.read(2)
+        open_frames(str(tmp_path / "h_%d.exr"))  # not asked for: quiet
+    lines = [r.getMessage() for r in caplog.records if "brighter than 1.0" in r.getMessage()]
+    assert len(lines) == 1 and "3 pixel(s) (15.0%)" in lines[0] and "peak 20" in lines[0], lines
+    write_exr(tmp_path / "ok_1.exr", np.full((4, 5, 3), 0.9, np.float32), None)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fav_core.io.imagefile"):
+        open_frames(str(tmp_path / "ok_%d.exr"), warn_first_frame=True)
+    assert not [r for r in caplog.records if "brighter" in r.getMessage()]
