@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 _AV_ERRORS: tuple[type[BaseException], ...] = (av.error.FFmpegError, OSError, ValueError)
 
 
+def av_reason(exc: BaseException) -> str:
+    """FFmpeg's words for a PyAV error, without its errno number and the path the message already names
+    (``[Errno 1094995529] Invalid data found when processing input: '/x.mp4'`` → ``Invalid data found when
+    processing input``)."""
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror) if strerror else str(exc)
+
+
 class VideoSource(FrameSource):
     """Frames of the first video stream of a file.
 
@@ -95,7 +103,7 @@ class VideoSource(FrameSource):
         except InputError:
             raise
         except _AV_ERRORS as exc:
-            raise InputError(p, f"not a readable video: {exc}") from exc
+            raise InputError(p, f"not a readable video: {av_reason(exc)}") from exc
         if not pts:
             raise InputError(p, "video has no frames")
         if all(t is not None for t in pts):
@@ -110,7 +118,7 @@ class VideoSource(FrameSource):
                 self._container = av.open(self.path)
                 self._container.streams.video[0].thread_type = "AUTO"
             except _AV_ERRORS as exc:
-                raise InputError(self.path, f"not a readable video: {exc}") from exc
+                raise InputError(self.path, f"not a readable video: {av_reason(exc)}") from exc
         stream = self._container.streams.video[0]
         if self._pts is not None:
             # Nearest keyframe at or before the frame; the first decoded frame's pts tells where we are.
@@ -154,7 +162,7 @@ class VideoSource(FrameSource):
                 self._cache[current] = frame
                 return frame
         except _AV_ERRORS as exc:
-            raise InputError(self.path, f"cannot decode frame {index}: {exc}") from exc
+            raise InputError(self.path, f"cannot decode frame {index}: {av_reason(exc)}") from exc
         self._frames = None
         raise InputError(self.path, f"video ended before frame {index} (expected {self._count} frames)")
 

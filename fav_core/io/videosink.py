@@ -21,6 +21,7 @@ import numpy as np
 from fav_core.errors import Cancelled, OutputError, ShapeError, check_shape
 from fav_core.io.atomic import TEMP_MARKER, create_temp, describe_oserror
 from fav_core.io.color import premultiply
+from fav_core.io.video import av_reason
 from fav_core.types import Frame
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class VideoSink:
             self._stream = stream
         except _AV_ERRORS as exc:
             self._cleanup()
-            raise OutputError(self.path, f"cannot start the video ({self.codec}): {exc}") from exc
+            raise OutputError(self.path, f"cannot start the video ({self.codec}): {av_reason(exc)}") from exc
         if h % 2 or w % 2:
             log.info("%s: %dx%d padded to even size %dx%d for yuv420p", self.path, w, h, w + w % 2, h + h % 2)
         self._size = (h, w)
@@ -205,7 +206,7 @@ class VideoSink:
                 self._container.mux(packet)
         except _AV_ERRORS as exc:
             self._cleanup()
-            raise OutputError(self.path, f"cannot encode frame {frame.index}: {exc}") from exc
+            raise OutputError(self.path, f"cannot encode frame {frame.index}: {av_reason(exc)}") from exc
         self._count += 1
 
     def close(self) -> None:
@@ -230,7 +231,7 @@ class VideoSink:
                     with contextlib.suppress(FileNotFoundError):
                         final_tmp.unlink()
         except _AV_ERRORS as exc:
-            raise OutputError(self.path, f"cannot finish the video: {exc}") from exc
+            raise OutputError(self.path, f"cannot finish the video: {av_reason(exc)}") from exc
         finally:
             self._cleanup()
 

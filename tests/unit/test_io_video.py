@@ -189,3 +189,13 @@ def test_sink_errors(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="no-such-codec"):
         sink.write(Frame(index=1, rgb=content(0)))
     assert list(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_garbage_video_message_is_ffmpegs_words_once(tmp_path: Path) -> None:
+    bad = tmp_path / "garbage.mp4"
+    bad.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(InputError) as info:
+        open_frames(bad)
+    message = str(info.value)
+    assert message.count("garbage.mp4") == 1 and "Errno" not in message, message
+    assert "not a readable video: Invalid data found when processing input" in message
