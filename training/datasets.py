@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,8 +116,8 @@ class ImageFolder(Mapping[str, np.ndarray]):
         files = sorted((p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
         if not files:
             raise InputError(self.folder, f"no images ({', '.join(IMAGE_SUFFIXES)})")
-        stems = [p.stem for p in files]
-        self._files = {(p.stem if stems.count(p.stem) == 1 else p.name): p for p in files}
+        stems = Counter(p.stem for p in files)  # not list.count per file: quadratic on a COCO-sized folder
+        self._files = {(p.stem if stems[p.stem] == 1 else p.name): p for p in files}
 
     def __getitem__(self, name: str) -> np.ndarray:
         path = self._files[name]
