@@ -26,7 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss-network", default=None,
                    help="vgg16 | vgg16-t7:PATH | random-multiscale | random-multiscale-literal "
                    "(default: vgg16 when --style-image is given, else no perceptual losses)")
-    p.add_argument("--loss-weights", default=None, help="VGG-16 weights file (torchvision layout, safetensors/pth)")
+    p.add_argument("--loss-weights", default=None,
+                   help="VGG-16 weights file (torchvision layout, safetensors/pth); without it vgg16 uses the torch "
+                   "hub cache and is refused when the weights are not there (never downloaded)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random loss networks (default 0)")
     p.add_argument("--flow-pattern-eval", default=None, help="ground-truth flow files, e.g. flow/backward_[%%d]_{%%d}.flo")
     p.add_argument("--occlusions-pattern-eval", default=None, help="reliability maps, e.g. flow/reliable_[%%d]_{%%d}.pgm")
@@ -54,7 +56,9 @@ def _perceptual(args: argparse.Namespace):  # noqa: ANN202 - returns PerceptualE
     name = args.loss_network or ("vgg16" if args.style_image else None)
     if name is None:
         return None
-    net = make_loss_network(name, seed=args.seed, weights=args.loss_weights)
+    # never downloads (nothing fetches weights at run time): without a cached copy the error names
+    # --loss-weights and the random networks
+    net = make_loss_network(name, seed=args.seed, weights=args.loss_weights, allow_download=False)
     style = None
     if args.style_image:
         with open_frames(args.style_image) as src:

@@ -1,0 +1,44 @@
+"""Audit of the measuring and conversion commands (``fav evaluate``, ``compare``, ``flow``, ``models``,
+``import-t7``) as a TD uses them: hand-checked numbers on tiny clips and the failures found by the audit."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fav_core.flow import write_flo
+from fav_core.pgm import write_pgm
+from tests.bad_inputs.conftest import assert_one_line_error, make_clip, write_image
+
+H, W, N = 16, 24, 3
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> dict[str, str]:
+    """Input == stylized clip (panning 1 px right per frame) with exact backward flow files (dx = -1)."""
+    inp = make_clip(tmp_path / "input", n=N, h=H, w=W)
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    flow = np.zeros((H, W, 2), np.float32)
+    flow[..., 0] = -1.0
+    for i in range(2, N + 1):
+        write_flo(gt / f"backward_{i}_{i - 1}.flo", flow)
+    return {"input": inp, "input_dir": str(tmp_path / "input"), "flow": str(gt / "backward_[%d]_{%d}.flo"),
+            "root": str(tmp_path)}
+
+
+def test_vgg16_without_weights_never_downloads(clip: dict[str, str], fav: Callable[..., tuple[int, str]],
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--style-image`` with the default vgg16 and no cached weights: one line saying what to do, no download."""
+    calls: list[object] = []
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: calls.append(a))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    style = write_image(tmp_path / "style.png", np.full((20, 10, 3), 128, np.uint8))
+    rc, err = fav("evaluate", clip["input"], "--input", clip["input"], "-o", str(tmp_path / "rep"),
+                  "--flow-pattern-eval", clip["flow"], "--style-image", str(style), "--no-video")
+    assert_one_line_error(rc, err, "--loss-weights", "random-multiscale")
+    assert calls == []
+    assert not (tmp_path / "rep").exists()
