@@ -126,6 +126,9 @@ class ImageFolder(Mapping[str, np.ndarray]):
             raise InputError(path, "cannot decode the image")
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
+    def __contains__(self, name: object) -> bool:  # Mapping's default decodes the image (and raises if it cannot)
+        return name in self._files
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._files)
 

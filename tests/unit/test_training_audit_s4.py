@@ -466,6 +466,9 @@ def test_frame_folders_numbered_without_padding_are_read_in_frame_order(tmp_path
     cv2.imwrite(str(tmp_path / "frame_1.jpg"), np.full((4, 4, 3), 0, np.uint8))
     assert [int(f[0, 0, 0]) for f in read_clip(tmp_path)] == [0, 1, 2, 10, 11]
     assert list(read_image_folder(tmp_path)) == ["frame_1.jpg", "frame_1.png", "frame_2", "frame_10", "frame_11"]
+    (tmp_path / "frame_12.png").write_bytes(b"not a png")
+    folder = read_image_folder(tmp_path)
+    assert "frame_12" in folder and "frame_1" not in folder  # names only: nothing is decoded
 
 
 def test_data_mix_takes_spaces_and_refuses_a_source_given_twice() -> None:
