@@ -5,6 +5,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from fav_core.errors import OutputError
+
 log = logging.getLogger(__name__)
 
 
@@ -114,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             labels = ["input", "per-frame", "temporal"]
         files.append(write_comparison_video(out_dir / "comparison.mp4", sources, labels,
                                             count=report.settings["evaluated_frames"]))
+    _remove_stale(out_dir, files)
     summary = report.summary()
     te = summary["stylized"]["temporal_error"]["mean"]
     print(f"temporal error (mean over {summary['stylized']['temporal_error']['count']} frame pairs): "
@@ -127,3 +130,22 @@ def run(args: argparse.Namespace) -> int:
     for f in files:
         print(f"wrote {f}")
     return 0
+
+
+#: Report files whose names change from run to run or that a run may not write (``--no-video``).
+STALE_GLOBS = ("heatmap_*.png", "comparison.mp4")
+
+
+def _remove_stale(out_dir: Path, written: list[Path]) -> None:
+    """Delete heat maps and comparison videos an earlier evaluation left in the report folder that this run did
+    not write, so every picture in the folder belongs to the report next to it."""
+    keep = {p.name for p in written}
+    for pattern in STALE_GLOBS:
+        for old in sorted(out_dir.glob(pattern)):
+            if old.name not in keep and old.is_file():
+                try:
+                    old.unlink()
+                except OSError as exc:
+                    raise OutputError(old, f"left by an earlier evaluation and cannot be removed "
+                                      f"({exc.strerror or exc})") from None
+                log.info("removed %s (from an earlier evaluation)", old)

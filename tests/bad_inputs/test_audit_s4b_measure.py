@@ -42,3 +42,16 @@ def test_vgg16_without_weights_never_downloads(clip: dict[str, str], fav: Callab
     assert_one_line_error(rc, err, "--loss-weights", "random-multiscale")
     assert calls == []
     assert not (tmp_path / "rep").exists()
+
+
+def test_rerun_removes_the_earlier_reports_heat_map_and_video(clip: dict[str, str],
+                                                              fav: Callable[..., tuple[int, str]]) -> None:
+    """A second evaluation into the same folder leaves only its own pictures (a heat map of another frame and a
+    comparison video of the earlier run were kept next to the new report)."""
+    rep = Path(clip["root"]) / "rep"
+    base = ("evaluate", clip["input"], "--input", clip["input"], "-o", str(rep), "--flow-pattern-eval", clip["flow"])
+    assert fav(*base, "--heatmap-frame", "2")[0] == 0
+    assert {p.name for p in rep.iterdir()} >= {"heatmap_00002.png", "comparison.mp4", "evaluation.json"}
+    assert fav(*base, "--heatmap-frame", "3", "--no-video")[0] == 0
+    assert sorted(p.name for p in rep.iterdir()) == ["errors.png", "evaluation.csv", "evaluation.json",
+                                                     "heatmap_00003.png"]
