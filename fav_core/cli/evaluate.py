@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
+from typing import Any
 
 from fav_core.errors import OutputError
 
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     stylized = {"stylized": open_frames(args.stylized)}
     if args.compare_per_frame:
         stylized["per_frame"] = open_frames(args.compare_per_frame)
+    _refuse_frame_folder(out_dir, {"input": inputs, **stylized})
     result = evaluate_sequences(inputs, stylized, motion=EvalMotion(motion_cfg), perceptual=perceptual,
                                 heatmap_frame=args.heatmap_frame)
     report = result.report
@@ -134,6 +137,21 @@ def run(args: argparse.Namespace) -> int:
 
 #: Report files whose names change from run to run or that a run may not write (``--no-video``).
 STALE_GLOBS = ("heatmap_*.png", "comparison.mp4")
+
+
+def _refuse_frame_folder(out_dir: Path, sources: dict[str, Any]) -> None:
+    """Refuse a report folder that holds frames being evaluated: the charts and heat maps written there would
+    become part of the sequence (the next evaluation of that folder fails on ``errors.png``)."""
+    from fav_core.io.overwrite import input_files
+
+    if not out_dir.is_dir():
+        return
+    for name, source in sources.items():
+        for frame_file in input_files(source)[:1]:
+            folder = frame_file.parent
+            if folder.is_dir() and os.path.samefile(folder, out_dir):
+                raise OutputError(out_dir, f"is the folder of the {name} frames; the report would be written "
+                                  "among them, choose another -o")
 
 
 def _remove_stale(out_dir: Path, written: list[Path]) -> None:

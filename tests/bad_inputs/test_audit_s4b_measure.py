@@ -55,3 +55,15 @@ def test_rerun_removes_the_earlier_reports_heat_map_and_video(clip: dict[str, st
     assert fav(*base, "--heatmap-frame", "3", "--no-video")[0] == 0
     assert sorted(p.name for p in rep.iterdir()) == ["errors.png", "evaluation.csv", "evaluation.json",
                                                      "heatmap_00003.png"]
+
+
+@pytest.mark.parametrize("which", ["input", "stylized"])
+def test_report_folder_equal_to_a_frame_folder_is_refused(clip: dict[str, str], fav: Callable[..., tuple[int, str]],
+                                                          which: str, tmp_path: Path) -> None:
+    """``-o`` = the frames' folder wrote errors.png/heat maps among the frames; the next evaluation then failed."""
+    sty = make_clip(tmp_path / "stylized", n=N, h=H, w=W)
+    before = sorted(p.name for p in (tmp_path / which).iterdir())
+    rc, err = fav("evaluate", sty, "--input", clip["input"], "-o", str(tmp_path / which),
+                  "--flow-pattern-eval", clip["flow"], "--no-video")
+    assert_one_line_error(rc, err, f"{which} frames", "choose another -o")
+    assert sorted(p.name for p in (tmp_path / which).iterdir()) == before
