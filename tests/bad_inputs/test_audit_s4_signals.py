@@ -14,6 +14,26 @@ from fav_core.cli.signals import HeldSignals, Terminated, cancel_on_signals, rai
 from .conftest import ROOT, make_clip, stylize_args
 
 
+def _wait_until_sigterm_is_caught(proc: subprocess.Popen[str], limit_s: float = 60.0) -> None:
+    """Wait until ``proc`` has a SIGTERM handler (the start-up holder), read from /proc/PID/status (Linux).
+
+    A fixed sleep raced the interpreter's own start-up on a loaded machine: a SIGTERM sent before
+    ``HeldSignals.install`` killed the child (-15), a SIGINT raised in the middle of an import.
+    """
+    status = Path(f"/proc/{proc.pid}/status")
+    if not status.exists():  # not Linux: the old fixed wait
+        time.sleep(0.4)
+        return
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        caught = next((line.split()[1] for line in status.read_text().splitlines() if line.startswith("SigCgt:")),
+                      "0")
+        if int(caught, 16) >> (signal.SIGTERM - 1) & 1:
+            return
+        time.sleep(0.005)
+    pytest.fail(f"the child never installed a SIGTERM handler (exit code {proc.poll()})")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_during_startup_is_a_clean_cancel(tmp_path: Path, models: tuple[str, str],
                                                  sig: signal.Signals) -> None:
@@ -21,7 +41,7 @@ def test_signal_during_startup_is_a_clean_cancel(tmp_path: Path, models: tuple[s
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "fav_core.cli", *stylize_args(inp, str(out), models)],
                             cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    time.sleep(0.4)  # importing the CLI and torch takes longer than this: no job handler is installed yet
+    _wait_until_sigterm_is_caught(proc)  # the holder is in; importing torch takes far longer than what follows
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     lines = [ln for ln in err.splitlines() if ln.strip()]
