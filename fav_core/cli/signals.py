@@ -115,9 +115,6 @@ def cancel_on_signals(cancel: Any) -> Iterator[None]:
         cancel: a :class:`~fav_core.types.CancelToken`.
     """
     held = HeldSignals.current()
-    if held is not None and held.pending:
-        held.pending.clear()
-        cancel.cancel()
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if cancel.cancelled:  # second Ctrl-C: stop now
@@ -132,6 +129,10 @@ def cancel_on_signals(cancel: Any) -> Iterator[None]:
             old[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread (e.g. called from a host's worker thread)
         old = {}
+    # checked after the job's handlers are in: a signal the holder recorded up to that moment is not lost
+    if held is not None and held.pending:
+        held.pending.clear()
+        cancel.cancel()
     try:
         yield
     finally:
