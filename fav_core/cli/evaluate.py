@@ -34,8 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="VGG-16 weights file (torchvision layout, safetensors/pth); without it vgg16 uses the torch "
                    "hub cache and is refused when the weights are not there (never downloaded)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random loss networks (default 0)")
-    p.add_argument("--flow-pattern-eval", default=None, help="ground-truth flow files, e.g. flow/backward_[%%d]_{%%d}.flo")
-    p.add_argument("--occlusions-pattern-eval", default=None, help="reliability maps, e.g. flow/reliable_[%%d]_{%%d}.pgm")
+    p.add_argument("--flow-pattern-eval", default=None, help="ground-truth flow files, e.g. flow/backward_[%%d]_{%%d}.flo, or named by the start frame only "
+                   "(Sintel: flow/frame_[%%04d].flo)")
+    p.add_argument("--occlusions-pattern-eval", default=None, help="reliability maps (PGM or any greyscale image), e.g. flow/reliable_[%%d]_{%%d}.pgm or Sintel's "
+                   "occlusions/frame_[%%04d].png with --invert-occlusion-eval")
     p.add_argument("--backward-eval", action="store_true",
                    help="the flow files are forward flows i-1 -> i (e.g. Sintel); warp the current output back")
     p.add_argument("--invert-occlusion-eval", action="store_true", help="maps are white = occluded")

@@ -86,6 +86,30 @@ def temporal_error(
     return float(np.mean(temporal_error_map(prev_out, cur_out, flow, mask, backward_eval=backward_eval)))
 
 
+PGM_SUFFIXES = (".pgm", ".pnm")
+
+
+def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
+    """A reliability (or, before inverting, occlusion) map of ``size`` (H, W): a PGM read by
+    :func:`fav_core.pgm.read_pgm`, any other image (e.g. Sintel's occlusion PNGs) by OpenImageIO, first channel.
+
+    Returns:
+        (H, W) float32 in [0, 1] (integer images divided by their maximum code).
+
+    Raises:
+        InputError: missing/unreadable file. FlowFormatError: the map's size differs from the frame's.
+    """
+    if path.lower().endswith(PGM_SUFFIXES):
+        return read_pgm(path, expect_size=size)
+    from fav_core.io.imagefile import read_image_frame
+
+    grey = read_image_frame(path, 0, colorspace="srgb", alpha_mode="ignore").rgb[..., 0]
+    if grey.shape != tuple(size):
+        raise FlowFormatError(path, f"reliability map is {grey.shape[1]}x{grey.shape[0]}, frame is "
+                              f"{size[1]}x{size[0]}")
+    return np.ascontiguousarray(grey, dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class PairMotion:
     """Flow and mask for one evaluated pair (already in the orientation the chosen convention needs)."""
@@ -101,9 +125,11 @@ class EvalMotionConfig:
 
     Attributes:
         flow_pattern: ``--flow-pattern-eval``; ``[%d]`` = frame the flow starts at, ``{%d}`` = the frame it points
-            to (default mode: ``[i]``, ``{i-1}``; backward_eval: ``[i-1]``, ``{i}``). None = compute flow.
+            to (default mode: ``[i]``, ``{i-1}``; backward_eval: ``[i-1]``, ``{i}``); ``{%d}`` may be left out
+            for files named by the start frame only (Sintel ``flow/frame_[%04d].flo``). None = compute flow.
         occlusions_pattern: ``--occlusions-pattern-eval`` (same placeholders; the map belongs to the start
-            frame). None with a flow pattern = every pixel reliable (plus ``fix`` if set).
+            frame): 8/16-bit PGM, or any greyscale image (Sintel's occlusion PNGs). None with a flow pattern =
+            every pixel reliable (plus ``fix`` if set).
         backward_eval: reference ``-backward_eval``.
         invert: reference ``-invert_occlusion_eval`` (maps are white = occluded).
         fix: reference ``-fix_occlusions_eval`` (zero pixels whose flow leaves the frame).
@@ -121,11 +147,11 @@ class EvalMotionConfig:
 
     def __post_init__(self) -> None:
         if self.flow_pattern is not None:
-            check_pattern(self.flow_pattern)
+            check_pattern(self.flow_pattern, need_target=False)
         if self.occlusions_pattern is not None:
             if self.flow_pattern is None:
                 raise ConfigError("--occlusions-pattern-eval needs --flow-pattern-eval")
-            check_pattern(self.occlusions_pattern)
+            check_pattern(self.occlusions_pattern, need_target=False)
 
     @property
     def computed(self) -> bool:
@@ -176,14 +202,14 @@ class EvalMotion:
             motion = self._motion.motion(start, target)
             mask = fix_occlusions(motion.reliable, motion.flow) if self.config.fix else motion.reliable
             return PairMotion(motion.flow, mask, motion.source)
-        flow_path = format_pattern(self.config.flow_pattern or "", start.index, target.index)
+        flow_path = format_pattern(self.config.flow_pattern or "", start.index, target.index, need_target=False)
         flow = read_flo(flow_path)
         if flow.shape[:2] != start.size:
             raise FlowFormatError(flow_path, f"flow is {flow.shape[1]}x{flow.shape[0]}, frames are "
                                   f"{start.size[1]}x{start.size[0]}")
         if self.config.occlusions_pattern is not None:
-            mask = read_pgm(format_pattern(self.config.occlusions_pattern, start.index, target.index),
-                            expect_size=start.size)
+            mask = read_mask(format_pattern(self.config.occlusions_pattern, start.index, target.index,
+                                            need_target=False), start.size)
             if self.config.invert:
                 mask = invert(mask)
         else:

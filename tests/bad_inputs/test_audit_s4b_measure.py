@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from fav_core.flow import write_flo
-from fav_core.pgm import write_pgm
 from tests.bad_inputs.conftest import assert_one_line_error, make_clip, write_image
 
 H, W, N = 16, 24, 3
@@ -67,3 +66,59 @@ def test_report_folder_equal_to_a_frame_folder_is_refused(clip: dict[str, str], 
                   "--flow-pattern-eval", clip["flow"], "--no-video")
     assert_one_line_error(rc, err, f"{which} frames", "choose another -o")
     assert sorted(p.name for p in (tmp_path / which).iterdir()) == before
+
+
+def _read_u8(pattern: str, i: int) -> np.ndarray:
+    import OpenImageIO as oiio
+
+    return np.asarray(oiio.ImageBuf(pattern % i).get_pixels(oiio.UINT8), np.float64) / 255.0
+
+
+def test_sintel_layout_start_frame_names_png_occlusions_backward_eval(tmp_path: Path,
+                                                                      fav: Callable[..., tuple[int, str]]) -> None:
+    """Sintel ground truth as shipped: ``flow/frame_0001.flo`` = forward flow 1 -> 2 and
+    ``occlusions/frame_0001.png`` white = occluded, named by the start frame only. ``--backward-eval
+    --invert-occlusion-eval`` gives the hand-computed E_i = mean((m ⊙ warp(out_i, ŵ) − m ⊙ out_{i−1})²),
+    m = 1 − occlusion of frame i−1 (the patterns needed a {%d} and the masks had to be PGM)."""
+    import json
+
+    inp = make_clip(tmp_path / "input", n=N, h=H, w=W)
+    rng = np.random.default_rng(5)
+    (tmp_path / "sty").mkdir()
+    for i in range(1, N + 1):
+        noisy = np.clip(_read_u8(inp, i) * 255 + rng.integers(-20, 21, (H, W, 3)), 0, 255).astype(np.uint8)
+        write_image(tmp_path / "sty" / f"frame_{i:04d}.png", noisy)
+    sty = str(tmp_path / "sty" / "frame_%04d.png")
+    (tmp_path / "flow").mkdir()
+    (tmp_path / "occlusions").mkdir()
+    fwd = np.zeros((H, W, 2), np.float32)
+    fwd[..., 0] = 1.0  # pixel x of frame i-1 is at x+1 in frame i
+    occ = np.zeros((H, W), np.uint8)
+    occ[:, -1] = 255  # leaves the frame
+    occ[4, 7] = 255
+    for i in range(1, N):
+        write_flo(tmp_path / "flow" / f"frame_{i:04d}.flo", fwd)
+        write_image(tmp_path / "occlusions" / f"frame_{i:04d}.png", occ)
+    rep = tmp_path / "rep"
+    rc, err = fav("evaluate", sty, "--input", inp, "-o", str(rep), "--no-video", "--backward-eval",
+                  "--invert-occlusion-eval", "--flow-pattern-eval", str(tmp_path / "flow" / "frame_[%04d].flo"),
+                  "--occlusions-pattern-eval", str(tmp_path / "occlusions" / "frame_[%04d].png"))
+    assert rc == 0, err
+    m = (1.0 - occ / 255.0)[..., None]
+    expected = []
+    for i in range(2, N + 1):
+        cur, prev = _read_u8(sty, i), _read_u8(sty, i - 1)
+        warped = np.zeros_like(cur)
+        warped[:, :-1] = cur[:, 1:]
+        expected.append(float(np.mean((m * warped - m * prev) ** 2)))
+    got = [r["temporal_error"] for r in json.loads((rep / "evaluation.json").read_text())["frames"]["stylized"]]
+    assert got[0] is None
+    np.testing.assert_allclose(got[1:], expected, rtol=1e-5)
+    assert min(expected) > 1e-4
+
+
+def test_eval_pattern_without_start_placeholder_is_one_line(clip: dict[str, str],
+                                                            fav: Callable[..., tuple[int, str]]) -> None:
+    rc, err = fav("evaluate", clip["input"], "--input", clip["input"], "-o", str(Path(clip["root"]) / "rep"),
+                  "--flow-pattern-eval", str(Path(clip["root"]) / "gt" / "frame_%04d.flo"))
+    assert_one_line_error(rc, err, "needs a [%d] (start frame) placeholder")
