@@ -162,6 +162,8 @@ class _Reader:
             self.pos = start
             raise self.fail("contains a serialized Lua function; refusing to load code")
         self.pos = start
+        if start == 0:
+            raise self.fail(f"not a binary Torch7 file (unknown type code {code} at the start)")
         raise self.fail(f"unknown type code {code}")
 
     def _table(self) -> dict[Any, Any]:

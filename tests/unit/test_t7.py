@@ -544,3 +544,12 @@ def test_cli_import_t7(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     meta = read_meta(tmp_path / "scream-image.safetensors")
     assert (meta.kind, meta.style_name, meta.norm, meta.padding) == ("image", "scream", "batch", "zero")
     assert "scream-image.safetensors" in capsys.readouterr().out
+
+
+def test_garbage_says_not_a_torch7_file(tmp_path: Path) -> None:
+    from fav_core.t7_convert import import_t7
+
+    src = tmp_path / "model.t7"
+    src.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)  # a zip (new-style torch.save), not Torch7
+    with pytest.raises(ModelLoadError, match=r"model\.t7: not a binary Torch7 file \(unknown type code"):
+        import_t7(src, tmp_path / "m.safetensors")
