@@ -287,7 +287,7 @@ def read_t7_bytes(
 def read_t7(
     path: str | Path,
     *,
-    long_size: int = 8,
+    long_size: int | None = 8,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Any:
@@ -295,7 +295,8 @@ def read_t7(
 
     Args:
         path: the file.
-        long_size: bytes per Torch ``long`` (8, or 4 for files written on Windows).
+        long_size: bytes per Torch ``long`` (8, or 4 for files written on Windows); None = 8, and 4 when the
+            file cannot be read with 8 but can with 4 (the error is the 8-byte reading's otherwise).
         max_bytes: refuse files larger than this (default 4 GiB).
         max_depth: maximum nesting depth.
 
@@ -316,7 +317,17 @@ def read_t7(
         data = p.read_bytes()
     except OSError as e:
         raise ModelLoadError(p, f"cannot read Torch7 file: {e.strerror or e}") from e
-    return read_t7_bytes(data, str(p), long_size=long_size, max_depth=max_depth)
+    if long_size is not None:
+        return read_t7_bytes(data, str(p), long_size=long_size, max_depth=max_depth)
+    try:
+        return read_t7_bytes(data, str(p), long_size=8, max_depth=max_depth)
+    except ModelLoadError as first:
+        try:
+            obj = read_t7_bytes(data, str(p), long_size=4, max_depth=max_depth)
+        except ModelLoadError:
+            raise first from None
+        log.info("%s: read with 4-byte longs (a file written on Windows)", p)
+        return obj
 
 
 def lua_list(table: Any, what: str = "table", name: str = "<t7>") -> list[Any]:

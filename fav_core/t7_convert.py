@@ -363,7 +363,7 @@ def import_t7(
     """Convert a Torch7 checkpoint file into a fav ``.safetensors`` model file.
 
     Args:
-        in_path: the ``.t7`` checkpoint.
+        in_path: the ``.t7`` checkpoint (8-byte Torch longs, or 4-byte ones as written on Windows).
         out_path: destination ``.safetensors``.
         kind: ``"video"`` or ``"image"``; inferred from the input channels (7 / 3) when None, checked otherwise.
         style_name: defaults to the name in ``checkpoint-<name>-video.t7`` (else the file stem).
@@ -378,7 +378,7 @@ def import_t7(
         ModelLoadError: unreadable or unsupported checkpoint; ConfigError: ``kind`` contradicts the model.
     """
     source = str(in_path)
-    converted = convert_t7(read_t7(in_path), source)
+    converted = convert_t7(read_t7(in_path, long_size=None), source)
     inferred = _KIND_BY_CHANNELS.get(converted.in_channels)
     if inferred is None:
         raise ModelLoadError(source, f"the model takes {converted.in_channels} input channels; expected 3 or 7")

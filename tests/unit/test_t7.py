@@ -546,6 +546,24 @@ def test_cli_import_t7(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "scream-image.safetensors" in capsys.readouterr().out
 
 
+def test_import_reads_a_windows_file_with_4_byte_longs(tmp_path: Path) -> None:
+    """Torch7 on Windows writes 4-byte longs; ``import_t7`` reads them without an option (it stopped with
+    "unknown type code 55397" deep in the file)."""
+    from fav_core.modelfile import load_model
+    from fav_core.t7_convert import import_t7
+
+    ckpt = _checkpoint("c3s1-4,R4,c3s1-3", 3, "zero", "instance", 0, False)
+    src = tmp_path / "checkpoint-scream-image.t7"
+    src.write_bytes(t7_bytes(ckpt, long_size=4))
+    with pytest.raises(ModelLoadError):
+        read_t7(src)
+    model = load_model(import_t7(src, tmp_path / "s.safetensors"))
+    x = _RNG.normal(0, 40, (3, 6, 8))
+    with torch.no_grad():
+        got = model.net(torch.from_numpy(x).float()[None])[0].double().numpy()
+    assert np.max(np.abs(got - np_forward(ckpt["model"], x))) / 150.0 < 1e-4
+
+
 def test_garbage_says_not_a_torch7_file(tmp_path: Path) -> None:
     from fav_core.t7_convert import import_t7
 
