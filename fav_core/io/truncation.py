@@ -27,16 +27,19 @@ def check_complete(path: str | Path) -> None:
     """Raise when a PNG or EXR file is visibly truncated (other types and unparsable files pass).
 
     Raises:
-        InputError: names the file, its size and what is missing.
+        InputError: names the file, its size and what is missing; or why it cannot be read (permission, I/O).
     """
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix == ".png":
-        problem = png_truncation(p)
-    elif suffix == ".exr":
-        problem = exr_truncation(p)
-    else:
-        return
+    try:
+        if suffix == ".png":
+            problem = png_truncation(p)
+        elif suffix == ".exr":
+            problem = exr_truncation(p)
+        else:
+            return
+    except OSError as exc:  # an unreadable file: one line, as the decoder's own refusal would be
+        raise InputError(p, f"cannot read the file ({exc.strerror or exc})") from None
     if problem is not None:
         raise InputError(p, problem)
 

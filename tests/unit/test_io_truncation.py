@@ -90,3 +90,17 @@ def test_other_files_pass_unchecked(tmp_path: Path) -> None:
     (tmp_path / "x.jpg").write_bytes(b"\xff\xd8")
     for f in tmp_path.iterdir():
         check_complete(f)  # the decoder reports these
+
+
+def test_an_unreadable_file_is_one_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fav_core.io import truncation
+
+    complete_files(tmp_path)
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(truncation, "open", denied, raising=False)  # root reads every file: chmod cannot show it
+    for name in ("p8_1.png", "float.exr"):
+        with pytest.raises(InputError, match=rf"{name}: cannot read the file \(Permission denied\)"):
+            check_complete(tmp_path / name)
