@@ -122,3 +122,34 @@ def test_eval_pattern_without_start_placeholder_is_one_line(clip: dict[str, str]
     rc, err = fav("evaluate", clip["input"], "--input", clip["input"], "-o", str(Path(clip["root"]) / "rep"),
                   "--flow-pattern-eval", str(Path(clip["root"]) / "gt" / "frame_%04d.flo"))
     assert_one_line_error(rc, err, "needs a [%d] (start frame) placeholder")
+
+
+def test_models_lists_shadowed_duplicates_and_warns_about_a_broken_one(
+        tmp_path: Path, models: tuple[str, str], capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two folders on $FAV_MODEL_PATH with one name: the hidden file is listed (--json stays valid JSON on
+    stdout); a broken file that takes a name says which file it hides."""
+    import json
+    import shutil
+
+    from fav_core.cli.main import main
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    shutil.copy(models[0], first / "mine.safetensors")
+    shutil.copy(models[1], second / "mine.safetensors")
+    shutil.copy(models[1], second / "other.safetensors")
+    (first / "other.safetensors").write_bytes(b"not a model")
+    monkeypatch.setenv("FAV_MODEL_PATH", f"{first}:{second}")
+    capsys.readouterr()
+    assert main(["models", "--json"]) == 0
+    captured = capsys.readouterr()
+    listed = {m["name"]: m for m in json.loads(captured.out)}
+    assert listed["mine"]["path"] == str(first / "mine.safetensors")
+    assert listed["mine"]["shadowed"] == [str(second / "mine.safetensors")]
+    assert "other" not in listed
+    assert f"taken by the unreadable {first / 'other.safetensors'}, which hides {second / 'other.safetensors'}" \
+        in caplog.text
+    assert main(["models"]) == 0
+    assert f"shadowed: {second / 'mine.safetensors'}" in capsys.readouterr().out
