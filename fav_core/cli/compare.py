@@ -48,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
     for name, extra in (("temporal", []), ("per-frame", ["--per-frame"])):
         sub = parser.parse_args(["stylize", args.input, "-o", str(out / name), *common, *extra])
         sub.func(sub)
-    ev = parser.parse_args(["evaluate", str(out / "temporal"), "--input", args.input, "--compare-per-frame",
-                            str(out / "per-frame"), "-o", str(out / "report"), "--flow-preset", args.flow_preset])
+    ev_args = ["evaluate", str(out / "temporal"), "--input", args.input, "--compare-per-frame",
+               str(out / "per-frame"), "-o", str(out / "report"), "--flow-preset", args.flow_preset]
+    if args.num_frames:  # the input is longer than the stylizations on purpose: no length warning
+        ev_args += ["--num-frames", str(args.num_frames)]
+    ev = parser.parse_args(ev_args)
     return int(ev.func(ev) or 0)
 
 

@@ -48,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare-per-frame", default=None, metavar="DIR",
                    help="a per-frame stylization of the same input: evaluated too, shown in the video, and the "
                    "ratio temporal error(stylized) / temporal error(per-frame) is reported")
+    p.add_argument("--num-frames", type=int, default=None, metavar="N",
+                   help="evaluate only the first N frames (default: all; sequences of unequal length are cut to "
+                   "the shortest with a warning)")
     p.add_argument("--heatmap-frame", type=int, default=None, help="frame for the heat map (default: worst frame)")
     p.add_argument("--no-video", action="store_true", help="do not write the comparison video")
     p.add_argument("--device", default="cpu", help="torch device of the loss network (default cpu)")
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         stylized["per_frame"] = open_frames(args.compare_per_frame)
     _refuse_frame_folder(out_dir, {"input": inputs, **stylized})
     result = evaluate_sequences(inputs, stylized, motion=EvalMotion(motion_cfg), perceptual=perceptual,
-                                heatmap_frame=args.heatmap_frame)
+                                heatmap_frame=args.heatmap_frame, max_frames=args.num_frames)
     report = result.report
     report.settings.update({
         "input": str(args.input),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fav_core.errors import Cancelled, ShapeError
+from fav_core.errors import Cancelled, ConfigError, ShapeError
 from fav_core.evaluate.perceptual import PerceptualEvaluator
 from fav_core.evaluate.report import EvalReport, FrameRecord
 from fav_core.evaluate.temporal import EvalMotion, temporal_error_map
@@ -55,6 +55,7 @@ def evaluate_sequences(
     motion: EvalMotion | None,
     perceptual: PerceptualEvaluator | None = None,
     heatmap_frame: int | None = None,
+    max_frames: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> EvalResult:
@@ -67,6 +68,8 @@ def evaluate_sequences(
         motion: evaluation motion, or None to skip the temporal error.
         perceptual: content/style losses, or None to skip them.
         heatmap_frame: input frame number for the heat map; default the main sequence's worst frame.
+        max_frames: evaluate at most the first this many frames (None = all); sequences shorter than that are
+            evaluated as far as all of them go, with a warning.
         on_progress: called after every frame.
         cancel: checked between frames.
 
@@ -76,9 +79,12 @@ def evaluate_sequences(
     Raises:
         Cancelled: ``cancel`` was set. ShapeError: frame sizes differ. InputError: unreadable frames/flows.
     """
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"the number of frames to evaluate must be >= 1, got {max_frames}")
     lengths = {"input": len(inputs), **{name: len(src) for name, src in stylized.items()}}
-    n = min(lengths.values())
-    if len(set(lengths.values())) > 1:
+    capped = {name: v if max_frames is None else min(v, max_frames) for name, v in lengths.items()}
+    n = min(capped.values())
+    if len(set(capped.values())) > 1:
         log.warning("sequences differ in length %s; evaluating the first %d frames", lengths, n)
     report = EvalReport(settings={"frame_counts": lengths, "evaluated_frames": n})
     records: dict[str, list[FrameRecord]] = {name: [] for name in stylized}

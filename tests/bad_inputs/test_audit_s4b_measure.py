@@ -153,3 +153,31 @@ def test_models_lists_shadowed_duplicates_and_warns_about_a_broken_one(
         in caplog.text
     assert main(["models"]) == 0
     assert f"shadowed: {second / 'mine.safetensors'}" in capsys.readouterr().out
+
+
+def test_compare_num_frames_evaluates_that_many_without_a_length_warning(
+        tmp_path: Path, models: tuple[str, str], fav: Callable[..., tuple[int, str]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """``fav compare --num-frames 2`` on a 3-frame clip warned "sequences differ in length" (the evaluation got
+    the whole input); its ratio is the one of the two evaluations it is made of."""
+    import json
+
+    inp = make_clip(tmp_path / "input", n=3, h=H, w=W)
+    out = tmp_path / "cmp"
+    rc, err = fav("compare", inp, "-o", str(out), "--model", models[0], "--image-model", models[1],
+                  "--num-frames", "2", "--flow-preset", "ultrafast", "--progress", "none", "--device", "cpu")
+    assert rc == 0, err
+    assert "differ in length" not in caplog.text
+    rep = json.loads((out / "report" / "evaluation.json").read_text())
+    assert rep["settings"]["evaluated_frames"] == 2
+    s = rep["summary"]
+    assert s["temporal_error_ratio"] == pytest.approx(s["stylized"]["temporal_error"]["mean"]
+                                                      / s["per_frame"]["temporal_error"]["mean"], rel=1e-12)
+    means = []
+    for name in ("temporal", "per-frame"):
+        assert fav("evaluate", str(out / name), "--input", inp, "--num-frames", "2", "--flow-preset", "ultrafast",
+                   "-o", str(tmp_path / f"ev_{name}"), "--no-video")[0] == 0
+        ev = json.loads((tmp_path / f"ev_{name}" / "evaluation.json").read_text())
+        assert ev["settings"]["evaluated_frames"] == 2
+        means.append(ev["summary"]["stylized"]["temporal_error"]["mean"])
+    assert s["temporal_error_ratio"] == pytest.approx(means[0] / means[1], rel=1e-12)
