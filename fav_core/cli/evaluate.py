@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fav_core.errors import OutputError
+from fav_core.errors import ConfigError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.compare_per_frame:
         stylized["per_frame"] = open_frames(args.compare_per_frame)
     _refuse_frame_folder(out_dir, {"input": inputs, **stylized})
+    _check_heatmap_frame(args.heatmap_frame, list(inputs.indices)[: args.num_frames])
     result = evaluate_sequences(inputs, stylized, motion=EvalMotion(motion_cfg), perceptual=perceptual,
                                 heatmap_frame=args.heatmap_frame, max_frames=args.num_frames)
     report = result.report
@@ -157,6 +158,15 @@ def _refuse_frame_folder(out_dir: Path, sources: dict[str, Any]) -> None:
             if folder.is_dir() and os.path.samefile(folder, out_dir):
                 raise OutputError(out_dir, f"is the folder of the {name} frames; the report would be written "
                                   "among them, choose another -o")
+
+
+def _check_heatmap_frame(frame: int | None, indices: list[int]) -> None:
+    """``--heatmap-frame`` must be an evaluated input frame after the first (the first has no temporal error);
+    otherwise no heat map was written, without a word."""
+    if frame is None or frame in indices[1:]:
+        return
+    have = f"frames {indices[1]}..{indices[-1]} have one" if len(indices) > 1 else "the input has a single frame"
+    raise ConfigError(f"--heatmap-frame {frame}: not an input frame with a temporal error ({have})")
 
 
 def _remove_stale(out_dir: Path, written: list[Path]) -> None:

@@ -181,3 +181,12 @@ def test_compare_num_frames_evaluates_that_many_without_a_length_warning(
         assert ev["settings"]["evaluated_frames"] == 2
         means.append(ev["summary"]["stylized"]["temporal_error"]["mean"])
     assert s["temporal_error_ratio"] == pytest.approx(means[0] / means[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("frame", ["1", "99"])
+def test_heatmap_frame_without_a_temporal_error_is_one_line(clip: dict[str, str], frame: str,
+                                                            fav: Callable[..., tuple[int, str]]) -> None:
+    """``--heatmap-frame`` 1 (no temporal error) or a frame the clip lacks wrote no heat map and said nothing."""
+    rc, err = fav("evaluate", clip["input"], "--input", clip["input"], "-o", str(Path(clip["root"]) / "rep"),
+                  "--flow-pattern-eval", clip["flow"], "--no-video", "--heatmap-frame", frame)
+    assert_one_line_error(rc, err, f"--heatmap-frame {frame}", f"frames 2..{N} have one")
