@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fav_core.errors import Cancelled, ConfigError, ShapeError
+from fav_core.errors import Cancelled, ConfigError, InputError, ShapeError
 from fav_core.evaluate.perceptual import PerceptualEvaluator
 from fav_core.evaluate.report import EvalReport, FrameRecord
 from fav_core.evaluate.temporal import EvalMotion, temporal_error_map
@@ -77,10 +77,15 @@ def evaluate_sequences(
         :class:`EvalResult`.
 
     Raises:
-        Cancelled: ``cancel`` was set. ShapeError: frame sizes differ. InputError: unreadable frames/flows.
+        Cancelled: ``cancel`` was set. InputError: a stylized sequence's size differs from the input's (before
+            anything is read), unreadable frames/flows. ShapeError: a frame's size differs.
     """
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"the number of frames to evaluate must be >= 1, got {max_frames}")
+    for name, src in stylized.items():
+        if tuple(src.size) != tuple(inputs.size):
+            raise InputError(src.path, f"{name.replace('_', '-')} frames are {src.size[1]}x{src.size[0]}, the "
+                             f"input {inputs.path} is {inputs.size[1]}x{inputs.size[0]}; evaluate at the input's size")
     lengths = {"input": len(inputs), **{name: len(src) for name, src in stylized.items()}}
     capped = {name: v if max_frames is None else min(v, max_frames) for name, v in lengths.items()}
     n = min(capped.values())

@@ -190,3 +190,11 @@ def test_heatmap_frame_without_a_temporal_error_is_one_line(clip: dict[str, str]
     rc, err = fav("evaluate", clip["input"], "--input", clip["input"], "-o", str(Path(clip["root"]) / "rep"),
                   "--flow-pattern-eval", clip["flow"], "--no-video", "--heatmap-frame", frame)
     assert_one_line_error(rc, err, f"--heatmap-frame {frame}", f"frames 2..{N} have one")
+
+
+def test_stylized_of_another_size_names_both_sequences_before_any_flow(
+        clip: dict[str, str], tmp_path: Path, fav: Callable[..., tuple[int, str]]) -> None:
+    big = make_clip(tmp_path / "big", n=N, h=2 * H, w=2 * W)
+    rc, err = fav("evaluate", big, "--input", clip["input"], "-o", str(tmp_path / "rep"), "--no-video")
+    assert_one_line_error(rc, err, big, f"stylized frames are {2 * W}x{2 * H}", f"{clip['input']} is {W}x{H}")
+    assert not (tmp_path / "rep").exists()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from fav_core.errors import Cancelled, ShapeError
+from fav_core.errors import Cancelled, InputError, ShapeError
 from fav_core.evaluate.compare_video import GAP_PX, side_by_side, write_comparison_video
 from fav_core.evaluate.perceptual import (
     PerceptualEvaluator,
@@ -98,7 +98,7 @@ class TestLoop:
 
     def test_exception(self) -> None:
         small = ListSource([np.zeros((H, W - 2, 3), np.float32)] * 2)
-        with pytest.raises(ShapeError):
+        with pytest.raises(InputError, match=f"memory: stylized frames are {W - 2}x{H}, the input memory is {W}x{H}"):
             evaluate_sequences(ListSource(_flicker([0.5] * 2)), {"stylized": small}, motion=None)
         token = CancelToken()
         token.cancel()
