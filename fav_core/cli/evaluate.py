@@ -45,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flow", choices=("dis", "deepflow", "raft"), default="dis",
                    help="flow method when no flow files are given (default dis)")
     p.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default="medium")
+    p.add_argument("--raft-weights", default=None, help="local RAFT weights file (needed for --flow raft)")
     p.add_argument("--compare-per-frame", default=None, metavar="DIR",
                    help="a per-frame stylization of the same input: evaluated too, shown in the video, and the "
                    "ratio temporal error(stylized) / temporal error(per-frame) is reported")
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     motion_cfg = EvalMotionConfig(
         flow_pattern=args.flow_pattern_eval, occlusions_pattern=args.occlusions_pattern_eval,
         backward_eval=args.backward_eval, invert=args.invert_occlusion_eval, fix=args.fix_occlusions_eval,
-        flow_method=args.flow, flow_preset=args.flow_preset,
+        flow_method=args.flow, flow_preset=args.flow_preset, raft_weights=args.raft_weights,
     )
     if motion_cfg.computed:
         log.warning("no --flow-pattern-eval: computing flow with %s on the input frames for the temporal error",

@@ -135,6 +135,7 @@ class EvalMotionConfig:
         fix: reference ``-fix_occlusions_eval`` (zero pixels whose flow leaves the frame).
         flow_method: provider used when no flow pattern is given (``dis``, ``deepflow``, ``raft``).
         flow_preset: DIS preset.
+        raft_weights: local RAFT weights file (needed when ``flow_method`` is ``raft``; never downloaded).
     """
 
     flow_pattern: str | None = None
@@ -144,8 +145,11 @@ class EvalMotionConfig:
     fix: bool = False
     flow_method: str = "dis"
     flow_preset: str = "medium"
+    raft_weights: str | None = None
 
     def __post_init__(self) -> None:
+        if self.computed and self.flow_method == "raft" and not self.raft_weights:
+            raise ConfigError("--flow raft needs --raft-weights PATH (weights are never downloaded)")
         if self.flow_pattern is not None:
             check_pattern(self.flow_pattern, need_target=False)
         if self.occlusions_pattern is not None:
@@ -187,7 +191,9 @@ class EvalMotion:
             if provider is None:
                 from fav_core.flow.providers import make_provider
 
-                opts = {"preset": config.flow_preset} if config.flow_method == "dis" else {}
+                opts: dict[str, object] = {"preset": config.flow_preset} if config.flow_method == "dis" else {}
+                if config.flow_method == "raft":
+                    opts["weights_path"] = config.raft_weights
                 provider = make_provider(config.flow_method, **opts)
             self._motion = ComputedMotion(provider)  # type: ignore[arg-type]
 

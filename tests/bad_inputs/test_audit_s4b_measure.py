@@ -198,3 +198,13 @@ def test_stylized_of_another_size_names_both_sequences_before_any_flow(
     rc, err = fav("evaluate", big, "--input", clip["input"], "-o", str(tmp_path / "rep"), "--no-video")
     assert_one_line_error(rc, err, big, f"stylized frames are {2 * W}x{2 * H}", f"{clip['input']} is {W}x{H}")
     assert not (tmp_path / "rep").exists()
+
+
+def test_evaluate_flow_raft_takes_local_weights(clip: dict[str, str], tmp_path: Path,
+                                                fav: Callable[..., tuple[int, str]]) -> None:
+    """``--flow raft`` was offered but no weights could be given ("missing a required argument: 'weights_path'")."""
+    base = ("evaluate", clip["input"], "--input", clip["input"], "-o", str(tmp_path / "rep"), "--no-video",
+            "--flow", "raft")
+    assert_one_line_error(*fav(*base), "--flow raft needs --raft-weights PATH")
+    rc, err = fav(*base, "--raft-weights", str(tmp_path / "raft.txt"))
+    assert_one_line_error(rc, err, "raft.txt", "RAFT weights must be one of")  # the file reached the provider
