@@ -82,6 +82,23 @@ def pair_paths(out: Path, j: int, i: int) -> tuple[Path, Path, Path, Path]:
             out / f"reliable_{i}_{j}.pgm", out / f"reliable_{j}_{i}.pgm")
 
 
+def _check_kept(size: tuple[int, int], paths: tuple[Path, ...]) -> None:
+    """Files kept from an earlier run must be of this clip's frame size (a folder reused for another clip kept
+    its flows, and the job reported success).
+
+    Raises:
+        OutputError: a kept file has another size. FlowFormatError: a kept file is malformed.
+    """
+    from fav_core.flow.io import read_flo_header
+    from fav_core.pgm import read_pgm_header
+
+    for p in paths:
+        got = read_flo_header(p) if p.suffix == ".flo" else read_pgm_header(p)
+        if tuple(got) != tuple(size):
+            raise OutputError(p, f"left by another clip ({got[1]}x{got[0]}, the frames are {size[1]}x{size[0]}); "
+                              "remove the folder's .flo/.pgm files or choose another -o")
+
+
 def write_pair(provider: Any, out: Path, prev: Any, cur: Any, *, structure_term: bool = True) -> Path:
     """Compute and write both flows and reliability maps of one frame pair, unless all four files exist.
 
@@ -102,7 +119,9 @@ def write_pair(provider: Any, out: Path, prev: Any, cur: Any, *, structure_term:
 
     j, i = prev.index, cur.index
     fwd_p, bwd_p, rel_i, rel_j = pair_paths(out, j, i)
-    if not all(p.exists() for p in (fwd_p, bwd_p, rel_i, rel_j)):
+    if all(p.exists() for p in (fwd_p, bwd_p, rel_i, rel_j)):
+        _check_kept(cur.rgb.shape[:2], (fwd_p, bwd_p, rel_i, rel_j))
+    else:
         fwd = provider.compute(prev.rgb, cur.rgb)  # j → i
         bwd = provider.compute(cur.rgb, prev.rgb)  # i → j
         img_i = cur.rgb * 255.0 if structure_term else None

@@ -208,3 +208,17 @@ def test_evaluate_flow_raft_takes_local_weights(clip: dict[str, str], tmp_path: 
     assert_one_line_error(*fav(*base), "--flow raft needs --raft-weights PATH")
     rc, err = fav(*base, "--raft-weights", str(tmp_path / "raft.txt"))
     assert_one_line_error(rc, err, "raft.txt", "RAFT weights must be one of")  # the file reached the provider
+
+
+def test_flow_into_a_folder_of_another_clips_flows_is_refused(tmp_path: Path,
+                                                              fav: Callable[..., tuple[int, str]]) -> None:
+    """``fav flow`` kept the 24x16 files of an earlier clip for a 33x25 clip and reported success."""
+    out = tmp_path / "flo"
+    small = make_clip(tmp_path / "small", n=2, h=H, w=W)
+    assert fav("flow", small, "-o", str(out), "--preset", "ultrafast", "--progress", "none")[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert fav("flow", small, "-o", str(out), "--preset", "ultrafast", "--progress", "none")[0] == 0  # resumes
+    other = make_clip(tmp_path / "other", n=2, h=25, w=33)
+    rc, err = fav("flow", other, "-o", str(out), "--preset", "ultrafast", "--progress", "none")
+    assert_one_line_error(rc, err, "forward_1_2.flo", f"left by another clip ({W}x{H}, the frames are 33x25)")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
