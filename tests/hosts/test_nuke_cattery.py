@@ -149,21 +149,24 @@ def test_export_button_in_the_gui_keeps_nuke_responsive(tmp_path: Path, monkeypa
     group["output_folder"].setValue(str(tmp_path / "job"))
     target = tmp_path / "job" / "cattery" / "tiny-image-0_image.pt"
 
-    def worker() -> threading.Thread:
-        (thread,) = [t for t in threading.enumerate() if t.name == "fav-cattery-FastArtisticVideos"]
-        return thread
+    def join_worker(timeout: float) -> None:
+        # a worker that already ended (a cancel takes ~0.2 s) is no longer listed: nothing to wait for then
+        for thread in threading.enumerate():
+            if thread.name == "fav-cattery-FastArtisticVideos":
+                thread.join(timeout=timeout)
+                assert not thread.is_alive(), f"the export worker is still running after {timeout} s"
 
     fake.cancel_when = lambda task: True  # the artist cancels at once
     group["export_cattery"].execute()
     assert not group["export_cattery"].enabled()  # one export at a time
-    worker().join(timeout=60)
+    join_worker(60)
     assert fake.run_main_thread_queue() == 1
     assert fake.messages == [] and not target.exists() and group["export_cattery"].enabled()
 
     fake.cancel_when = None
     group["export_cattery"].execute()
     assert fake.messages == []  # nothing yet: the export runs in the worker
-    worker().join(timeout=120)
+    join_worker(120)
     assert fake.run_main_thread_queue() == 1
     assert target.is_file() and len(fake.messages) == 1 and fake.messages[0].startswith(f"Wrote {target}.")
     assert fake.progress_tasks[-1].title == "Exporting FastArtisticVideos for Cattery"
