@@ -483,6 +483,7 @@ def test_same_frames_rule() -> None:
     assert restart_reason(None, new).startswith("the frames already stylized there have no record")
 
 
+@pytest.mark.slow  # three runs of the core: ~8 s here
 def test_re_trimmed_strip_is_stylized_again_not_resumed(tmp_path: Path, models: tuple[str, str]) -> None:
     """The job links the visible images to the same numbered names every run; after a slip the core used to
     resume ("0 frames stylized") and the new strip showed the stylization of the old images."""
