@@ -160,7 +160,8 @@ def test_a_diverging_run_stops_with_one_line_before_the_weights_turn_nan(
         return (loss * float("nan"), parts) if trainer.state.iteration == 2 else (loss, parts)
 
     trainer.objective.forward = nan_at_3  # type: ignore[method-assign]
-    with pytest.raises(TrainingDiverged, match="iteration 3: the loss is not finite .*checkpoint is from iteration 2") as caught:
+    diverged = "iteration 3: the loss is not finite .*checkpoint is from iteration 2"
+    with pytest.raises(TrainingDiverged, match=diverged) as caught:
         trainer.run()
     assert all(bool(torch.isfinite(p).all()) for p in trainer.net.parameters())
     assert "\n" not in str(caught.value)

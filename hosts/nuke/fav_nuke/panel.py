@@ -76,8 +76,8 @@ def knob_values(settings: GuiSettings) -> dict[str, Any]:
     flow_label = {v: k for k, v in FLOW_CHOICES.items()}[settings.flow]
     fill_label = {v: k for k, v in FILL_CHOICES.items()}[settings.fill]
     return {"model": settings.model, "image_model": settings.image_model, "flow": flow_label,
-            "raft_weights": settings.raft_weights, "min_filter": settings.min_filter, "median_filter": settings.median_filter, "fill": fill_label,
-            "device": settings.device}
+            "raft_weights": settings.raft_weights, "min_filter": settings.min_filter,
+            "median_filter": settings.median_filter, "fill": fill_label, "device": settings.device}
 
 
 def fav_nodes() -> list[Any]:
