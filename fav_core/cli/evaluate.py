@@ -54,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "the shortest with a warning)")
     p.add_argument("--heatmap-frame", type=int, default=None, help="frame for the heat map (default: worst frame)")
     p.add_argument("--no-video", action="store_true", help="do not write the comparison video")
-    p.add_argument("--device", default="cpu", help="torch device of the loss network (default cpu)")
+    p.add_argument("--device", default="cpu", help="torch device of the loss network: cpu, cuda, cuda:N, mps or "
+                   "auto (default cpu)")
     p.set_defaults(func=run)
 
 
@@ -62,6 +63,7 @@ def _perceptual(args: argparse.Namespace):  # noqa: ANN202 - returns PerceptualE
     from fav_core.evaluate.perceptual import PerceptualEvaluator, PerceptualSettings
     from fav_core.io import open_frames
     from fav_core.lossnet import make_loss_network
+    from fav_core.stylizer import resolve_device
 
     name = args.loss_network or ("vgg16" if args.style_image else None)
     if name is None:
@@ -74,7 +76,7 @@ def _perceptual(args: argparse.Namespace):  # noqa: ANN202 - returns PerceptualE
         with open_frames(args.style_image) as src:
             style = src.read(src.indices[0]).rgb
     return PerceptualEvaluator(net, style, PerceptualSettings(style_image_size=args.style_image_size),
-                               device=args.device)
+                               device=resolve_device(args.device))
 
 
 def run(args: argparse.Namespace) -> int:

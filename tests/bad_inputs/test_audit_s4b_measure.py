@@ -222,3 +222,12 @@ def test_flow_into_a_folder_of_another_clips_flows_is_refused(tmp_path: Path,
     rc, err = fav("flow", other, "-o", str(out), "--preset", "ultrafast", "--progress", "none")
     assert_one_line_error(rc, err, "forward_1_2.flo", f"left by another clip ({W}x{H}, the frames are 33x25)")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_evaluate_device_cuda_without_cuda_is_one_line(clip: dict[str, str], tmp_path: Path,
+                                                       fav: Callable[..., tuple[int, str]]) -> None:
+    """``--device cuda`` on a CPU-only torch printed a traceback (AssertionError: Torch not compiled with CUDA)."""
+    rc, err = fav("evaluate", clip["input"], "--input", clip["input"], "-o", str(tmp_path / "rep"), "--no-video",
+                  "--flow-pattern-eval", clip["flow"], "--loss-network", "random-multiscale", "--device", "cuda")
+    assert_one_line_error(rc, err, "--device cpu")
