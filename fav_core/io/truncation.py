@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 from fav_core.errors import InputError
 
@@ -45,16 +46,34 @@ def check_complete(path: str | Path) -> None:
 
 
 def png_truncation(path: Path) -> str | None:
-    """What is wrong when a PNG file has no ``IEND`` chunk at its end (cut short), else None."""
+    """What is wrong when a PNG file's chunks end before its ``IEND`` chunk (cut short), else None.
+
+    The last 64 bytes are looked at first (the usual file ends with ``IEND``); only when ``IEND`` is not there
+    are the chunk headers followed from the start, so that a complete PNG with bytes after ``IEND`` (padding,
+    appended data: the decoders read it) is not taken for a truncated one.
+    """
     size = path.stat().st_size
     with open(path, "rb") as f:
         if f.read(8) != b"\x89PNG\r\n\x1a\n":
             return None  # not a PNG at all: the decoder says so
         f.seek(max(8, size - 64))
-        tail = f.read()
-    if _PNG_IEND in tail:
-        return None
+        if _PNG_IEND in f.read() or _png_chunks_reach_iend(f, size):
+            return None
     return f"truncated PNG: the file ends after {size} bytes without its IEND chunk (an interrupted write or copy?)"
+
+
+def _png_chunks_reach_iend(f: BinaryIO, size: int) -> bool:
+    """Whether following the chunk headers (length, type; data and CRC skipped) from byte 8 reaches an ``IEND``
+    chunk that fits in the file."""
+    pos = 8
+    while pos + 12 <= size:
+        f.seek(pos)
+        header = f.read(8)
+        length = int.from_bytes(header[:4], "big")
+        if header[4:8] == b"IEND":
+            return pos + 12 + length <= size
+        pos += 12 + length
+    return False
 
 
 def exr_truncation(path: Path) -> str | None:

@@ -104,3 +104,17 @@ def test_an_unreadable_file_is_one_input_error(tmp_path: Path, monkeypatch: pyte
     for name in ("p8_1.png", "float.exr"):
         with pytest.raises(InputError, match=rf"{name}: cannot read the file \(Permission denied\)"):
             check_complete(tmp_path / name)
+
+
+def test_a_png_with_bytes_after_iend_is_complete(tmp_path: Path) -> None:
+    """Padding or data appended after IEND: libpng and OpenCV read the picture, so the check must not refuse it;
+    the same file cut inside its pixel data is still found."""
+    complete_files(tmp_path / "src")
+    data = (tmp_path / "src" / "p8_1.png").read_bytes()
+    padded = tmp_path / "padded.png"
+    padded.write_bytes(data + bytes(200))
+    assert png_truncation(padded) is None
+    read_header(padded)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: len(data) // 2] + bytes(200))  # cut in the middle, then zero-filled
+    assert (png_truncation(cut) or "").startswith("truncated PNG")
