@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", help="the .t7 checkpoint")
     p.add_argument("-o", "--output", required=True,
-                   help="output .safetensors file, or a bare name (written as NAME.safetensors)")
+                   help="output .safetensors file, a bare name (written as NAME.safetensors), or a folder (written "
+                   "there as candy-video.safetensors for checkpoint-candy-video.t7)")
     p.add_argument("--kind", choices=("video", "image"), default=None,
                    help="model kind; checked against the input channels (7 video, 3 image); default inferred")
     p.add_argument("--style", default=None, help="style name (default: from checkpoint-<name>-video.t7)")
@@ -28,15 +30,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def output_path(input_path: str, output: str) -> Path:
+    """Where ``-o`` puts the model: a folder (existing, or written with a trailing separator) gets the checkpoint's
+    name without ``checkpoint-``; a name without ``.safetensors`` gets the suffix (``out.with_name`` once wrote
+    ``-o models/`` as ``models.safetensors`` next to the folder)."""
+    out = Path(output)
+    if out.is_dir() or output.endswith(("/", os.sep)):
+        stem = Path(input_path).stem
+        return out / f"{stem.removeprefix('checkpoint-') or stem}.safetensors"
+    return out if out.suffix == ".safetensors" else out.with_name(out.name + ".safetensors")
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from fav_core.modelfile import read_meta
     from fav_core.t7_convert import import_t7
 
-    out = Path(args.output)
-    if out.suffix != ".safetensors":
-        out = out.with_name(out.name + ".safetensors")
+    out = output_path(args.input, args.output)
     path = import_t7(args.input, out, kind=args.kind, style_name=args.style, fill=args.fill,
                      dtype=torch.float16 if args.half else torch.float32)
     meta = read_meta(path)

@@ -571,3 +571,23 @@ def test_garbage_says_not_a_torch7_file(tmp_path: Path) -> None:
     src.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)  # a zip (new-style torch.save), not Torch7
     with pytest.raises(ModelLoadError, match=r"model\.t7: not a binary Torch7 file \(unknown type code"):
         import_t7(src, tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize(("output", "expected"), [
+    ("models", "models/candy-video.safetensors"),  # an existing folder
+    ("new/", "new/candy-video.safetensors"),  # a folder to be made
+    ("models/mine", "models/mine.safetensors"),
+    ("models/mine.safetensors", "models/mine.safetensors"),
+])
+def test_cli_import_t7_output_folder(tmp_path: Path, output: str, expected: str) -> None:
+    """``-o FOLDER`` wrote ``FOLDER.safetensors`` next to the folder."""
+    from fav_core.cli.main import main
+    from fav_core.modelfile import read_meta
+
+    src = tmp_path / "checkpoint-candy-video.t7"
+    src.write_bytes(t7_bytes(_checkpoint("c3s1-4,R4,c3s1-3", 7, "zero", "instance", 0, False)))
+    (tmp_path / "models").mkdir()
+    out = str(tmp_path / output) + ("/" if output.endswith("/") else "")
+    assert main(["import-t7", str(src), "-o", out]) == 0
+    assert read_meta(tmp_path / expected).style_name == "candy"
+    assert not (tmp_path / "models.safetensors").exists()
