@@ -99,8 +99,10 @@ def _refuse_overwriting(shot: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fav_core.cli.progress import make_reporter
-    from fav_core.farm.ray_runner import run_farm
+    from fav_core.farm.ray_runner import check_address, run_farm
 
+    if args.address is not None:  # before anything is created: a wrong address is one line within seconds
+        check_address(args.address)
     specs = shot_specs(args)
     reporter = make_reporter(args.progress, desc="farm") if args.progress != "none" else None
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +66,34 @@ def _call_flow(fn: Callable[..., TaskResult], shot: ShotSpec, pairs: list[tuple[
 def _call_chunk(fn: Callable[..., TaskResult], shot: ShotSpec, chunk: Chunk, *flows_done: TaskResult) -> TaskResult:
     _worker_setup()
     return fn(shot, chunk)  # ``flows_done``: the shot's flow results, passed only so Ray waits for them
+
+
+#: Seconds to wait for a cluster given by ``--address`` to accept a connection (Ray itself retries for minutes).
+CONNECT_TIMEOUT_S = 5.0
+
+_HOST_PORT = re.compile(r"(?:ray://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+):(?P<port>\d{1,5})/?")
+
+
+def check_address(address: str) -> None:
+    """Refuse a ``--address`` that is not ``auto``, ``host:port`` or ``ray://host:port``, or where nothing accepts a
+    connection, in one line and within :data:`CONNECT_TIMEOUT_S` (Ray would retry the connection for minutes).
+
+    Raises:
+        ConfigError: a malformed address, or no cluster answers at it.
+    """
+    if address in ("auto", "local"):
+        return
+    m = _HOST_PORT.fullmatch(address.strip())
+    if m is None or not 0 < int(m.group("port")) < 65536:
+        raise ConfigError(f"--address {address}: expected auto, HOST:PORT (the head node's GCS port, e.g. "
+                          "10.0.0.5:6379) or ray://HOST:PORT")
+    host, port = m.group("host").strip("[]"), int(m.group("port"))
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ConfigError(f"--address {address}: no Ray cluster answers there ({reason})") from exc
 
 
 def shot_indices(shot: ShotSpec, num_frames: int | None = None) -> list[int]:
@@ -127,7 +157,12 @@ def run_farm(
             ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
                      _node_ip_address="127.0.0.1", runtime_env={"env_vars": env})
         else:
-            ray.init(address=address, log_to_driver=False)
+            check_address(address)
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"--address {address}: cannot connect to a Ray cluster ({reason})") from exc
         own = True
     try:
         opts: dict[str, Any] = dict(num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries,

@@ -1,0 +1,45 @@
+"""Audit s4b of ``fav stylize-360`` and ``fav farm``: one-line errors, no lost work, settings kept on re-runs."""
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import assert_one_line_error, make_clip
+
+Fav = Callable[..., tuple[int, str]]
+
+
+def farm_args(inp: str, out: Path, models: tuple[str, str], *extra: str) -> list[str]:
+    return ["farm", inp, "-o", str(out), "--workers", "1", "--model", models[0], "--image-model", models[1],
+            "--flow-preset", "ultrafast", "--progress", "none", *extra]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("address", ["bogus", "127.0.0.1", "host:99999", "ray://"])
+def test_farm_malformed_address_is_one_line(tmp_path: Path, models: tuple[str, str], fav: Fav, address: str) -> None:
+    pytest.importorskip("ray")
+    inp = make_clip(tmp_path / "in", n=2)
+    rc, err = fav(*farm_args(inp, tmp_path / "out", models, "--address", address))
+    assert_one_line_error(rc, err, f"--address {address}", "HOST:PORT")
+    assert not (tmp_path / "out").exists()
+
+
+def test_farm_address_where_nothing_listens_fails_fast(tmp_path: Path, models: tuple[str, str], fav: Fav) -> None:
+    """Ray retried the connection for minutes (the run hung); now one line within seconds."""
+    pytest.importorskip("ray")
+    inp = make_clip(tmp_path / "in", n=2)
+    address = f"127.0.0.1:{closed_port()}"
+    t0 = time.monotonic()
+    rc, err = fav(*farm_args(inp, tmp_path / "out", models, "--address", address))
+    assert time.monotonic() - t0 < 30
+    assert_one_line_error(rc, err, f"--address {address}", "no Ray cluster answers")
