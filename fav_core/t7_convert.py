@@ -195,6 +195,10 @@ class _Converter:
                 self.norm(m, pos)
             elif name == "MulConstant":
                 self.scan.tanh_constant = float(m.get("constant_scalar"))
+            elif name == "SpatialMaxPooling":
+                raise self.fail(pos, f"unsupported module type {m.class_name} (max pooling: a classification or "
+                                "loss network such as vgg16.t7, not a style model; use it with "
+                                "--loss-network vgg16-t7:PATH)")
             elif name not in _PASSIVE:
                 raise self.fail(pos, f"unsupported module type {m.class_name}")
             i += 1

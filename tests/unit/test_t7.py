@@ -591,3 +591,13 @@ def test_cli_import_t7_output_folder(tmp_path: Path, output: str, expected: str)
     assert main(["import-t7", str(src), "-o", out]) == 0
     assert read_meta(tmp_path / expected).style_name == "candy"
     assert not (tmp_path / "models.safetensors").exists()
+
+
+def test_vgg16_t7_given_to_import_points_to_the_loss_network(tmp_path: Path) -> None:
+    from fav_core.t7_convert import import_t7
+
+    pool = _mod("nn.SpatialMaxPooling", kW=2, kH=2, dW=2, dH=2, ceil_mode=True)
+    src = tmp_path / "vgg16.t7"
+    src.write_bytes(t7_bytes(t7_seq(t7_conv(3, 8, 3, 1, 1), _mod("nn.ReLU"), pool, _mod("nn.View"))))
+    with pytest.raises(ModelLoadError, match=r"vgg16\.t7: module 3: .*SpatialMaxPooling.*--loss-network vgg16-t7:PATH"):
+        import_t7(src, tmp_path / "v.safetensors")
