@@ -50,12 +50,12 @@ def _one_line_error(excinfo: pytest.ExceptionInfo[RuntimeError]) -> str:
     return lines[0]
 
 
-def _strip_scene(tmp_path: Path, models: tuple[str, str], out: Path) -> Any:
+def _image_strip_scene(name: str, files: list[Path], models: tuple[str, str], out: Path) -> Any:
+    """A fresh scene whose active strip ``name`` shows ``files``, with the models and Output Folder set."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    files = write_png_sequence(tmp_path / "footage", 3)
     se = scene.sequence_editor_create()
-    strip = se.strips.new_image("Shot", str(files[0]), 1, 1)
+    strip = se.strips.new_image(name, str(files[0]), 1, 1)
     for f in files[1:]:
         strip.elements.append(f.name)
     se.active_strip = strip
@@ -63,6 +63,10 @@ def _strip_scene(tmp_path: Path, models: tuple[str, str], out: Path) -> Any:
     s.model, s.image_model = models
     s.output_dir = str(out)
     return scene
+
+
+def _strip_scene(tmp_path: Path, models: tuple[str, str], out: Path) -> Any:
+    return _image_strip_scene("Shot", write_png_sequence(tmp_path / "footage", 3), models, out)
 
 
 def test_unwritable_output_folder_is_one_line_for_the_strip(tmp_path: Path, models: tuple[str, str]) -> None:
@@ -180,16 +184,8 @@ def test_exr_header_bad_files_are_one_line(renders: list[Path], tmp_path: Path, 
 
 
 def _exr_strip_scene(renders: list[Path], models: tuple[str, str], out: Path) -> Any:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    se = scene.sequence_editor_create()
-    strip = se.strips.new_image("Render", str(renders[0]), 1, 1)
-    for f in renders[1:]:
-        strip.elements.append(f.name)
-    se.active_strip = strip
+    scene = _image_strip_scene("Render", renders, models, out)
     s = scene.fav_settings
-    s.model, s.image_model = models
-    s.output_dir = str(out)
     s.median_filter = 1
     assert s.flow == "PASS"
     return scene
