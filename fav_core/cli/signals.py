@@ -22,7 +22,10 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fav_core.types import CancelToken
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -107,12 +110,12 @@ def import_native_modules() -> None:
 
 
 @contextmanager
-def cancel_on_signals(cancel: Any) -> Iterator[None]:
+def cancel_on_signals(cancel: CancelToken) -> Iterator[None]:
     """SIGINT/SIGTERM set the cancel token: the current frame finishes (or is dropped) whole; a second one stops at
     once (writes are atomic). A signal held while the process started cancels before the first frame.
 
     Args:
-        cancel: a :class:`~fav_core.types.CancelToken`.
+        cancel: the job's token; set by the first signal.
     """
     held = HeldSignals.current()
 
