@@ -153,3 +153,28 @@ def test_plugin_commands_are_marked() -> None:
     except SystemExit:
         pytest.skip("no fav gui command installed")
     assert gui.fav_default_sigterm is True
+
+
+def test_a_signal_held_while_the_job_installs_its_handlers_is_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C the holder records between the job's look at it and its own handlers going in still cancels."""
+    from fav_core.cli import signals as signals_mod
+    from fav_core.types import CancelToken
+
+    held = signals_mod.HeldSignals()
+    real_signal = signal.signal
+    monkeypatch.setattr(signals_mod.HeldSignals, "current", staticmethod(lambda: held))
+
+    def signal_arriving_now(sig: int, handler: object) -> object:
+        if not held.pending and sig == signal.SIGINT and not isinstance(handler, signals_mod.HeldSignals):
+            held.pending.append(signal.SIGINT)  # Ctrl-C lands while the job's handlers are being installed
+        return real_signal(sig, handler)
+
+    monkeypatch.setattr(signals_mod.signal, "signal", signal_arriving_now)
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    cancel = CancelToken()
+    try:
+        with cancel_on_signals(cancel):
+            assert cancel.cancelled and held.pending == []
+    finally:
+        real_signal(signal.SIGINT, before[0])
+        real_signal(signal.SIGTERM, before[1])
