@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fav_core.errors import OutputError
+from fav_core.errors import ConfigError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from fav_core.io import open_frames
 
     source = open_frames(args.input, colorspace=args.colorspace)
+    provider = make_flow_provider(args.method, args.preset, args.raft_weights)  # before the folder is made
     out = Path(args.output)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(out, f"cannot create the output folder ({exc.strerror or exc})") from exc
-    provider = make_flow_provider(args.method, args.preset, args.raft_weights)
     indices = sorted(source.indices)
     pairs = list(zip(indices[:-1], indices[1:], strict=True))
     if not pairs:
@@ -66,12 +66,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def make_flow_provider(method: str, preset: str = "medium", raft_weights: str | None = None) -> Any:
-    """The provider for ``--method`` (``dis`` with ``preset``, ``raft`` with local weights, ``deepflow``)."""
+    """The provider for ``--method`` (``dis`` with ``preset``, ``raft`` with local weights, ``deepflow``).
+
+    Raises:
+        ConfigError: ``raft`` without a weights file, or RAFT's optional dependency missing.
+    """
     from fav_core.flow import make_provider
 
     if method == "dis":
         return make_provider("dis", preset=preset)
     if method == "raft":
+        if not raft_weights:
+            raise ConfigError("--method raft needs --raft-weights PATH (weights are never downloaded)")
         return make_provider("raft", weights_path=raft_weights)
     return make_provider("deepflow")
 

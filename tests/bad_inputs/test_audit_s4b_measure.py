@@ -231,3 +231,12 @@ def test_evaluate_device_cuda_without_cuda_is_one_line(clip: dict[str, str], tmp
     rc, err = fav("evaluate", clip["input"], "--input", clip["input"], "-o", str(tmp_path / "rep"), "--no-video",
                   "--flow-pattern-eval", clip["flow"], "--loss-network", "random-multiscale", "--device", "cuda")
     assert_one_line_error(rc, err, "--device cpu")
+
+
+def test_flow_method_raft_without_weights_is_one_line_and_makes_no_folder(
+        tmp_path: Path, fav: Callable[..., tuple[int, str]]) -> None:
+    """``fav flow --method raft`` without ``--raft-weights`` was a TypeError traceback after making the folder."""
+    inp = make_clip(tmp_path / "input", n=2, h=H, w=W)
+    rc, err = fav("flow", inp, "-o", str(tmp_path / "flo"), "--method", "raft", "--progress", "none")
+    assert_one_line_error(rc, err, "--method raft needs --raft-weights PATH")
+    assert not (tmp_path / "flo").exists()
