@@ -190,6 +190,8 @@ class RAFTFlow:
     ) -> None:
         if iters < 1:
             raise ConfigError(f"RAFT iters must be >= 1, got {iters}")
+        if weights_path is None or str(weights_path) == "":
+            raise ConfigError("RAFT flow needs a local weights file (weights are never downloaded)")
         path = Path(weights_path)
         if path.suffix.lower() not in _RAFT_SUFFIXES:
             raise ModelLoadError(path, f"RAFT weights must be one of {', '.join(_RAFT_SUFFIXES)}; {_RAFT_CONVERT_HINT}")

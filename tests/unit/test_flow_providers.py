@@ -144,3 +144,10 @@ def test_raft_small_from_torch_file_matches_safetensors(tmp_path: Path) -> None:
     a = RAFTFlow(tmp_path / "raft_small.pth", small=True, iters=2, device="cpu").compute(src, dst)
     b = RAFTFlow(tmp_path / "raft_small.safetensors", small=True, iters=2, device="cpu").compute(src, dst)
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("weights", [None, ""])
+def test_raft_without_a_weights_path_is_a_config_error(weights: str | None) -> None:
+    """``make_provider("raft", weights_path=None)`` (a host's unset preference) was a TypeError from Path(None)."""
+    with pytest.raises(ConfigError, match="needs a local weights file"):
+        make_provider("raft", weights_path=weights)
