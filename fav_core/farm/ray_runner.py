@@ -58,14 +58,61 @@ def _worker_setup() -> None:
         retain_freed_memory()  # idempotent: the same two mallopt calls every task
 
 
+class TaskFailure(Exception):
+    """A typed error of a task, carried to the driver by value.
+
+    Ray pickles a task's exception to hand it over, and errors such as ``InputError(path, problem)`` cannot be
+    rebuilt from their message alone (the driver got ``UnserializableException`` and a traceback); this carries
+    the error's class, message and attributes, and :meth:`rebuild` makes the same typed error in the driver.
+    """
+
+    def __init__(self, module: str, name: str, message: str, attrs: dict[str, Any]) -> None:
+        super().__init__(module, name, message, attrs)
+        self.module, self.name, self.message, self.attrs = module, name, message, attrs
+
+    @classmethod
+    def carry(cls, exc: FavError) -> TaskFailure:
+        attrs = {k: v for k, v in vars(exc).items() if isinstance(v, (str, int, float, bool, type(None)))}
+        return cls(type(exc).__module__, type(exc).__qualname__, Exception.__str__(exc), attrs)
+
+    def rebuild(self) -> FavError:
+        """The task's error, of its own class when that is a FavError the driver can import (else FavError)."""
+        import importlib
+
+        try:
+            kind = getattr(importlib.import_module(self.module), self.name)
+        except (ImportError, AttributeError):
+            kind = FavError
+        if not (isinstance(kind, type) and issubclass(kind, FavError)):
+            kind = FavError
+        exc = kind.__new__(kind)
+        Exception.__init__(exc, self.message)
+        for key, value in self.attrs.items():
+            setattr(exc, key, value)
+        return exc
+
+
+class RetryableTaskFailure(TaskFailure):
+    """A :class:`TaskFailure` of a type in :data:`RETRY_ON` (Ray retries it like the error itself)."""
+
+
+def _carried(fn: Callable[..., TaskResult], *args: Any) -> TaskResult:
+    """Run a task body; its typed errors leave the worker as a picklable :class:`TaskFailure`."""
+    try:
+        return fn(*args)
+    except FavError as exc:
+        carrier = RetryableTaskFailure if isinstance(exc, RETRY_ON) else TaskFailure
+        raise carrier.carry(exc) from None
+
+
 def _call_flow(fn: Callable[..., TaskResult], shot: ShotSpec, pairs: list[tuple[int, int]]) -> TaskResult:
     _worker_setup()
-    return fn(shot, pairs)
+    return _carried(fn, shot, pairs)
 
 
 def _call_chunk(fn: Callable[..., TaskResult], shot: ShotSpec, chunk: Chunk, *flows_done: TaskResult) -> TaskResult:
     _worker_setup()
-    return fn(shot, chunk)  # ``flows_done``: the shot's flow results, passed only so Ray waits for them
+    return _carried(fn, shot, chunk)  # ``flows_done``: the shot's flow results, passed only so Ray waits for them
 
 
 #: Seconds to wait for a cluster given by ``--address`` to accept a connection (Ray itself retries for minutes).
@@ -166,7 +213,7 @@ def run_farm(
         own = True
     try:
         opts: dict[str, Any] = dict(num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries,
-                                    retry_exceptions=list(RETRY_ON))
+                                    retry_exceptions=[*RETRY_ON, RetryableTaskFailure])
         flow_remote = ray.remote(**opts)(_call_flow)
         chunk_remote = ray.remote(**opts)(_call_chunk)
         jobs: list[tuple[str, Callable[[dict[int, Any]], Any]]] = []
@@ -211,6 +258,8 @@ def run_farm(
                     result: TaskResult = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
                     cause = getattr(exc, "cause", None)
+                    if isinstance(cause, TaskFailure):
+                        raise cause.rebuild() from None
                     if isinstance(cause, FavError):
                         raise cause from None
                     raise FavError(f"farm {kind} task #{n + 1} failed after {max_retries} retries: {cause or exc}") from exc
