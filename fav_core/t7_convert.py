@@ -24,6 +24,7 @@ naming the type and its position (e.g. ``module 3.1.2``).
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -342,8 +343,10 @@ def convert_t7(root: Any, source: str = "<t7>") -> T7Model:
 
 
 def _plain_opt(opt: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-friendly part of a checkpoint's ``opt`` table."""
-    return {str(k): v for k, v in opt.items() if isinstance(v, str | bool | int | float) and v == v}
+    """The JSON-friendly part of a checkpoint's ``opt`` table (non-finite numbers as text: ``"inf"``, ``"nan"``;
+    an ``inf`` kept as a number made the import fail on the metadata)."""
+    return {str(k): (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in opt.items()
+            if isinstance(v, str | bool | int | float)}
 
 
 def default_style_name(path: str | Path) -> str:

@@ -601,3 +601,16 @@ def test_vgg16_t7_given_to_import_points_to_the_loss_network(tmp_path: Path) -> 
     src.write_bytes(t7_bytes(t7_seq(t7_conv(3, 8, 3, 1, 1), _mod("nn.ReLU"), pool, _mod("nn.View"))))
     with pytest.raises(ModelLoadError, match=r"vgg16\.t7: module 3: .*SpatialMaxPooling.*--loss-network vgg16-t7:PATH"):
         import_t7(src, tmp_path / "v.safetensors")
+
+
+def test_non_finite_opt_values_are_kept_as_text(tmp_path: Path) -> None:
+    """An ``inf`` in the checkpoint's opt table made the import fail ("must be JSON-serialisable")."""
+    from fav_core.modelfile import read_meta
+    from fav_core.t7_convert import import_t7
+
+    ckpt = _checkpoint("c3s1-4,R4,c3s1-3", 3, "zero", "instance", 0, False)
+    ckpt["opt"].update(max_grad=float("inf"), weird=float("nan"))
+    src = tmp_path / "checkpoint-x-image.t7"
+    src.write_bytes(t7_bytes(ckpt))
+    opt = read_meta(import_t7(src, tmp_path / "x.safetensors")).trained_with["opt"]
+    assert (opt["max_grad"], opt["weird"], opt["tanh_constant"]) == ("inf", "nan", 150.0)
