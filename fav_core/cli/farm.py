@@ -9,6 +9,7 @@ are kept, so a failed task is retried (``--max-retries``) and a re-run only fill
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ def shot_specs(args: argparse.Namespace) -> list[Any]:
     if args.flow == "raft" and not args.raft_weights:
         raise ConfigError("--flow raft needs --raft-weights PATH (weights are never downloaded)")
     config = config_from_args(args)
+    config = dataclasses.replace(config, model=_model_path(config.model), image_model=_model_path(config.image_model))
     specs = []
     names: set[str] = set()
     for inp in args.input:
@@ -79,10 +81,24 @@ def shot_specs(args: argparse.Namespace) -> list[Any]:
             output = root = str(Path(args.output) / name)
         flow_dir = str(Path(args.flow_dir) / Path(output).name) if args.flow_dir and len(args.input) > 1 else (
             args.flow_dir or str(Path(root) / "flow"))
-        specs.append(ShotSpec(inp, output, root, flow_dir, config, args.colorspace, args.flow, args.flow_preset,
-                              args.raft_weights, not args.no_structure_term))
+        # absolute paths: the workers of a cluster given by --address do not run in this folder
+        specs.append(ShotSpec(_absolute(inp), _absolute(output), _absolute(root), _absolute(flow_dir), config,
+                              args.colorspace, args.flow, args.flow_preset,
+                              _absolute(args.raft_weights) if args.raft_weights else None,
+                              not args.no_structure_term))
         _refuse_overwriting(specs[-1])
     return specs
+
+
+def _absolute(path: str) -> str:
+    """``path`` made absolute against this process's folder (a trailing separator, meaning a folder, is kept)."""
+    text = os.path.abspath(path)
+    return text + os.sep if path.endswith(("/", os.sep)) and not text.endswith(os.sep) else text
+
+
+def _model_path(model: str) -> str:
+    """A model file given by a relative path made absolute (names of installed models stay names)."""
+    return _absolute(model) if model != "self" and os.path.isfile(model) else model
 
 
 def _refuse_overwriting(shot: Any) -> None:

@@ -43,3 +43,24 @@ def test_farm_address_where_nothing_listens_fails_fast(tmp_path: Path, models: t
     rc, err = fav(*farm_args(inp, tmp_path / "out", models, "--address", address))
     assert time.monotonic() - t0 < 30
     assert_one_line_error(rc, err, f"--address {address}", "no Ray cluster answers")
+
+
+def test_farm_shots_carry_absolute_paths(tmp_path: Path, models: tuple[str, str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers of a cluster given by --address run in their own folder: relative inputs, outputs, flow
+    folders and model files failed there ('folder shotA does not exist')."""
+    import shutil
+
+    from fav_core.cli.farm import shot_specs
+    from fav_core.cli.main import build_parser
+
+    make_clip(tmp_path / "shotA", n=2)
+    shutil.copy(models[0], tmp_path / "video.safetensors")
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["farm", "shotA/frame_%04d.png", "-o", "out/", "--model", "video.safetensors",
+                                      "--image-model", "self", "--flow-dir", "flows"])
+    (spec,) = shot_specs(args)
+    assert spec.input == str(tmp_path / "shotA" / "frame_%04d.png")
+    assert spec.output == str(tmp_path / "out") + "/" and spec.root == str(tmp_path / "out")
+    assert spec.flow_dir == str(tmp_path / "flows")
+    assert spec.config.model == str(tmp_path / "video.safetensors") and spec.config.image_model == "self"
