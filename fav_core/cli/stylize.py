@@ -118,7 +118,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     enable_huge_pages()
     from fav_core.inference import EngineOptions
     from fav_core.io import ImageSequenceSink, make_sink, open_frames
-    from fav_core.io.overwrite import refuse_overwriting_input
+    from fav_core.io.overwrite import refuse_overwriting_input, refuse_writing_into_the_input_folder
     from fav_core.pipeline import BackgroundWriter, FramePipeline
     from fav_core.runstate import RunState, continue_position, plan_resume
     from fav_core.stylizer import StylizedFrame, Stylizer, resolve_device
@@ -161,6 +161,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
         root = os.path.abspath(output_folder(args.output))
         sink = make_sink(os.path.abspath(args.output), like=source, root=root)
     refuse_overwriting_input(source, sink, order[start:])
+    refuse_writing_into_the_input_folder(args.input, output_folder(args.output), is_video)
     if is_video and config.direction == "backward":
         sink = ReorderingSink(sink, Path(args.output).parent)
     resume = not args.no_resume and state is not None

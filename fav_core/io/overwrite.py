@@ -64,3 +64,26 @@ def refuse_overwriting_input(source: Any, sink: Any, indices: Iterable[int]) -> 
         hit = keys.get((st.st_dev, st.st_ino))
         if hit is not None:
             raise OutputError(out, f"would overwrite the input file {hit}; choose another output")
+
+
+def refuse_writing_into_the_input_folder(input_arg: str | Path, output_dir: str | Path, is_video: bool) -> None:
+    """Raise when an input given as a folder of numbered images would get its output frames written into it.
+
+    Different file names overwrite nothing, but the folder then holds two numbered sequences: the next run that
+    reads it finds every frame twice (``frame_0001.png`` and ``frame_00001.png``). An input given as a pattern
+    names its files exactly, so writing other names beside them stays allowed.
+
+    Args:
+        input_arg: the input as given (a folder, a pattern or a video file).
+        output_dir: the folder the output frames go to.
+        is_video: the output is one video file (nothing is mixed into the folder's sequence).
+
+    Raises:
+        OutputError: names the folder.
+    """
+    src, out = Path(input_arg), Path(output_dir)
+    if is_video or not src.is_dir() or not out.is_dir():
+        return
+    if os.path.samefile(src, out):
+        raise OutputError(out, "is the input folder: the stylized frames would be mixed with the plate's (the "
+                          "next read finds every frame twice); choose another output folder")

@@ -71,3 +71,17 @@ def test_farm_output_equal_to_the_input_is_refused_before_any_worker(tmp_path: P
     rc, err = fav(*args, "--workers", "1")
     assert_one_line_error(rc, err, "frame_0001.png", "would overwrite the input")
     assert snapshot(tmp_path / "in") == before
+
+
+def test_output_into_a_folder_given_as_the_input_is_refused(tmp_path: Path, models: tuple[str, str],
+                                                            fav: Fav) -> None:
+    """A folder input is read as 'its numbered images': a second sequence written into it would make the next
+    read find every frame twice. A pattern input (above) names its files, so other names beside them are fine."""
+    make_clip(tmp_path / "in", n=2)
+    before = snapshot(tmp_path / "in")
+    for out in (str(tmp_path / "in"), str(tmp_path / "in" / "styl_%04d.png")):
+        rc, err = fav(*stylize_args(str(tmp_path / "in"), out, models))
+        assert_one_line_error(rc, err, "is the input folder")
+        assert snapshot(tmp_path / "in") == before
+    rc, err = fav(*stylize_args(str(tmp_path / "in"), str(tmp_path / "in" / "clip.mp4"), models, "--per-frame"))
+    assert rc == 0, err  # one video file mixes nothing into the sequence
