@@ -151,12 +151,13 @@ STALE_GLOBS = ("heatmap_*.png", "comparison.mp4")
 def _refuse_frame_folder(out_dir: Path, sources: dict[str, Any]) -> None:
     """Refuse a report folder that holds frames being evaluated: the charts and heat maps written there would
     become part of the sequence (the next evaluation of that folder fails on ``errors.png``)."""
-    from fav_core.io.overwrite import input_files
-
     if not out_dir.is_dir():
         return
     for name, source in sources.items():
-        for frame_file in input_files(source)[:1]:
+        file_of = getattr(source, "file", None)  # image sequences only: a video's folder may hold the report
+        if not callable(file_of) or not source.indices:
+            continue
+        for frame_file in (Path(file_of(source.indices[0])),):
             folder = frame_file.parent
             if folder.is_dir() and os.path.samefile(folder, out_dir):
                 raise OutputError(out_dir, f"is the folder of the {name} frames; the report would be written "

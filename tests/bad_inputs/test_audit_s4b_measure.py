@@ -240,3 +240,26 @@ def test_flow_method_raft_without_weights_is_one_line_and_makes_no_folder(
     rc, err = fav("flow", inp, "-o", str(tmp_path / "flo"), "--method", "raft", "--progress", "none")
     assert_one_line_error(rc, err, "--method raft needs --raft-weights PATH")
     assert not (tmp_path / "flo").exists()
+
+
+def test_report_folder_holding_the_stylized_video_is_fine(clip: dict[str, str], tmp_path: Path,
+                                                          fav: Callable[..., tuple[int, str]]) -> None:
+    """Only a frame *folder* is refused: ``fav evaluate shot/out.mp4 ... -o shot`` writes its report there."""
+    import av
+
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    with av.open(str(shot / "out.mkv"), "w") as container:
+        stream = container.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = W, H, "bgr0"
+        for i in range(1, N + 1):
+            rgb = np.round(_read_u8(clip["input"], i) * 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="bgr0")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    rc, err = fav("evaluate", str(shot / "out.mkv"), "--input", clip["input"], "-o", str(shot), "--no-video",
+                  "--flow-pattern-eval", clip["flow"])
+    assert rc == 0, err
+    assert (shot / "evaluation.json").is_file()
