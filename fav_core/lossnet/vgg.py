@@ -177,7 +177,7 @@ def _read_state_file(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from a .safetensors file, or from a torch ``.pth``/``.pt`` file by the pure (non-pickle) reader."""
     if not path.is_file():
         raise ModelLoadError(path, "loss-network weights file not found")
-    if path.suffix != ".safetensors":
+    if path.suffix.lower() != ".safetensors":
         return read_pth(path)
     from safetensors import SafetensorError
     from safetensors.torch import load_file

@@ -68,11 +68,11 @@ class TestLayerIndexing:
 
 
 class TestVGGWeights:
-    @pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+    @pytest.mark.parametrize("suffix", [".safetensors", ".pth", ".SAFETENSORS"])
     def test_load_and_forward(self, tmp_path: Path, suffix: str) -> None:
         state = _tiny_vgg_state()
         path = tmp_path / f"vgg{suffix}"
-        if suffix == ".safetensors":
+        if suffix.lower() == ".safetensors":
             save_file(state, str(path))
         else:
             torch.save(state, str(path))
