@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
     if args.compare_per_frame:
         stylized["per_frame"] = open_frames(args.compare_per_frame)
     _refuse_frame_folder(out_dir, {"input": inputs, **stylized})
+    source_files = _source_files([inputs, *stylized.values()])
+    if not args.no_video:
+        _refuse_overwriting_source(out_dir / "comparison.mp4", source_files)
     _check_heatmap_frame(args.heatmap_frame, list(inputs.indices)[: args.num_frames])
     result = evaluate_sequences(inputs, stylized, motion=EvalMotion(motion_cfg), perceptual=perceptual,
                                 heatmap_frame=args.heatmap_frame, max_frames=args.num_frames)
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             labels = ["input", "per-frame", "temporal"]
         files.append(write_comparison_video(out_dir / "comparison.mp4", sources, labels,
                                             count=report.settings["evaluated_frames"]))
-    _remove_stale(out_dir, files)
+    _remove_stale(out_dir, files, source_files)
     summary = report.summary()
     te = summary["stylized"]["temporal_error"]["mean"]
     print(f"temporal error (mean over {summary['stylized']['temporal_error']['count']} frame pairs): "
@@ -173,13 +176,30 @@ def _check_heatmap_frame(frame: int | None, indices: list[int]) -> None:
     raise ConfigError(f"--heatmap-frame {frame}: not an input frame with a temporal error ({have})")
 
 
-def _remove_stale(out_dir: Path, written: list[Path]) -> None:
+def _source_files(sources: list[Any]) -> list[Path]:
+    """The files the evaluated sequences read (every frame file, or the video)."""
+    from fav_core.io.overwrite import input_files
+
+    return [p for src in sources for p in input_files(src) if p.is_file()]
+
+
+def _is_one_of(path: Path, files: list[Path]) -> bool:
+    return path.is_file() and any(os.path.samefile(path, f) for f in files)
+
+
+def _refuse_overwriting_source(path: Path, source_files: list[Path]) -> None:
+    if _is_one_of(path, source_files):
+        raise OutputError(path, "is one of the evaluated sequences; the comparison video would replace it, choose "
+                          "another -o or pass --no-video")
+
+
+def _remove_stale(out_dir: Path, written: list[Path], source_files: list[Path]) -> None:
     """Delete heat maps and comparison videos an earlier evaluation left in the report folder that this run did
-    not write, so every picture in the folder belongs to the report next to it."""
+    not write, so every picture in the folder belongs to the report next to it (never an evaluated file)."""
     keep = {p.name for p in written}
     for pattern in STALE_GLOBS:
         for old in sorted(out_dir.glob(pattern)):
-            if old.name not in keep and old.is_file():
+            if old.name not in keep and old.is_file() and not _is_one_of(old, source_files):
                 try:
                     old.unlink()
                 except OSError as exc:

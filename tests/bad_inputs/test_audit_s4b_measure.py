@@ -263,3 +263,19 @@ def test_report_folder_holding_the_stylized_video_is_fine(clip: dict[str, str], 
                   "--flow-pattern-eval", clip["flow"])
     assert rc == 0, err
     assert (shot / "evaluation.json").is_file()
+
+
+def test_a_stylized_video_named_comparison_mp4_is_never_replaced_or_removed(
+        clip: dict[str, str], tmp_path: Path, fav: Callable[..., tuple[int, str]]) -> None:
+    """The report folder holding the evaluated ``comparison.mp4`` (an earlier report's video evaluated again):
+    writing the new video would replace it, and --no-video would have deleted it as stale."""
+    first = tmp_path / "first"
+    assert fav("evaluate", clip["input"], "--input", clip["input"], "-o", str(first),
+               "--flow-pattern-eval", clip["flow"])[0] == 0
+    video = first / "comparison.mp4"
+    before = video.read_bytes()
+    base = ("evaluate", str(video), "--input", str(video), "-o", str(first), "--flow-preset", "ultrafast")
+    assert_one_line_error(*fav(*base), "comparison.mp4", "is one of the evaluated sequences", "--no-video")
+    rc, err = fav(*base, "--no-video")
+    assert rc == 0, err
+    assert video.read_bytes() == before
