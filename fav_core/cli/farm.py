@@ -50,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, default=None, metavar="N", help="network tiles of at most N px per side")
     p.add_argument("--tile-stats", choices=("exact", "downscaled"), default="exact",
                    help="instance-norm statistics of tiled frames (see fav stylize --help)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over: the shot's output frames and flows an earlier run left are removed first "
+                   "(a re-run otherwise keeps them and refuses settings that would change their look)")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
     p.set_defaults(func=run, per_frame=False, invert_occlusion=False)
 
@@ -87,7 +90,54 @@ def shot_specs(args: argparse.Namespace) -> list[Any]:
                               _absolute(args.raft_weights) if args.raft_weights else None,
                               not args.no_structure_term))
         _refuse_overwriting(specs[-1])
+    for spec in specs:  # after every shot passed its checks: nothing is removed or recorded for a refused job
+        _check_settings(spec, args)
     return specs
+
+
+def settings_record(shot: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """What must not change between a farm run and a re-run that keeps its frames (they would not match)."""
+    rec = {k: v for k, v in vars(shot.config).items() if k != "device"}
+    rec.update(mode="farm", input=shot.input, colorspace=shot.colorspace, flow=shot.flow_method,
+               flow_preset=shot.flow_preset, raft_weights=shot.raft_weights, structure_term=shot.structure_term,
+               chunk_size=args.chunk_size, warmup=args.warmup)
+    return rec
+
+
+def _check_settings(shot: Any, args: argparse.Namespace) -> None:
+    """Record the shot's settings in its output folder; a re-run with other settings is refused (it would keep
+    the earlier frames and flows and mix two looks), unless ``--no-resume`` removes them first.
+
+    Raises:
+        ConfigError: other settings than the frames already in the output were made with.
+        OutputError: the record cannot be written or an old file cannot be removed.
+    """
+    from fav_core.runstate import RunState
+
+    state = RunState(shot.root)
+    if args.no_resume:
+        _remove_earlier(shot, args)
+        state.clear()
+    state.check_settings(settings_record(shot, args), resume=True)
+
+
+def _remove_earlier(shot: Any, args: argparse.Namespace) -> None:
+    """``--no-resume``: remove the frames this run writes and the flows it computes, as an earlier run left them."""
+    from fav_core.cli.flow import pair_paths
+    from fav_core.errors import OutputError
+    from fav_core.io import make_sink, open_frames
+
+    source = open_frames(shot.input, colorspace=shot.colorspace, vectors=False)
+    indices = sorted(source.indices)[: args.num_frames] if args.num_frames else sorted(source.indices)
+    sink = make_sink(shot.output, like=source, root=shot.root)
+    old = [sink.path(i) for i in indices]
+    old += [p for j, i in zip(indices[:-1], indices[1:], strict=True) for p in pair_paths(Path(shot.flow_dir), j, i)]
+    for path in old:
+        try:
+            Path(path).unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputError(path, f"cannot remove the earlier run's file for --no-resume ({exc.strerror or exc})") \
+                from exc
 
 
 def _absolute(path: str) -> str:

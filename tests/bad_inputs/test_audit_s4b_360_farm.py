@@ -64,3 +64,41 @@ def test_farm_shots_carry_absolute_paths(tmp_path: Path, models: tuple[str, str]
     assert spec.output == str(tmp_path / "out") + "/" and spec.root == str(tmp_path / "out")
     assert spec.flow_dir == str(tmp_path / "flows")
     assert spec.config.model == str(tmp_path / "video.safetensors") and spec.config.image_model == "self"
+
+
+def _specs(tmp_path: Path, *extra: str) -> list[object]:
+    from fav_core.cli.farm import shot_specs
+    from fav_core.cli.main import build_parser
+
+    return shot_specs(build_parser().parse_args(["farm", str(tmp_path / "in" / "frame_%04d.png"), "-o",
+                                                 str(tmp_path / "out"), *extra]))
+
+
+def test_farm_rerun_with_other_settings_is_refused(tmp_path: Path) -> None:
+    """A re-run keeps the frames already there: with another look (here --median-filter) the shot mixed two
+    looks silently; now the settings are recorded and a change is one line naming the setting."""
+    from fav_core.errors import ConfigError
+
+    make_clip(tmp_path / "in", n=3)
+    _specs(tmp_path)
+    assert (tmp_path / "out" / ".fav-state" / "settings.json").is_file()
+    _specs(tmp_path, "--num-frames", "2")  # the same look: fine (fills in what is missing)
+    with pytest.raises(ConfigError, match=r"median_filter=3.*asks for 1.*--no-resume"):
+        _specs(tmp_path, "--median-filter", "1")
+    with pytest.raises(ConfigError, match=r"warmup=10, this run asks for 2"):
+        _specs(tmp_path, "--warmup", "2")
+
+
+def test_farm_no_resume_removes_the_earlier_frames_and_flows_only(tmp_path: Path) -> None:
+    make_clip(tmp_path / "in", n=3)
+    _specs(tmp_path)
+    out, flow = tmp_path / "out", tmp_path / "out" / "flow"
+    flow.mkdir()
+    for name in ("frame_00001.png", "frame_00003.png", "notes.txt", "frame_00099.png"):
+        (out / name).write_text("x")
+    for name in ("backward_2_1.flo", "reliable_3_2.pgm", "backward_9_8.flo"):
+        (flow / name).write_text("x")
+    _specs(tmp_path, "--median-filter", "1", "--no-resume")
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["frame_00099.png", "notes.txt"]
+    assert sorted(p.name for p in flow.iterdir()) == ["backward_9_8.flo"]
+    _specs(tmp_path, "--median-filter", "1")  # the new settings are the record now
