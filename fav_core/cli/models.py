@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
 
     from fav_core.modelfile import list_models
 
+    for entry in os.environ.get("FAV_MODEL_PATH", "").split(os.pathsep):
+        if entry and not Path(entry).expanduser().is_dir():
+            log.warning("FAV_MODEL_PATH entry %s is not a folder; no models are read from it", entry)
     infos = list_models()
     files = files_by_name()
     listed = {m.name for m in infos}

@@ -279,3 +279,18 @@ def test_a_stylized_video_named_comparison_mp4_is_never_replaced_or_removed(
     rc, err = fav(*base, "--no-video")
     assert rc == 0, err
     assert video.read_bytes() == before
+
+
+def test_models_warns_about_a_model_path_entry_that_is_not_a_folder(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A typo in $FAV_MODEL_PATH (or a model file given instead of its folder) was ignored without a word."""
+    from fav_core.cli.main import main
+
+    model_file = tmp_path / "mine.safetensors"
+    model_file.write_bytes(b"x")
+    monkeypatch.setenv("FAV_MODEL_PATH", f"{tmp_path / 'typo'}:{model_file}")
+    assert main(["models", "--json"]) == 0
+    capsys.readouterr()
+    assert f"FAV_MODEL_PATH entry {tmp_path / 'typo'} is not a folder" in caplog.text
+    assert f"FAV_MODEL_PATH entry {model_file} is not a folder" in caplog.text
