@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from fav_core.cli.signals import cancel_on_signals
 from fav_core.errors import Cancelled, ConfigError, FavError
 from fav_core.types import CancelToken
 from training.config import VIDEO_ONLY, TrainConfig
@@ -94,35 +93,9 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
-#: Signals that stop a training run gracefully: Ctrl-C, and what job schedulers and farms send first.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def install_stop_handlers(token: CancelToken) -> Callable[[], None]:
-    """Make Ctrl-C / SIGTERM cancel `token` (the run checkpoints its last whole iteration and stops); a second
-    signal stops at once (KeyboardInterrupt). From another thread (an application running the CLI in a worker)
-    nothing is installed: signals reach the main thread only, the caller cancels by its own means.
-
-    Returns:
-        A function that puts the previous handlers back.
-    """
-
-    def stop(signum: int, frame: object) -> None:
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        print("training: stopping after this iteration and saving a checkpoint (signal again to stop now)",
-              file=sys.stderr)
-
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        return lambda: None
-    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
+def _announce_stop() -> None:
+    print("training: stopping after this iteration and saving a checkpoint (signal again to stop now)",
+          file=sys.stderr)
 
 
 @contextmanager
@@ -187,11 +160,9 @@ def _train(args: argparse.Namespace, config: TrainConfig) -> int:
                   f"{config.num_iterations}); nothing to train")
             return 0
     token = CancelToken()
-    restore = install_stop_handlers(token)
-    try:
+    # Ctrl-C / SIGTERM (what job schedulers and farms send first): checkpoint the last whole iteration and stop
+    with cancel_on_signals(token, announce=_announce_stop):
         state = trainer.run(cancel=token)
-    finally:
-        restore()
     model_path, _ = trainer.checkpoint_paths()
     print(f"trained {state.iteration} iterations in {state.elapsed_s / 60:.1f} min -> {model_path}")
     return 0

@@ -19,7 +19,7 @@ Nothing here is installed when the CLI runs in-process (a host calling ``main()`
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -110,12 +110,15 @@ def import_native_modules() -> None:
 
 
 @contextmanager
-def cancel_on_signals(cancel: CancelToken) -> Iterator[None]:
-    """SIGINT/SIGTERM set the cancel token: the current frame finishes (or is dropped) whole; a second one stops at
-    once (writes are atomic). A signal held while the process started cancels before the first frame.
+def cancel_on_signals(cancel: CancelToken, announce: Callable[[], None] | None = None) -> Iterator[None]:
+    """SIGINT/SIGTERM set the cancel token: the current frame (or training iteration) finishes whole; a second
+    one stops at once (writes are atomic). A signal held while the process started cancels before the first
+    frame. From a thread other than the main one nothing is installed (signals reach the main thread only; the
+    caller cancels by its own means).
 
     Args:
         cancel: the job's token; set by the first signal.
+        announce: called once when the first signal cancels (e.g. to say the run stops after this iteration).
     """
     held = HeldSignals.current()
 
@@ -123,6 +126,8 @@ def cancel_on_signals(cancel: CancelToken) -> Iterator[None]:
         if cancel.cancelled:  # second Ctrl-C: stop now
             raise KeyboardInterrupt
         cancel.cancel()
+        if announce is not None:
+            announce()
 
     old: dict[int, Any] = {}
     try:

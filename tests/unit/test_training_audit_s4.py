@@ -127,22 +127,22 @@ def test_a_cancelled_run_checkpoints_its_last_iteration_and_resumes_exactly(
         assert torch.equal(value, resumed.net.state_dict()[key]), key
 
 
-def test_the_first_stop_signal_cancels_the_token_the_second_stops_at_once() -> None:
+def test_the_first_stop_signal_cancels_the_token_the_second_stops_at_once(
+        capsys: pytest.CaptureFixture[str]) -> None:
     import signal
 
+    from fav_core.cli.signals import cancel_on_signals
     from fav_core.types import CancelToken
-    from training.cli import install_stop_handlers
+    from training.cli import _announce_stop
 
     token = CancelToken()
     before = signal.getsignal(signal.SIGTERM)
-    restore = install_stop_handlers(token)
-    try:
+    with cancel_on_signals(token, announce=_announce_stop):
         signal.raise_signal(signal.SIGTERM)
         assert token.cancelled
+        assert "stopping after this iteration" in capsys.readouterr().err
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
-    finally:
-        restore()
     assert signal.getsignal(signal.SIGTERM) is before
 
 
@@ -709,15 +709,16 @@ def test_stop_handlers_from_a_worker_thread_install_nothing() -> None:
     import signal
     import threading
 
+    from fav_core.cli.signals import cancel_on_signals
     from fav_core.types import CancelToken
-    from training.cli import install_stop_handlers
 
     before = signal.getsignal(signal.SIGINT)
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
-            install_stop_handlers(CancelToken())()
+            with cancel_on_signals(CancelToken()):
+                pass
         except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
             errors.append(exc)
 
