@@ -20,7 +20,7 @@ import numpy as np
 
 from fav_core.errors import Cancelled, OutputError, ShapeError, check_shape
 from fav_core.io.atomic import TEMP_MARKER, create_temp, describe_oserror
-from fav_core.io.color import premultiply
+from fav_core.io.color import linear_to_srgb, premultiply, srgb_to_linear
 from fav_core.io.video import av_reason
 from fav_core.types import Frame
 
@@ -175,9 +175,9 @@ class VideoSink:
     def write(self, frame: Frame) -> None:
         """Encode one frame (clamped to [0, 1], 8-bit).
 
-        H.264 has no alpha: a frame with alpha is composited over black (premultiplied), as a viewer shows the
-        source, instead of showing the colour the network painted where the frame is transparent (a warning
-        says so once).
+        H.264 has no alpha: a frame with alpha is composited over black in linear light (decode, premultiply,
+        encode), as a compositor's "over" shows the source, instead of showing the colour the network painted
+        where the frame is transparent (a warning says so once).
         """
         if self._closed:
             raise OutputError(self.path, "write after the video was closed")
@@ -196,7 +196,7 @@ class VideoSink:
                 log.warning("%s: video has no alpha; frames are composited over black (write an EXR or PNG "
                             "sequence to keep the alpha)", self.path)
                 self._warned_alpha = True
-            rgb = premultiply(rgb, np.clip(frame.alpha, 0.0, 1.0))
+            rgb = linear_to_srgb(premultiply(srgb_to_linear(rgb), np.clip(frame.alpha, 0.0, 1.0)))
         rgb8 = np.rint(rgb * 255.0).astype(np.uint8)
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(_even_pad(rgb8)), format="rgb24")
         vf.pts = self._count

@@ -80,3 +80,16 @@ def test_video_input_without_alpha_has_none(tmp_path: Path) -> None:
     sink.write(Frame(1, np.full((16, 32, 3), 0.5, np.float32)))
     sink.close()
     assert open_frames(tmp_path / "v.mp4").read(1).alpha is None
+
+
+def test_semi_transparent_pixels_are_composited_in_linear_light(tmp_path: Path) -> None:
+    from fav_core.io.color import linear_to_srgb, srgb_to_linear
+
+    alpha = np.full((16, 32), 0.5, np.float32)
+    sink = VideoSink(tmp_path / "v.mp4", 24)
+    sink.write(Frame(1, np.full((16, 32, 3), 0.8, np.float32), alpha))
+    sink.close()
+    with av.open(str(tmp_path / "v.mp4")) as c:
+        rgb = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(np.float32)
+    expected = 255.0 * float(linear_to_srgb(np.float32(0.5) * srgb_to_linear(np.float32(0.8))))  # about 150
+    assert abs(rgb.mean() - expected) <= 3.0, (rgb.mean(), expected)  # not 0.8 * 0.5 * 255 = 102 (encoded "over")
