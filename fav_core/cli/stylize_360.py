@@ -23,7 +23,7 @@ DEFAULT_CUBEMAP = "cubemap/frame_%05d.png"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``stylize-360`` on the ``fav`` sub-command parser."""
-    from fav_core.cli.stylize import DEFAULT_VIDEO_MODEL, FLOW_CHOICES, add_look_options
+    from fav_core.cli.stylize import DEFAULT_VIDEO_MODEL, FLOW_CHOICES, _frame_rate, add_look_options
 
     p = sub.add_parser(
         "stylize-360",
@@ -89,6 +89,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--invert-occlusion", action="store_true", help="reliability maps are white = occluded")
     p.add_argument("--fix-occlusions", action="store_true", help="also mark flow leaving the face unreliable")
     add_look_options(p, output="output faces")
+    p.add_argument("--fps", type=_frame_rate, default=None, metavar="RATE",
+                   help="frame rate of a video output made from an image sequence, e.g. 25, 23.976 or 24000/1001 "
+                   "(default 24; a video input keeps its own)")
     p.add_argument("--per-frame", action="store_true", help="no temporal prior (every frame on its own)")
     p.add_argument("--continue-with", type=int, default=None, metavar="N",
                    help="start at frame N, reloading frame N-1's blended faces from the output folder")
@@ -164,7 +167,7 @@ def _open_input(args: argparse.Namespace) -> tuple[Any, Any]:
     """
     vectors = args.flow == "pass" and not args.per_frame
     from fav_core.io import open_frames
-    from fav_core.spherical.sources import EquirectCubes, FaceFiles, count_frame_placeholders
+    from fav_core.spherical.sources import EquirectCubes, FaceFiles, count_frame_placeholders, warn_alpha
 
     if count_frame_placeholders(args.input) == 2:
         if args.cube_edge is not None:
@@ -175,8 +178,15 @@ def _open_input(args: argparse.Namespace) -> tuple[Any, Any]:
         faces = FaceFiles(args.input, args.overlap, colorspace=args.colorspace, vectors=vectors,
                           vector_convention=args.vectors, flow_margin=margin, interpolation=args.interpolation)
         return faces, faces.sources[0]
-    source = open_frames(args.input, colorspace=args.colorspace, vectors=vectors, vector_convention=args.vectors)
+    # alpha is not carried into the spherical outputs: the colour is stylized as stored (EXR: over black)
+    source = open_frames(args.input, colorspace=args.colorspace, vectors=vectors, vector_convention=args.vectors,
+                         alpha="ignore", warn_first_frame=True)
+    warn_alpha(source)
     geometry = default_geometry(source.size[1], args.cube_edge, args.overlap)
+    if args.cube_edge is None and args.overlap is None and geometry.overlap < 2:
+        raise ConfigError(f"{args.input}: a {source.size[1]}x{source.size[0]} equirect is too small for the "
+                          f"default cube faces ({geometry.edge} px with a {geometry.overlap}-px overlap, at least "
+                          "2 needed); give --cube-edge and --overlap")
     return EquirectCubes(source, geometry, args.interpolation, flow_margin=_flow_margin(args, geometry.overlap, face_files=False)), source
 
 
@@ -227,6 +237,8 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
         min_filter=args.min_filter, median_filter=args.median_filter, fill=args.fill, per_frame=args.per_frame,
         invert_occlusion=args.invert_occlusion, fix_occlusions=args.fix_occlusions, seed=args.seed,
     )
+    if args.evaluate:
+        _check_report_path(args.evaluate)  # not only after the last frame
     cubes, like = _open_input(args)
     geometry = cubes.geometry
     flow_margin = int(getattr(cubes, "flow_margin", 0))
@@ -243,6 +255,8 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
         order = order[: args.num_frames]
 
     is_video = not args.no_equi and Path(args.output).suffix.lower() in VIDEO_EXTS
+    if not is_video and getattr(args, "fps", None) is not None:
+        log.warning("--fps %s is for video outputs; image files have no frame rate (ignored)", args.fps)
     folder = output_folder(args.output) if not args.no_equi else Path(args.output)
     outputs = Outputs(args, like, folder, geometry, is_video)
     if not outputs.sinks:
@@ -313,6 +327,28 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     return 0
 
 
+def _check_report_path(path: str) -> None:
+    """Refuse an ``--evaluate`` report path that cannot be written, before any work (it is written last).
+
+    Raises:
+        OutputError: the path is a folder, or its folder cannot be created or written.
+    """
+    import os
+
+    from fav_core.errors import OutputError
+
+    report = Path(path)
+    if report.is_dir():
+        raise OutputError(report, "is a folder; --evaluate takes a file name such as report.json")
+    folder = report.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(report, f"cannot create its folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(report, "its folder is not writable")
+
+
 def _evaluator(args: argparse.Namespace, stylizer: Any) -> Any:
     """The per-face evaluation of ``--evaluate`` (None without it); loads the loss network before any work."""
     if not args.evaluate:
@@ -341,6 +377,7 @@ class Outputs:
     """The sinks of one run: equirect (OUTPUT), cube map strip, six per-face sequences."""
 
     def __init__(self, args: argparse.Namespace, like: Any, folder: Path, geometry: Any, is_video: bool) -> None:
+        from fav_core.cli.stylize import _output_rate
         from fav_core.io import ImageSequenceSink, make_sink
         from fav_core.io.sinks import exr_linear
         from fav_core.spherical.faces import FACES, FILE_IDS
@@ -360,7 +397,8 @@ class Outputs:
             else:
                 size = (2 * geometry.core, 4 * geometry.core)
             self.to_equi = CubeToEquirect(geometry, size, args.interpolation)
-            self.equi_sink = make_sink(args.output, like=like)
+            fps = _output_rate(args, like) if is_video else None
+            self.equi_sink = make_sink(args.output, like=like, fps=fps)
             self.sinks.append(self.equi_sink)
         self.cubemap_sink = None
         if args.out_cubemap:

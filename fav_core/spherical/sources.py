@@ -29,6 +29,28 @@ def _bare_placeholders(pattern: str) -> list[re.Match[str]]:
     return [m for m in _TOKEN.finditer(pattern) if m.group(0).startswith("%") and m.group(0) != "%%"]
 
 
+def warn_alpha(source: FrameSource) -> None:
+    """One warning when an image input has an alpha channel: spherical outputs have none, so the colour is
+    stylized as stored (open the source with ``alpha="ignore"``: for EXR the picture over black)."""
+    file = getattr(source, "file", None)
+    if not callable(file) or not source.indices:
+        return
+    import OpenImageIO as oiio
+
+    first = file(source.indices[0])
+    inp = oiio.ImageInput.open(str(first))
+    if inp is None:
+        oiio.geterror()
+        return
+    try:
+        has_alpha = inp.spec().alpha_channel >= 0 or inp.spec().nchannels in (2, 4)
+    finally:
+        inp.close()
+    if has_alpha:
+        log.warning("%s: the alpha channel is not carried into spherical output; the colour is stylized as stored "
+                    "(EXR: the picture over black)", getattr(source, "path", first))
+
+
 def count_frame_placeholders(pattern: str) -> int:
     """Number of bare printf integer placeholders (2 = a cube-face pattern ``frame_%05d-%d.png``)."""
     return len(_bare_placeholders(pattern))
@@ -115,8 +137,6 @@ class EquirectCubes:
         """The faces of frame ``index``; host motion vectors of the frame (EXR Vector pass of a panoramic camera)
         are reprojected to every face (spherical.flow)."""
         frame = self.source.read(index)
-        if frame.alpha is not None:
-            log.info("%s: alpha is dropped for spherical output", frame.source or index)
         label = frame.source or f"frame {index}"
         out = self._faces(frame, self.project, label)
         if self.project_wide is None:
@@ -173,9 +193,11 @@ class FaceFiles:
         if flow_margin and vectors:
             raise ConfigError("a flow margin is for computed flow; cube faces' own motion vectors are used as they are")
         self.sources: list[FrameSource] = []
-        for name in FACES:
+        for n, name in enumerate(FACES):  # no alpha in spherical outputs: the colour as stored (EXR: over black)
             self.sources.append(open_frames(face_pattern(pattern, FILE_IDS[name], expect=2), colorspace=colorspace,
-                                            vectors=vectors, vector_convention=vector_convention))
+                                            vectors=vectors, vector_convention=vector_convention, alpha="ignore",
+                                            warn_first_frame=n == 0))
+        warn_alpha(self.sources[0])
         first = self.sources[0]
         for name, src in zip(FACES, self.sources, strict=True):
             if src.size != first.size:

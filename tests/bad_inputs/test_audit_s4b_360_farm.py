@@ -102,3 +102,96 @@ def test_farm_no_resume_removes_the_earlier_frames_and_flows_only(tmp_path: Path
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["frame_00099.png", "notes.txt"]
     assert sorted(p.name for p in flow.iterdir()) == ["backward_9_8.flo"]
     _specs(tmp_path, "--median-filter", "1")  # the new settings are the record now
+
+
+# ---------------------------------------------------------------------------------------------- stylize-360
+def equirect_clip(folder: Path, n: int = 2, w: int = 64, h: int = 32, *, exr: bool = False,
+                  alpha: bool = False, bright: bool = False) -> str:
+    """Frames of the rotating synthetic scene (EXR: scene-linear, premultiplied by a left-quarter-clear alpha)."""
+    import numpy as np
+
+    from fav_core.io import srgb_to_linear, write_exr
+    from fav_core.spherical.synthetic import rotating_scene
+
+    from .conftest import write_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in range(1, n + 1):
+        rgb = rotating_scene(w, h, t - 1)
+        if not exr:
+            write_image(folder / f"frame_{t:04d}.png", np.round(rgb * 255).astype(np.uint8))
+            continue
+        lin = srgb_to_linear(rgb)
+        if bright:
+            lin[:2, -2:] = 4.0  # in the opaque part
+        a = np.ones((h, w), np.float32)
+        a[:, : w // 4] = 0.0
+        a[:, w // 4: w // 4 + 4] = 0.5
+        write_exr(folder / f"frame_{t:04d}.exr", lin * a[..., None], alpha=a if alpha else None)
+    return str(folder / ("frame_%04d.exr" if exr else "frame_%04d.png"))
+
+
+def s360(inp: str, out: str, models: tuple[str, str], *extra: str) -> list[str]:
+    return ["stylize-360", inp, "-o", out, "--model", models[0], "--image-model", models[1], "--flow-preset",
+            "ultrafast", "--progress", "none", *extra]
+
+
+def test_360_fps_for_a_video_made_from_images(tmp_path: Path, models: tuple[str, str], fav: Fav) -> None:
+    """The video sink's warning told users to pass --fps, which stylize-360 did not have."""
+    from fractions import Fraction
+
+    import av
+
+    inp = equirect_clip(tmp_path / "in")
+    rc, err = fav(*s360(inp, str(tmp_path / "out.mp4"), models, "--fps", "25"))
+    assert rc == 0, err
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert Fraction(c.streams.video[0].average_rate) == 25 and c.streams.video[0].frames == 2
+
+
+def test_360_tiny_equirect_is_one_line_naming_it(tmp_path: Path, models: tuple[str, str], fav: Fav) -> None:
+    inp = equirect_clip(tmp_path / "in", w=8, h=4)
+    rc, err = fav(*s360(inp, str(tmp_path / "out"), models))
+    assert_one_line_error(rc, err, inp, "8x4", "--cube-edge")
+    assert not (tmp_path / "out").exists()
+
+
+def test_360_report_path_is_checked_before_any_frame(tmp_path: Path, models: tuple[str, str], fav: Fav) -> None:
+    """A folder as --evaluate failed only after the last frame was stylized."""
+    inp = equirect_clip(tmp_path / "in")
+    (tmp_path / "reports").mkdir()
+    rc, err = fav(*s360(inp, str(tmp_path / "out"), models, "--evaluate", str(tmp_path / "reports")))
+    assert_one_line_error(rc, err, "reports", "is a folder")
+    assert not (tmp_path / "out").exists()
+
+
+def test_360_exr_alpha_is_the_picture_over_black_with_one_warning(
+    tmp_path: Path, models: tuple[str, str], fav: Fav, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alpha cannot go into the spherical outputs: the colour was unpremultiplied (semi-transparent edges
+    brightened, an info line per frame); now it is stylized as stored, as `fav stylize --alpha ignore` does."""
+    import numpy as np
+
+    from fav_core.io import open_frames
+
+    with_alpha = equirect_clip(tmp_path / "a", exr=True, alpha=True)
+    without = equirect_clip(tmp_path / "b", exr=True, alpha=False)
+    caplog.set_level("INFO")
+    rc, err = fav(*s360(with_alpha, str(tmp_path / "oa" / "frame_%04d.exr"), models))
+    assert rc == 0, err
+    warnings = [r for r in caplog.records if "alpha" in r.getMessage() and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "over black" in warnings[0].getMessage()
+    rc, err = fav(*s360(without, str(tmp_path / "ob" / "frame_%04d.exr"), models))
+    assert rc == 0, err
+    for t in (1, 2):
+        a = open_frames(str(tmp_path / "oa" / "frame_%04d.exr")).read(t)
+        b = open_frames(str(tmp_path / "ob" / "frame_%04d.exr")).read(t)
+        assert a.alpha is None and np.array_equal(a.rgb, b.rgb)
+
+
+def test_360_exr_highlights_warn_like_stylize(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    inp = equirect_clip(tmp_path / "in", exr=True, bright=True)
+    rc, err = fav(*s360(inp, str(tmp_path / "out" / "frame_%04d.exr"), models, "--num-frames", "1"))
+    assert rc == 0, err
+    assert [r.levelname for r in caplog.records if "brighter than 1.0" in r.getMessage()] == ["WARNING"]
