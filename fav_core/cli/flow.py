@@ -23,8 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__.split("\n\n")[1] if __doc__ else None)
     p.add_argument("input", help="video file, printf pattern or folder of numbered images")
     p.add_argument("-o", "--output", required=True, help="folder for the .flo/.pgm files")
-    p.add_argument("--method", choices=("dis", "deepflow", "raft"), default="dis")
-    p.add_argument("--preset", choices=("ultrafast", "fast", "medium"), default="medium", help="DIS preset")
+    p.add_argument("--method", choices=("dis", "deepflow", "raft"), default="dis", help="flow method (default dis)")
+    p.add_argument("--preset", choices=("ultrafast", "fast", "medium"), default="medium",
+                   help="DIS preset (default medium)")
     p.add_argument("--raft-weights", default=None, help="local RAFT weights (with --method raft)")
     p.add_argument("--no-structure-term", action="store_true",
                    help="consistency check without the image structure term (as the training-set maps)")
