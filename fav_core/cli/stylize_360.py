@@ -281,6 +281,13 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
 
     if evaluator is not None and prior is not None:
         evaluator.resume_from(prior[1])
+    eval_key = _evaluation_key(args)
+    if state is not None and start == 0:  # a fresh run: numbers an earlier run logged are not this run's
+        from fav_core.spherical.evaluate import METRICS_LOG
+
+        (state.dir / METRICS_LOG).unlink(missing_ok=True)
+    if evaluator is not None and start > 0:
+        _take_over_metrics(evaluator, state, order[:start], eval_key)
 
     if cancel is None:
         cancel = CancelToken()
@@ -295,7 +302,11 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
                 path = outputs.write(result)
                 if evaluator is not None:
                     inputs = [f.rgb for f in cubes.read(result.index).faces] if evaluator.needs_inputs else None
-                    evaluator.add(result, inputs)
+                    metrics = evaluator.add(result, inputs)
+                    if state is not None:
+                        from fav_core.spherical.evaluate import log_frame_metrics
+
+                        log_frame_metrics(state.dir, result.index, metrics, eval_key)
                 if state is not None:
                     state.save_prior(result.index, result.stacked_raw(), drop=last_saved)
                     last_saved = result.index
@@ -325,6 +336,29 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if reporter is not None:
         reporter.event("done", written=written, output=str(args.output))
     return 0
+
+
+def _evaluation_key(args: argparse.Namespace) -> dict[str, Any]:
+    """What the evaluation numbers depend on besides the frames and the run settings."""
+    style = args.eval_style_image and str(Path(args.eval_style_image).resolve())
+    return {"loss_network": args.eval_loss_network, "style_image": style, "loss_weights": args.eval_loss_weights,
+            "style_image_size": args.eval_style_image_size}
+
+
+def _take_over_metrics(evaluator: Any, state: Any, done: list[int], key: dict[str, Any]) -> None:
+    """A resumed or continued run: the frames done before it go into the report from the run state's log; the
+    report names any it has no numbers for."""
+    from fav_core.spherical.evaluate import load_frame_metrics
+
+    found = load_frame_metrics(state.dir, done, key) if state is not None else {}
+    for index in done:
+        if index in found:
+            evaluator.report.add(index, found[index])
+    missing = [i for i in done if i not in found]
+    if missing:
+        log.warning("--evaluate: no numbers for %d frame(s) done by an earlier run without --evaluate or with other "
+                    "evaluation options (%d-%d); the report leaves them out", len(missing), missing[0], missing[-1])
+        evaluator.report.settings["frames_not_evaluated"] = missing
 
 
 def _check_report_path(path: str) -> None:

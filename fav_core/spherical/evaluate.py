@@ -435,3 +435,58 @@ class RunEvaluator:
         self.report.add(int(result.index), metrics)
         self._prev = result.raw
         return metrics
+
+
+#: The per-frame metrics of a run, one JSON line per frame, kept with the run state so that a resumed or continued
+#: run reports every frame of the output, not only the frames it stylized itself.
+METRICS_LOG = "evaluation.jsonl"
+
+
+def log_frame_metrics(folder: str | Path, index: int, metrics: Sequence[FaceMetrics], key: Mapping[str, Any]) -> None:
+    """Append frame ``index``'s metrics to ``folder/evaluation.jsonl`` (one line, flushed to disk).
+
+    Args:
+        folder: the run-state folder (``.fav-state``).
+        index: frame number.
+        metrics: its 6 face metrics.
+        key: what the numbers depend on besides the frames (the loss network, style image ...): a later run
+            only takes over lines with the same key.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    path = Path(folder) / METRICS_LOG
+    line = json.dumps({"frame": int(index), "key": dict(key), "faces": [asdict(m) for m in metrics]},
+                      allow_nan=False, sort_keys=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise OutputError(path, f"cannot write the evaluation log ({exc.strerror or exc})") from None
+
+
+def load_frame_metrics(folder: str | Path, frames: Sequence[int], key: Mapping[str, Any]) -> dict[int, list[FaceMetrics]]:
+    """The metrics an earlier run logged for ``frames`` with the same ``key`` (the last line of a frame wins; a
+    torn or foreign line is skipped). Frames without a usable line are left out."""
+    path = Path(folder) / METRICS_LOG
+    wanted = set(frames)
+    found: dict[int, list[FaceMetrics]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return found
+    for text in lines:
+        try:
+            rec = json.loads(text)
+            index = int(rec["frame"])
+            if index not in wanted or rec.get("key") != dict(key):
+                continue
+            faces = [FaceMetrics(**face) for face in rec["faces"]]
+        except (ValueError, TypeError, KeyError, RecursionError):
+            continue
+        if [m.face for m in faces] == list(FACES):
+            found[index] = faces
+    return found

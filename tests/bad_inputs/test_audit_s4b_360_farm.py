@@ -195,3 +195,27 @@ def test_360_exr_highlights_warn_like_stylize(tmp_path: Path, models: tuple[str,
     rc, err = fav(*s360(inp, str(tmp_path / "out" / "frame_%04d.exr"), models, "--num-frames", "1"))
     assert rc == 0, err
     assert [r.levelname for r in caplog.records if "brighter than 1.0" in r.getMessage()] == ["WARNING"]
+
+
+def test_360_resumed_evaluation_reports_every_frame(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A resumed run's report held only the frames it stylized itself (summary over those); now the earlier
+    frames' numbers come from the run state and the report equals an uninterrupted run's."""
+    import json
+
+    inp = equirect_clip(tmp_path / "in", n=3)
+    assert fav(*s360(inp, str(tmp_path / "full"), models, "--evaluate", str(tmp_path / "full.json")))[0] == 0
+    split = tmp_path / "split"
+    assert fav(*s360(inp, str(split), models, "--num-frames", "2", "--evaluate", str(tmp_path / "a.json")))[0] == 0
+    assert fav(*s360(inp, str(split), models, "--evaluate", str(tmp_path / "b.json")))[0] == 0
+    full, resumed = (json.loads((tmp_path / n).read_text()) for n in ("full.json", "b.json"))
+    assert [f["frame"] for f in resumed["frames"]] == [1, 2, 3]
+    assert resumed["frames"] == full["frames"] and resumed["summary"] == full["summary"]
+    # an earlier part without --evaluate: named, not silently averaged away
+    plain = tmp_path / "plain"
+    assert fav(*s360(inp, str(plain), models, "--num-frames", "2"))[0] == 0
+    caplog.clear()
+    assert fav(*s360(inp, str(plain), models, "--evaluate", str(tmp_path / "c.json")))[0] == 0
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert report["settings"]["frames_not_evaluated"] == [1, 2] and report["summary"]["frames"] == 1
+    assert any("no numbers for 2 frame(s)" in r.getMessage() for r in caplog.records)
