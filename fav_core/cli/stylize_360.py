@@ -254,6 +254,13 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
             raise ConfigError(f"--num-frames must be >= 1, got {args.num_frames}")
         order = order[: args.num_frames]
 
+    if args.out_cubemap:
+        from fav_core.io.pattern import parse_pattern
+
+        if parse_pattern(args.out_cubemap) is None and Path(args.out_cubemap).suffix:  # became a folder "cm.png/"
+            raise ConfigError(f"--out-cubemap {args.out_cubemap}: give a pattern with a frame placeholder, e.g. "
+                              "cubemap/frame_%05d.png (a name without placeholder is taken as a folder)")
+
     is_video = not args.no_equi and Path(args.output).suffix.lower() in VIDEO_EXTS
     if not is_video and getattr(args, "fps", None) is not None:
         log.warning("--fps %s is for video outputs; image files have no frame rate (ignored)", args.fps)

@@ -219,3 +219,15 @@ def test_360_resumed_evaluation_reports_every_frame(tmp_path: Path, models: tupl
     report = json.loads((tmp_path / "c.json").read_text())
     assert report["settings"]["frames_not_evaluated"] == [1, 2] and report["summary"]["frames"] == 1
     assert any("no numbers for 2 frame(s)" in r.getMessage() for r in caplog.records)
+
+
+def test_360_cubemap_named_like_a_file_is_refused(tmp_path: Path, models: tuple[str, str], fav: Fav) -> None:
+    """``--out-cubemap cm.png`` made a folder named ``cm.png`` holding frame_00001.png ... (surprising, and
+    the help says PATTERN); a plain folder name still works."""
+    inp = equirect_clip(tmp_path / "in", n=2)
+    rc, err = fav(*s360(inp, str(tmp_path / "out"), models, "--out-cubemap", "cm.png"))
+    assert_one_line_error(rc, err, "--out-cubemap cm.png", "frame placeholder")
+    assert not (tmp_path / "out").exists()
+    rc, err = fav(*s360(inp, str(tmp_path / "one"), models, "--out-cubemap", "strips"))
+    assert rc == 0, err
+    assert sorted(p.name for p in (tmp_path / "one" / "strips").iterdir()) == ["frame_00001.png", "frame_00002.png"]
