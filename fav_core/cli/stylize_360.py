@@ -182,6 +182,10 @@ def _open_input(args: argparse.Namespace) -> tuple[Any, Any]:
     source = open_frames(args.input, colorspace=args.colorspace, vectors=vectors, vector_convention=args.vectors,
                          alpha="ignore", warn_first_frame=True)
     warn_alpha(source)
+    h, w = source.size
+    if abs(w - 2 * h) > max(2, 0.02 * w):  # e.g. a 16:9 flat video given by mistake
+        log.warning("%s: %dx%d is not an equirect's 2:1 (360x180 degrees): it is stretched over the sphere as if "
+                    "it were one", args.input, w, h)
     geometry = default_geometry(source.size[1], args.cube_edge, args.overlap)
     if args.cube_edge is None and args.overlap is None and geometry.overlap < 2:
         raise ConfigError(f"{args.input}: a {source.size[1]}x{source.size[0]} equirect is too small for the "

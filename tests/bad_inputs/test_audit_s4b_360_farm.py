@@ -231,3 +231,14 @@ def test_360_cubemap_named_like_a_file_is_refused(tmp_path: Path, models: tuple[
     rc, err = fav(*s360(inp, str(tmp_path / "one"), models, "--out-cubemap", "strips"))
     assert rc == 0, err
     assert sorted(p.name for p in (tmp_path / "one" / "strips").iterdir()) == ["frame_00001.png", "frame_00002.png"]
+
+
+@pytest.mark.parametrize(("w", "h", "warned"), [(64, 32, False), (66, 32, False), (64, 36, True), (96, 16, True)])
+def test_360_equirect_not_2_to_1_warns(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                       caplog: pytest.LogCaptureFixture, w: int, h: int, warned: bool) -> None:
+    """A 16:9 flat clip was stretched over the sphere without a word."""
+    inp = equirect_clip(tmp_path / "in", n=1, w=w, h=h)
+    rc, err = fav(*s360(inp, str(tmp_path / "out"), models))
+    assert rc == 0, err
+    hits = [r for r in caplog.records if "is not an equirect's 2:1" in r.getMessage()]
+    assert len(hits) == int(warned) and all(r.levelname == "WARNING" and f"{w}x{h}" in r.getMessage() for r in hits)
