@@ -163,27 +163,40 @@ def _refuse_overwriting(shot: Any) -> None:
     refuse_overwriting_input(source, sink, source.indices)
 
 
-def run(args: argparse.Namespace) -> int:
-    from fav_core.cli.progress import make_reporter
+def run(args: argparse.Namespace, reporter: Any = None) -> int:
+    """Entry point of ``fav farm``: failures and Ctrl-C reach ``--progress json`` as ``error`` / ``cancelled``
+    events (as for ``fav stylize``) before the CLI reports them."""
+    from fav_core.cli.progress import run_reported
+
+    return run_reported(_run, args, reporter, None, desc="farm")
+
+
+def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
+    from fav_core.cli.signals import Terminated
+    from fav_core.errors import Cancelled
     from fav_core.farm.ray_runner import check_address, run_farm
 
     if args.address is not None:  # before anything is created: a wrong address is one line within seconds
         check_address(args.address)
     specs = shot_specs(args)
-    reporter = make_reporter(args.progress, desc="farm") if args.progress != "none" else None
+    progress = {"done": 0, "total": 0}
 
     def on_task(kind: str, result: Any, done: int, total: int) -> None:
+        progress.update(done=done, total=total)
         if reporter is None:
             return
         if done == 1:
             reporter.start(total, output=str(args.output))
         reporter.frame(done, total, done, None)
 
-    report = run_farm(specs, workers=args.workers, chunk_size=args.chunk_size, warmup=args.warmup,
-                      flow_group_size=args.flow_group, address=args.address, max_retries=args.max_retries,
-                      gpus_per_task=args.gpus_per_task, num_frames=args.num_frames, on_task=on_task)
+    try:
+        report = run_farm(specs, workers=args.workers, chunk_size=args.chunk_size, warmup=args.warmup,
+                          flow_group_size=args.flow_group, address=args.address, max_retries=args.max_retries,
+                          gpus_per_task=args.gpus_per_task, num_frames=args.num_frames, on_task=on_task)
+    except (KeyboardInterrupt, Terminated):  # the cluster is shut down already (run_farm's finally)
+        raise Cancelled(f"{progress['done']} of {progress['total'] or 'the'} tasks done; their files are kept and "
+                        "the same command fills in the rest") from None
     if reporter is not None:
         reporter.event("done", written=report.written, skipped=report.skipped, output=str(args.output),
                        flow_tasks=report.flow_tasks, chunk_tasks=report.chunk_tasks)
-        reporter.close()
     return 0

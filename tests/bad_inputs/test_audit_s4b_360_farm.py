@@ -242,3 +242,56 @@ def test_360_equirect_not_2_to_1_warns(tmp_path: Path, models: tuple[str, str], 
     assert rc == 0, err
     hits = [r for r in caplog.records if "is not an equirect's 2:1" in r.getMessage()]
     assert len(hits) == int(warned) and all(r.levelname == "WARNING" and f"{w}x{h}" in r.getMessage() for r in hits)
+
+
+class Events:
+    """A progress reporter that keeps its events."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, object]]] = []
+        self.closed = False
+
+    def start(self, total: int, **kw: object) -> None:
+        self.events.append(("start", {"total": total, **kw}))
+
+    def frame(self, done: int, total: int, index: int, path: object) -> None:
+        self.events.append(("frame", {"done": done}))
+
+    def event(self, name: str, **kw: object) -> None:
+        self.events.append((name, kw))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("failure", ["interrupt", "input"])
+def test_farm_failures_reach_the_progress_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 failure: str) -> None:
+    """--progress json got no 'cancelled' / 'error' event from fav farm (stylize sends them), and Ctrl-C was a
+    bare 'fav: cancelled'."""
+    import fav_core.farm.ray_runner as runner
+    from fav_core.cli import farm
+    from fav_core.cli.main import build_parser
+    from fav_core.errors import Cancelled, InputError
+
+    def fake_run_farm(specs: object, *, on_task: Callable[..., None], **kw: object) -> None:
+        on_task("flow", None, 1, 3)
+        if failure == "interrupt":
+            raise KeyboardInterrupt
+        raise InputError("/shots/a/frame_0002.png", "damaged")
+
+    monkeypatch.setattr(runner, "run_farm", fake_run_farm)
+    make_clip(tmp_path / "in", n=3)
+    args = build_parser().parse_args(["farm", str(tmp_path / "in" / "frame_%04d.png"), "-o", str(tmp_path / "out"),
+                                      "--progress", "json"])
+    events = Events()
+    expected = Cancelled if failure == "interrupt" else InputError
+    with pytest.raises(expected) as info:
+        farm.run(args, events)
+    name, fields = events.events[-1]
+    assert events.closed
+    if failure == "interrupt":
+        assert name == "cancelled" and "1 of 3 tasks done" in str(fields["message"])
+        assert "fills in the rest" in str(info.value)
+    else:
+        assert name == "error" and fields["kind"] == "InputError"
