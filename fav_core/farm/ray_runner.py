@@ -143,6 +143,20 @@ def check_address(address: str) -> None:
         raise ConfigError(f"--address {address}: no Ray cluster answers there ({reason})") from exc
 
 
+def _check_gpus(available: float, per_task: float, *, private: bool) -> None:
+    """Tasks that ask for more GPUs than the cluster has are never scheduled: Ray waits for them for ever.
+
+    Raises:
+        ConfigError: on the private cluster of this run (it never grows).
+    """
+    if available >= per_task:
+        return
+    text = f"--gpus-per-task {per_task:g}: the cluster has {available:g} GPU(s), so no task could ever start"
+    if private:
+        raise ConfigError(text + " (leave the option out to run on the CPUs)")
+    log.warning("%s unless the cluster adds GPU nodes", text)
+
+
 def shot_indices(shot: ShotSpec, num_frames: int | None = None) -> list[int]:
     """The frame numbers of a shot (sorted), optionally only the first ``num_frames``."""
     from fav_core.io import open_frames
@@ -194,6 +208,8 @@ def run_farm(
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
     if max_retries < 0:
         raise ConfigError(f"--max-retries must be >= 0, got {max_retries}")
+    if not gpus_per_task >= 0:
+        raise ConfigError(f"--gpus-per-task must be >= 0, got {gpus_per_task}")
     group = flow_group_size or chunk_size
     report = FarmReport()
     own = False
@@ -212,6 +228,8 @@ def run_farm(
                 raise ConfigError(f"--address {address}: cannot connect to a Ray cluster ({reason})") from exc
         own = True
     try:
+        if gpus_per_task > 0:
+            _check_gpus(ray.cluster_resources().get("GPU", 0.0), gpus_per_task, private=address is None and own)
         opts: dict[str, Any] = dict(num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries,
                                     retry_exceptions=[*RETRY_ON, RetryableTaskFailure])
         flow_remote = ray.remote(**opts)(_call_flow)

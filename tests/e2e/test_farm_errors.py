@@ -40,6 +40,35 @@ def shot(tmp_path: Path) -> ShotSpec:
     return ShotSpec(inp, str(out), str(out), str(tmp_path / "flow"), StylizerConfig(model="stained-glass-video", device="cpu"))
 
 
+def test_gpus_the_private_cluster_lacks_are_refused(tmp_path: Path) -> None:
+    """``--gpus-per-task 1`` on a machine without a GPU waited for ever (Ray never schedules the tasks)."""
+    from fav_core.errors import ConfigError
+
+    if ray.is_initialized():
+        pytest.skip("needs to start its own cluster")
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+    except ImportError:
+        pass
+    with pytest.raises(ConfigError, match=r"--gpus-per-task 1: the cluster has 0 GPU\(s\)"):
+        run_farm([shot(tmp_path)], workers=1, chunk_size=2, warmup=0, gpus_per_task=1.0, flow_fn=skip_flows())
+    assert not ray.is_initialized()
+
+
+def test_gpu_check_on_a_cluster_given_by_address_only_warns(caplog: pytest.LogCaptureFixture) -> None:
+    from fav_core.errors import ConfigError
+    from fav_core.farm.ray_runner import _check_gpus
+
+    _check_gpus(2.0, 1.0, private=True)
+    with pytest.raises(ConfigError):
+        _check_gpus(0.5, 1.0, private=True)
+    _check_gpus(0.0, 1.0, private=False)  # an autoscaling cluster may add GPU nodes
+    assert "unless the cluster adds GPU nodes" in caplog.text
+
+
 def test_the_error_classes_do_not_pickle_on_their_own() -> None:
     """Why the carrier exists (fav_core.errors: InputError(path, problem) has no __reduce__)."""
     import pickle
