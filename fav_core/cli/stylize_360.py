@@ -285,6 +285,7 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if prev is not None:
         prior = (prev, unstack_faces(state.load_prior(prev, (6 * geometry.edge, geometry.edge))))
     todo = order[start:]
+    _check_motion_files(stylizer, todo, order[start - 1] if start > 0 else None)
     if start > 0 and todo:
         log.warning("resuming at frame %d (%d of %d frames already done)", order[start], start, len(order))
     elif start > 0:
@@ -347,6 +348,20 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if reporter is not None:
         reporter.event("done", written=written, output=str(args.output))
     return 0
+
+
+def _check_motion_files(stylizer: Any, todo: list[int], prev: int | None) -> None:
+    """``--flow files``: every face's flow and reliability file the run will read exists and is of the face size,
+    checked before the first frame (a missing file stopped the run at that frame, maybe hours in)."""
+    if stylizer.config.per_frame or not todo:
+        return
+    chain = ([prev] if prev is not None else []) + list(todo)
+    pairs = list(zip(chain[1:], chain[:-1], strict=True))
+    edge = stylizer.sphere.geometry.edge
+    for motion in {id(m): m for m in stylizer.motions if m is not None}.values():
+        check = getattr(motion, "check", None)
+        if callable(check):
+            check(pairs, (edge, edge))
 
 
 def _evaluation_key(args: argparse.Namespace) -> dict[str, Any]:

@@ -295,3 +295,30 @@ def test_farm_failures_reach_the_progress_stream(tmp_path: Path, monkeypatch: py
         assert "fills in the rest" in str(info.value)
     else:
         assert name == "error" and fields["kind"] == "InputError"
+
+
+def test_360_missing_face_flow_file_is_found_before_the_first_frame(tmp_path: Path, models: tuple[str, str],
+                                                                    fav: Fav) -> None:
+    """--flow files: frame 1 was stylized and written, then the run stopped at the first missing file."""
+    import numpy as np
+
+    from fav_core.cli.stylize_360 import default_geometry
+    from fav_core.flow.io import write_flo
+
+    inp = equirect_clip(tmp_path / "in", n=3)
+    edge = default_geometry(64, None, None).edge
+    for face in range(1, 7):
+        folder = tmp_path / f"flow-{face}"
+        folder.mkdir()
+        for cur in (2, 3):
+            if face == 4 and cur == 3:
+                continue  # the one missing file
+            write_flo(folder / f"backward_{cur}_{cur - 1}.flo", np.zeros((edge, edge, 2), np.float32))
+            (folder / f"reliable_{cur}_{cur - 1}.pgm").write_bytes(
+                b"P5\n%d %d\n255\n" % (edge, edge) + b"\xff" * (edge * edge))
+    out = tmp_path / "out"
+    rc, err = fav(*s360(inp, str(out), models, "--flow", "files",
+                        "--flow-pattern", str(tmp_path / "flow-%d" / "backward_[%d]_{%d}.flo"),
+                        "--occlusions-pattern", str(tmp_path / "flow-%d" / "reliable_[%d]_{%d}.pgm")))
+    assert_one_line_error(rc, err, "flow-4", "backward_3_2.flo")
+    assert not any(out.glob("*.png"))
