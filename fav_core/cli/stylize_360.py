@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fav_core.errors import Cancelled, ConfigError
+from fav_core.errors import Cancelled, ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -422,7 +422,11 @@ def _evaluator(args: argparse.Namespace, stylizer: Any) -> Any:
         from fav_core.io import open_frames
         from fav_core.lossnet import make_loss_network
 
-        net = make_loss_network(name, seed=args.seed, weights=args.eval_loss_weights)
+        try:
+            net = make_loss_network(name, seed=args.seed, weights=args.eval_loss_weights)
+        except InputError as exc:  # its hints name fav evaluate's options; here they are --eval-...
+            problem = re.sub(r"--loss-(weights|network)", r"--eval-loss-\1", exc.problem)
+            raise type(exc)(exc.path, problem) from None
         style = None
         if args.eval_style_image:
             with open_frames(args.eval_style_image) as src:

@@ -322,3 +322,22 @@ def test_360_missing_face_flow_file_is_found_before_the_first_frame(tmp_path: Pa
                         "--occlusions-pattern", str(tmp_path / "flow-%d" / "reliable_[%d]_{%d}.pgm")))
     assert_one_line_error(rc, err, "flow-4", "backward_3_2.flo")
     assert not any(out.glob("*.png"))
+
+
+def test_360_loss_network_hints_name_the_eval_options(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loss network's errors told stylize-360 users to pass --loss-weights, which only fav evaluate has."""
+    import fav_core.lossnet as lossnet
+    from fav_core.errors import ModelLoadError
+
+    def offline(*args: object, **kw: object) -> None:
+        raise ModelLoadError("https://example.invalid/vgg16.pth", "cannot download VGG-16 weights (offline); pass "
+                             "--loss-weights PATH or use --loss-network random-multiscale")
+
+    monkeypatch.setattr(lossnet, "make_loss_network", offline)
+    inp = equirect_clip(tmp_path / "in")
+    rc, err = fav(*s360(inp, str(tmp_path / "out"), models, "--evaluate", str(tmp_path / "r.json"),
+                        "--eval-loss-network", "vgg16"))
+    line = assert_one_line_error(rc, err, "--eval-loss-weights PATH", "--eval-loss-network random-multiscale")
+    assert " --loss-" not in line
+    assert not (tmp_path / "out").exists()
