@@ -115,10 +115,27 @@ def _check_settings(shot: Any, args: argparse.Namespace) -> None:
     from fav_core.runstate import RunState
 
     state = RunState(shot.root)
+    if len(args.input) > 1 and not args.no_resume:
+        _refuse_other_shot(state.dir / "settings.json", shot)
     if args.no_resume:
         _remove_earlier(shot, args)
         state.clear()
     state.check_settings(settings_record(shot, args), resume=True)
+
+
+def _refuse_other_shot(record: Path, shot: Any) -> None:
+    """Several shots: a sub-folder that holds another shot's frames (the names follow the order of the inputs,
+    so a re-run that lists them in another order would mix two shots); --no-resume would delete that shot."""
+    import json
+
+    try:
+        old = json.loads(record.read_text())
+    except (OSError, ValueError, RecursionError):
+        return  # no record (or a damaged one: RunState.check_settings names it)
+    if isinstance(old, dict) and old.get("mode") == "farm" and old.get("input") not in (None, shot.input):
+        raise ConfigError(f"{record.parent.parent}: holds the frames of {old['input']}, not of {shot.input} (the "
+                          "sub-folders are named in the order the shots are given: list them as before, or use "
+                          "another output folder)")
 
 
 def _remove_earlier(shot: Any, args: argparse.Namespace) -> None:

@@ -341,3 +341,20 @@ def test_360_loss_network_hints_name_the_eval_options(tmp_path: Path, models: tu
     line = assert_one_line_error(rc, err, "--eval-loss-weights PATH", "--eval-loss-network random-multiscale")
     assert " --loss-" not in line
     assert not (tmp_path / "out").exists()
+
+
+def test_farm_shots_listed_in_another_order_are_refused(tmp_path: Path) -> None:
+    """Same-named shots get plate, plate_2 in the order given; a re-run in another order would have kept one
+    shot's frames for the other (and --no-resume, which the generic message suggested, would delete them)."""
+    from fav_core.cli.farm import shot_specs
+    from fav_core.cli.main import build_parser
+    from fav_core.errors import ConfigError
+
+    a = make_clip(tmp_path / "a" / "plate", n=2)
+    b = make_clip(tmp_path / "b" / "plate", n=2)
+    out = str(tmp_path / "out")
+    first = shot_specs(build_parser().parse_args(["farm", a, b, "-o", out]))
+    assert [Path(s.output).name for s in first] == ["plate", "plate_2"]
+    shot_specs(build_parser().parse_args(["farm", a, b, "-o", out]))  # the same order: fine
+    with pytest.raises(ConfigError, match=r"out/plate: holds the frames of .*/a/plate/.*list them as before"):
+        shot_specs(build_parser().parse_args(["farm", b, a, "-o", out]))
