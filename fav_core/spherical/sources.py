@@ -30,25 +30,20 @@ def _bare_placeholders(pattern: str) -> list[re.Match[str]]:
 
 
 def warn_alpha(source: FrameSource) -> None:
-    """One warning when an image input has an alpha channel: spherical outputs have none, so the colour is
-    stylized as stored (open the source with ``alpha="ignore"``: for EXR the picture over black)."""
+    """One warning when the first image of an input is not opaque: spherical outputs have no alpha, so the colour
+    is stylized as stored (the source is opened with ``alpha="ignore"``: for EXR the picture over black). An
+    alpha channel that is 1 everywhere (Blender's Combined pass without a transparent film) says nothing."""
     file = getattr(source, "file", None)
     if not callable(file) or not source.indices:
         return
-    import OpenImageIO as oiio
+    from fav_core.io.imagefile import read_image_frame
 
-    first = file(source.indices[0])
-    inp = oiio.ImageInput.open(str(first))
-    if inp is None:
-        oiio.geterror()
-        return
-    try:
-        has_alpha = inp.spec().alpha_channel >= 0 or inp.spec().nchannels in (2, 4)
-    finally:
-        inp.close()
-    if has_alpha:
-        log.warning("%s: the alpha channel is not carried into spherical output; the colour is stylized as stored "
-                    "(EXR: the picture over black)", getattr(source, "path", first))
+    first = source.indices[0]
+    frame = read_image_frame(file(first), first, vectors=False, alpha_mode="auto")
+    if frame.alpha is not None and float(frame.alpha.min()) < 1.0 - 1e-4:
+        log.warning("%s: the picture is not opaque (alpha < 1 in %.1f%% of frame %d); spherical output has no "
+                    "alpha, so the colour is stylized as stored (EXR: the picture over black)",
+                    getattr(source, "path", file(first)), 100.0 * float((frame.alpha < 1.0 - 1e-4).mean()), first)
 
 
 def count_frame_placeholders(pattern: str) -> int:

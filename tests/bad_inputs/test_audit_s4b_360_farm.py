@@ -181,12 +181,30 @@ def test_360_exr_alpha_is_the_picture_over_black_with_one_warning(
     assert rc == 0, err
     warnings = [r for r in caplog.records if "alpha" in r.getMessage() and r.levelname == "WARNING"]
     assert len(warnings) == 1 and "over black" in warnings[0].getMessage()
+    caplog.clear()
     rc, err = fav(*s360(without, str(tmp_path / "ob" / "frame_%04d.exr"), models))
     assert rc == 0, err
+    assert not [r for r in caplog.records if "not opaque" in r.getMessage()]
     for t in (1, 2):
         a = open_frames(str(tmp_path / "oa" / "frame_%04d.exr")).read(t)
         b = open_frames(str(tmp_path / "ob" / "frame_%04d.exr")).read(t)
         assert a.alpha is None and np.array_equal(a.rgb, b.rgb)
+
+
+def test_360_opaque_alpha_says_nothing(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Blender's Combined pass always has an A channel; 1 everywhere is no reason for a warning."""
+    import numpy as np
+
+    from fav_core.io import write_exr
+
+    (tmp_path / "in").mkdir()
+    for t in (1, 2):
+        write_exr(tmp_path / "in" / f"frame_{t:04d}.exr", np.full((32, 64, 3), 0.2, np.float32),
+                  alpha=np.ones((32, 64), np.float32))
+    rc, err = fav(*s360(str(tmp_path / "in" / "frame_%04d.exr"), str(tmp_path / "out" / "frame_%04d.exr"), models))
+    assert rc == 0, err
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 def test_360_exr_highlights_warn_like_stylize(tmp_path: Path, models: tuple[str, str], fav: Fav,
