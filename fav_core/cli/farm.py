@@ -191,8 +191,11 @@ def run(args: argparse.Namespace, reporter: Any = None) -> int:
 def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     from fav_core.cli.signals import Terminated
     from fav_core.errors import Cancelled
-    from fav_core.farm.ray_runner import check_address, run_farm
+    from fav_core.farm.ray_runner import check_address, check_settings, run_farm
 
+    check_settings(workers=args.workers, chunk_size=args.chunk_size, warmup=args.warmup,
+                   flow_group_size=args.flow_group, max_retries=args.max_retries, gpus_per_task=args.gpus_per_task,
+                   num_frames=args.num_frames)
     if args.address is not None:  # before anything is created: a wrong address is one line within seconds
         check_address(args.address)
     specs = shot_specs(args)

@@ -143,6 +143,24 @@ def check_address(address: str) -> None:
         raise ConfigError(f"--address {address}: no Ray cluster answers there ({reason})") from exc
 
 
+def check_settings(*, workers: int, chunk_size: int, warmup: int, flow_group_size: int | None = None,
+                   max_retries: int = 3, gpus_per_task: float = 0.0, num_frames: int | None = None) -> None:
+    """The numbers of a farm run, checked before anything starts (the CLI calls it before creating folders).
+
+    Raises:
+        ConfigError: one line naming the option.
+    """
+    plan_chunks([], chunk_size, warmup)  # its own checks of --chunk-size and --warmup
+    for name, value, least in (("--workers", workers, 1), ("--flow-group", flow_group_size, 1),
+                               ("--max-retries", max_retries, 0), ("--num-frames", num_frames, 1)):
+        if value is None and name in ("--flow-group", "--num-frames"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
+    if not gpus_per_task >= 0:
+        raise ConfigError(f"--gpus-per-task must be >= 0, got {gpus_per_task}")
+
+
 def _check_gpus(available: float, per_task: float, *, private: bool) -> None:
     """Tasks that ask for more GPUs than the cluster has are never scheduled: Ray waits for them for ever.
 
@@ -204,13 +222,9 @@ def run_farm(
         import ray
     except ModuleNotFoundError as exc:
         raise ConfigError("fav farm needs Ray: pip install 'fast-artistic-videos[farm]' (ray>=2.9)") from exc
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
-    if max_retries < 0:
-        raise ConfigError(f"--max-retries must be >= 0, got {max_retries}")
-    if not gpus_per_task >= 0:
-        raise ConfigError(f"--gpus-per-task must be >= 0, got {gpus_per_task}")
-    group = flow_group_size or chunk_size
+    check_settings(workers=workers, chunk_size=chunk_size, warmup=warmup, flow_group_size=flow_group_size,
+                   max_retries=max_retries, gpus_per_task=gpus_per_task, num_frames=num_frames)
+    group = chunk_size if flow_group_size is None else flow_group_size
     report = FarmReport()
     own = False
     if not ray.is_initialized():

@@ -376,3 +376,20 @@ def test_farm_shots_listed_in_another_order_are_refused(tmp_path: Path) -> None:
     shot_specs(build_parser().parse_args(["farm", a, b, "-o", out]))  # the same order: fine
     with pytest.raises(ConfigError, match=r"out/plate: holds the frames of .*/a/plate/.*list them as before"):
         shot_specs(build_parser().parse_args(["farm", b, a, "-o", out]))
+
+
+@pytest.mark.parametrize(("option", "value", "needle"), [
+    ("--num-frames", "0", "--num-frames must be an integer >= 1, got 0"),  # was: exit 0, nothing done
+    ("--num-frames", "-2", "--num-frames must be an integer >= 1, got -2"),  # was: all but the last 2 frames
+    ("--flow-group", "0", "--flow-group must be an integer >= 1, got 0"),  # was: silently the chunk size
+    ("--flow-group", "-1", "--flow-group must be an integer >= 1, got -1"),  # was: 'flow group size ...'
+    ("--max-retries", "-1", "--max-retries must be an integer >= 0"),
+    ("--chunk-size", "0", "--chunk-size must be an integer >= 1"),
+    ("--gpus-per-task", "-1", "--gpus-per-task must be >= 0"),
+])
+def test_farm_numbers_are_checked_before_anything_starts(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                                         option: str, value: str, needle: str) -> None:
+    inp = make_clip(tmp_path / "in", n=3)
+    rc, err = fav(*farm_args(inp, tmp_path / "out", models, option, value))
+    assert_one_line_error(rc, err, needle)
+    assert not (tmp_path / "out").exists()
