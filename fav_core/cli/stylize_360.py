@@ -93,6 +93,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="frame rate of a video output made from an image sequence, e.g. 25, 23.976 or 24000/1001 "
                    "(default 24; a video input keeps its own)")
     p.add_argument("--per-frame", action="store_true", help="no temporal prior (every frame on its own)")
+    p.add_argument("--backward", action="store_true", help=argparse.SUPPRESS)  # refused with a reason in run
     p.add_argument("--continue-with", type=int, default=None, metavar="N",
                    help="start at frame N, reloading frame N-1's blended faces from the output folder")
     p.add_argument("--num-frames", type=int, default=None, metavar="N", help="process only the first N frames")
@@ -241,6 +242,9 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
         min_filter=args.min_filter, median_filter=args.median_filter, fill=args.fill, per_frame=args.per_frame,
         invert_occlusion=args.invert_occlusion, fix_occlusions=args.fix_occlusions, seed=args.seed,
     )
+    if getattr(args, "backward", False):
+        raise ConfigError("--backward: fav stylize-360 runs forward only (the faces continue each other frame by "
+                          "frame from the first); reverse the input frames to stylize from the end")
     if args.evaluate:
         _check_report_path(args.evaluate)  # not only after the last frame
     cubes, like = _open_input(args)

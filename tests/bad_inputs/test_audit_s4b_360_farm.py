@@ -393,3 +393,11 @@ def test_farm_numbers_are_checked_before_anything_starts(tmp_path: Path, models:
     rc, err = fav(*farm_args(inp, tmp_path / "out", models, option, value))
     assert_one_line_error(rc, err, needle)
     assert not (tmp_path / "out").exists()
+
+
+def test_360_backward_is_refused_with_a_reason(tmp_path: Path, models: tuple[str, str], fav: Fav) -> None:
+    """Was argparse's usage line plus 'unrecognized arguments: --backward' (fav stylize has the option)."""
+    inp = equirect_clip(tmp_path / "in")
+    rc, err = fav(*s360(inp, str(tmp_path / "out"), models, "--backward"))
+    assert_one_line_error(rc, err, "--backward", "forward only")
+    assert not (tmp_path / "out").exists()
