@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -161,6 +163,14 @@ def check_settings(*, workers: int, chunk_size: int, warmup: int, flow_group_siz
         raise ConfigError(f"--gpus-per-task must be >= 0, got {gpus_per_task}")
 
 
+def _python_sigterm_handler() -> Any:
+    """The SIGTERM handler the caller installed (a Python function), or None (default, or not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGTERM)
+    return handler if callable(handler) else None
+
+
 def _check_gpus(available: float, per_task: float, *, private: bool) -> None:
     """Tasks that ask for more GPUs than the cluster has are never scheduled: Ray waits for them for ever.
 
@@ -227,6 +237,7 @@ def run_farm(
     group = chunk_size if flow_group_size is None else flow_group_size
     report = FarmReport()
     own = False
+    held = _python_sigterm_handler()
     if not ray.is_initialized():
         if address is None:
             # a private cluster on loopback; its workers start with huge pages and keep freed memory
@@ -241,6 +252,8 @@ def run_farm(
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"--address {address}: cannot connect to a Ray cluster ({reason})") from exc
         own = True
+        if held is not None:  # ray.init replaced it with sys.exit(15): keep the caller's (fav: exit 130, cancelled)
+            signal.signal(signal.SIGTERM, held)
     try:
         if gpus_per_task > 0:
             _check_gpus(ray.cluster_resources().get("GPU", 0.0), gpus_per_task, private=address is None and own)
