@@ -51,8 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="do not write the equirectangular output (OUTPUT is then the folder for the cube outputs)")
     p.add_argument("--out-cubemap", nargs="?", const=DEFAULT_CUBEMAP, default=None, metavar="PATTERN",
                    help="also write a one-row cube map per frame (default pattern "
-                   f"{DEFAULT_CUBEMAP.replace('%', '%%')}, "
-                   "inside the output folder)")
+                   f"{DEFAULT_CUBEMAP.replace('%', '%%')} inside the output folder, in the format of the "
+                   "equirect frames: .exr for scene-linear EXR)")
     p.add_argument("--faces-pattern", default=None, metavar="PATTERN",
                    help="also write the six stylized faces (with overlap), e.g. faces/frame_%%05d-%%d.png")
     p.add_argument("--interpolation", choices=("lanczos4", "cubic", "linear"), default="lanczos4",
@@ -470,7 +470,13 @@ class Outputs:
             self.sinks.append(self.equi_sink)
         self.cubemap_sink = None
         if args.out_cubemap:
-            self.cubemap_sink = ImageSequenceSink(args.out_cubemap, root=folder, bits=bits, linear=exr_linear(like),
+            pattern = args.out_cubemap
+            if pattern == DEFAULT_CUBEMAP:  # the format of the equirect frames (scene-linear EXR stays EXR)
+                ext = "exr" if like.linear else "png"
+                if isinstance(self.equi_sink, ImageSequenceSink):
+                    ext = self.equi_sink.path(like.indices[0]).suffix.lstrip(".") or ext
+                pattern = str(Path(DEFAULT_CUBEMAP).with_suffix("." + ext))
+            self.cubemap_sink = ImageSequenceSink(pattern, root=folder, bits=bits, linear=exr_linear(like),
                                                   half=like.pixel_format == "half")
             self.sinks.append(self.cubemap_sink)
         self.face_sinks: list[Any] = []

@@ -401,3 +401,15 @@ def test_360_backward_is_refused_with_a_reason(tmp_path: Path, models: tuple[str
     rc, err = fav(*s360(inp, str(tmp_path / "out"), models, "--backward"))
     assert_one_line_error(rc, err, "--backward", "forward only")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("out", "ext"), [("eq/frame_%04d.exr", "exr"), ("eq", "exr"), ("eq/frame_%04d.png", "png"),
+                                          ("eq.mp4", "exr")])
+def test_360_default_cubemap_keeps_the_equirect_format(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                                       out: str, ext: str) -> None:
+    """Scene-linear EXR input: the default cube map was an 8-bit PNG next to EXR equirect frames."""
+    inp = equirect_clip(tmp_path / "in", exr=True)
+    rc, err = fav(*s360(inp, str(tmp_path / "o" / out), models, "--out-cubemap"))
+    assert rc == 0, err
+    folder = tmp_path / "o" / ("." if out.endswith(".mp4") else "eq") / "cubemap"
+    assert sorted(p.name for p in folder.iterdir()) == [f"frame_0000{t}.{ext}" for t in (1, 2)]
