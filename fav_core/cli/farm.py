@@ -175,7 +175,9 @@ def _refuse_overwriting(shot: Any) -> None:
     from fav_core.io import make_sink, open_frames
     from fav_core.io.overwrite import refuse_overwriting_input
 
-    source = open_frames(shot.input, colorspace=shot.colorspace, vectors=False)
+    # warn_first_frame: the warnings fav stylize gives (highlights above 1.0, light where alpha is 0), once per
+    # shot here in the driver (the workers' logs do not reach the user)
+    source = open_frames(shot.input, colorspace=shot.colorspace, vectors=False, warn_first_frame=True)
     sink = make_sink(os.path.abspath(shot.output), like=source, root=os.path.abspath(shot.root))
     refuse_overwriting_input(source, sink, source.indices)
 

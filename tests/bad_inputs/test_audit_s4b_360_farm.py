@@ -413,3 +413,14 @@ def test_360_default_cubemap_keeps_the_equirect_format(tmp_path: Path, models: t
     assert rc == 0, err
     folder = tmp_path / "o" / ("." if out.endswith(".mp4") else "eq") / "cubemap"
     assert sorted(p.name for p in folder.iterdir()) == [f"frame_0000{t}.{ext}" for t in (1, 2)]
+
+
+def test_farm_warns_about_exr_highlights_like_stylize(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The workers read the frames without the first-frame checks and their logs never reach the user: a plate
+    with highlights above 1.0 came out clipped without the warning fav stylize gives."""
+    inp = equirect_clip(tmp_path / "in", exr=True, bright=True)
+    from fav_core.cli.farm import shot_specs
+    from fav_core.cli.main import build_parser
+
+    shot_specs(build_parser().parse_args(["farm", inp, "-o", str(tmp_path / "out")]))
+    assert [r.levelname for r in caplog.records if "brighter than 1.0" in r.getMessage()] == ["WARNING"]
