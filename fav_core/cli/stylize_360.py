@@ -273,7 +273,12 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if not is_video and getattr(args, "fps", None) is not None:
         log.warning("--fps %s is for video outputs; image files have no frame rate (ignored)", args.fps)
     folder = output_folder(args.output) if not args.no_equi else Path(args.output)
-    outputs = Outputs(args, like, folder, geometry, is_video)
+    try:
+        outputs = Outputs(args, like, folder, geometry, is_video)
+    except MemoryError:  # the equirect resampling maps are allocated here, float64, H x W each
+        size = args.out_equi or "x".join(map(str, like.size[::-1]))
+        raise ConfigError(f"not enough memory for a {size} equirect output (its resampling maps alone need "
+                          "about 24 bytes a pixel); give a smaller --out-equi") from None
     if not outputs.sinks:
         raise ConfigError("nothing to write: --no-equi needs --out-cubemap or --faces-pattern")
     for src in getattr(cubes, "sources", None) or [like]:  # no output file may be an input file

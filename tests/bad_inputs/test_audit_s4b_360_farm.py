@@ -424,3 +424,18 @@ def test_farm_warns_about_exr_highlights_like_stylize(tmp_path: Path, caplog: py
 
     shot_specs(build_parser().parse_args(["farm", inp, "-o", str(tmp_path / "out")]))
     assert [r.levelname for r in caplog.records if "brighter than 1.0" in r.getMessage()] == ["WARNING"]
+
+
+def test_360_out_equi_too_large_for_memory_is_one_line(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo such as --out-equi 30000x15000 ended in numpy's _ArrayMemoryError traceback."""
+    import fav_core.spherical.projection as projection
+
+    def no_memory(*args: object, **kw: object) -> None:
+        raise MemoryError("Unable to allocate 3.35 GiB for an array with shape (15000, 30000)")
+
+    monkeypatch.setattr(projection.CubeToEquirect, "__init__", no_memory)
+    inp = equirect_clip(tmp_path / "in")
+    rc, err = fav(*s360(inp, str(tmp_path / "out"), models, "--out-equi", "30000x15000"))
+    assert_one_line_error(rc, err, "30000x15000", "--out-equi")
+    assert not any((tmp_path / "out").glob("*.png"))
