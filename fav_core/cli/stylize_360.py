@@ -247,14 +247,26 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
                           "frame from the first); reverse the input frames to stylize from the end")
     if args.evaluate:
         _check_report_path(args.evaluate)  # not only after the last frame
-    cubes, like = _open_input(args)
-    geometry = cubes.geometry
-    flow_margin = int(getattr(cubes, "flow_margin", 0))
-    sphere = SphereConfig(geometry, ramp_width=args.ramp_width, inconsistent_border=args.create_inconsistent_border,
-                          blend_sides=not args.no_blend_sides, smooth_certainty=args.smooth_certainty,
-                          border_maps=args.border_maps, border_lock=not args.no_border_lock,
-                          first_faces=args.first_faces, neighbour_fill=not args.no_neighbour_fill)
-    stylizer = Stylizer360(config, sphere, _motion(args))  # loads the models before anything is written
+    try:  # the projection and border maps of the faces are allocated here, before any frame
+        cubes, like = _open_input(args)
+        geometry = cubes.geometry
+        flow_margin = int(getattr(cubes, "flow_margin", 0))
+        sphere = SphereConfig(geometry, ramp_width=args.ramp_width,
+                              inconsistent_border=args.create_inconsistent_border,
+                              blend_sides=not args.no_blend_sides, smooth_certainty=args.smooth_certainty,
+                              border_maps=args.border_maps, border_lock=not args.no_border_lock,
+                              first_faces=args.first_faces, neighbour_fill=not args.no_neighbour_fill)
+        stylizer = Stylizer360(config, sphere, _motion(args))  # loads the models before anything is written
+    except MemoryError:
+        edge = f"{args.cube_edge}-px" if args.cube_edge else "the"
+        raise ConfigError(f"{args.input}: not enough memory for {edge} cube faces (their projection maps); give a "
+                          "smaller --cube-edge") from None
+    # the nets on one face must fit as well (fav stylize checks its frames the same way)
+    try:
+        stylizer.stylizer.check(_FaceSize(f"{args.input} (cube faces)", (geometry.edge, geometry.edge)), [])
+    except ConfigError as exc:  # its hints (--tile, scaling the frames) are fav stylize's
+        raise ConfigError(re.sub(r" \((scale the frames down|tile)[^)]*\)$", " (give a smaller --cube-edge)",
+                                 str(exc))) from None
     evaluator = _evaluator(args, stylizer)  # and the loss network
     order = sorted(cubes.indices)
     if args.num_frames is not None:
@@ -357,6 +369,14 @@ def _run(args: argparse.Namespace, reporter: Any, cancel: Any = None) -> int:
     if reporter is not None:
         reporter.event("done", written=written, output=str(args.output))
     return 0
+
+
+class _FaceSize:
+    """What :meth:`fav_core.stylizer.Stylizer.check` reads of a source: the frame size and a name for messages."""
+
+    def __init__(self, path: str, size: tuple[int, int]) -> None:
+        self.path = path
+        self.size = size
 
 
 def _check_motion_files(stylizer: Any, todo: list[int], prev: int | None) -> None:

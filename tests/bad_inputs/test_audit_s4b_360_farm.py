@@ -439,3 +439,30 @@ def test_360_out_equi_too_large_for_memory_is_one_line(tmp_path: Path, models: t
     rc, err = fav(*s360(inp, str(tmp_path / "out"), models, "--out-equi", "30000x15000"))
     assert_one_line_error(rc, err, "30000x15000", "--out-equi")
     assert not any((tmp_path / "out").glob("*.png"))
+
+
+def test_360_faces_too_large_for_memory_are_one_line(tmp_path: Path, models: tuple[str, str], fav: Fav,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Huge --cube-edge: numpy's _ArrayMemoryError (projection maps) or torch's allocator RuntimeError (the nets,
+    mid-run) as tracebacks; now the maps' MemoryError is one line, and the nets' need is checked like fav
+    stylize's frames before any frame."""
+    import fav_core.budget as budget
+    import fav_core.spherical.projection as projection
+
+    inp = equirect_clip(tmp_path / "in")
+
+    def no_memory(*args: object, **kw: object) -> None:
+        raise MemoryError("Unable to allocate 8.94 GiB for an array with shape (20000, 20000, 3)")
+
+    with monkeypatch.context() as m:
+        m.setattr(projection.EquirectToCube, "__init__", no_memory)
+        rc, err = fav(*s360(inp, str(tmp_path / "out"), models, "--cube-edge", "20000", "--overlap", "200"))
+    assert_one_line_error(rc, err, inp, "20000-px cube faces", "--cube-edge")
+    import fav_core.tiling as tiling
+
+    monkeypatch.setattr(budget, "device_bytes", lambda device: 1024)
+    monkeypatch.setattr(tiling, "device_bytes", lambda device: 1024)
+    rc, err = fav(*s360(inp, str(tmp_path / "out"), models))
+    line = assert_one_line_error(rc, err, "(cube faces): frames are 20x20", "give a smaller --cube-edge")
+    assert "--tile" not in line
+    assert not (tmp_path / "out").exists()
