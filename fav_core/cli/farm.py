@@ -66,6 +66,9 @@ def shot_specs(args: argparse.Namespace) -> list[Any]:
         raise ConfigError(f"{args.output}: fav farm writes image sequences (chunks run in parallel), not a video")
     if args.flow == "raft" and not args.raft_weights:
         raise ConfigError("--flow raft needs --raft-weights PATH (weights are never downloaded)")
+    if len(args.input) > 1 and ("%" in Path(args.output).name or "#" in Path(args.output).name):
+        raise ConfigError(f"-o {args.output}: with several shots OUTPUT is a folder (it gets one sub-folder per "
+                          "shot, named after the shot)")
     config = config_from_args(args)
     config = dataclasses.replace(config, model=_model_path(config.model), image_model=_model_path(config.image_model))
     specs = []

@@ -466,3 +466,13 @@ def test_360_faces_too_large_for_memory_are_one_line(tmp_path: Path, models: tup
     line = assert_one_line_error(rc, err, "(cube faces): frames are 20x20", "give a smaller --cube-edge")
     assert "--tile" not in line
     assert not (tmp_path / "out").exists()
+
+
+def test_farm_several_shots_into_a_pattern_is_refused_with_the_reason(tmp_path: Path, models: tuple[str, str],
+                                                                      fav: Fav) -> None:
+    """Was '.../frame_%04d.png/plate: the frame-number placeholder must be in the file name, not in a folder'."""
+    a = make_clip(tmp_path / "a" / "plate", n=2)
+    b = make_clip(tmp_path / "b" / "plate", n=2)
+    rc, err = fav("farm", a, b, "-o", str(tmp_path / "out" / "frame_%04d.png"), "--progress", "none")
+    assert_one_line_error(rc, err, "with several shots OUTPUT is a folder")
+    assert not (tmp_path / "out").exists()
