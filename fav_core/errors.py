@@ -39,6 +39,10 @@ class InputError(FavError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str]]:
+        """Pickle by (path, problem): the error survives a trip between processes (Ray, multiprocessing)."""
+        return type(self), (self.path, self.problem)
+
 
 class FlowFormatError(InputError):
     """A flow (.flo) or reliability (.pgm) file is malformed or does not fit the frames."""
