@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True,
                    help="image-sequence output (pattern or folder); with several shots a folder that gets one "
                    "sub-folder per shot")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="tasks running at once")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="tasks running at once (default: this machine's cores)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: a local cluster for this run)")
     p.add_argument("--chunk-size", type=int, default=50, help="written frames per stylization task (default 50)")
     p.add_argument("--warmup", type=int, default=10,
