@@ -47,11 +47,13 @@ class ImageHeader:
         size: (H, W) of the display window.
         pixel_format: "uint8", "uint16", "half" or "float".
         is_exr: the file is OpenEXR (scene-linear, premultiplied by convention).
+        channels: channel names of every part (EXR multi-part files: all parts, in order).
     """
 
     size: tuple[int, int]
     pixel_format: str
     is_exr: bool
+    channels: tuple[str, ...] = ()
 
     @property
     def is_float(self) -> bool:
@@ -84,11 +86,17 @@ def read_header(path: str | Path) -> ImageHeader:
     try:
         spec = inp.spec()
         fmt_name = inp.format_name()
+        names = list(spec.channelnames)
+        part = 1
+        while fmt_name == "openexr" and inp.seek_subimage(part, 0):  # multi-part EXR: headers only
+            names += list(inp.spec().channelnames)
+            part += 1
     finally:
         inp.close()
     base = spec.format.basetype
     pixel_format = _FLOAT_TYPES.get(base) or _INT_TYPES.get(base) or "float"
-    return ImageHeader((int(spec.full_height), int(spec.full_width)), pixel_format, fmt_name == "openexr")
+    return ImageHeader((int(spec.full_height), int(spec.full_width)), pixel_format, fmt_name == "openexr",
+                       tuple(names))
 
 
 def is_linear(header: ImageHeader, colorspace: str) -> bool:

@@ -17,6 +17,7 @@ from fav_core.io.imagefile import (
     ALPHA_MODES,
     IMAGE_EXTENSIONS,
     ImageHeader,
+    has_vector_channels,
     is_linear,
     read_header,
     read_image_frame,
@@ -185,16 +186,20 @@ def _select(files: dict[int, Path], pattern: FramePattern, start: int | None) ->
     return {i: files[i] for i in indices}
 
 
-def _check_sizes(files: dict[int, Path]) -> ImageHeader:
-    """Compare every header with the first; return the first header."""
+def _check_headers(files: dict[int, Path], need_vectors: bool) -> ImageHeader:
+    """Compare every header with the first (size; with ``need_vectors`` also the motion-vector channels, so a
+    frame without them stops the job before it starts, not half-way); return the first header."""
     first_path = next(iter(files.values()))
     first = read_header(first_path)
-    for path in list(files.values())[1:]:
-        h = read_header(path)
+    for path in files.values():
+        h = first if path == first_path else read_header(path)
         if h.size != first.size:
             raise InputError(
                 path, f"is {h.size[1]}x{h.size[0]} but {first_path.name} is {first.size[1]}x{first.size[0]}"
             )
+        if need_vectors and not has_vector_channels(list(h.channels)):
+            raise InputError(path, "no motion-vector channels (expected <layer>.Vector.X/Y/Z/W or "
+                             "forward/backward.u/v), which --flow pass needs in every frame")
     return first
 
 
@@ -262,7 +267,7 @@ def open_frames(
         files = {1 if start is None else start: path}
     else:
         raise InputError(text, "no such file or folder (and no %05d or #### frame placeholder in the name)")
-    header = _check_sizes(files)
+    header = _check_headers(files, bool(vectors))
     check_decode(next(iter(files.values())), header.size)  # before a huge header makes us allocate GBs
     source = ImageSequence(text, files, header, colorspace=colorspace, vectors=vectors,
                            vector_convention=vector_convention, alpha=alpha, warn_first_frame=warn_first_frame)

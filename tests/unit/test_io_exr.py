@@ -159,3 +159,23 @@ def test_data_window_is_placed_in_display_window(tmp_path: Path) -> None:
     want = np.zeros((H, W), np.float32)
     want[3:8, 2:12] = 1.0
     np.testing.assert_array_equal(ch["G"], want)
+
+
+def test_headers_list_the_channels_of_every_part(tmp_path: Path) -> None:
+    from fav_core.io.imagefile import read_header
+
+    blender_like(tmp_path / "render_0001.exr")
+    names = read_header(tmp_path / "render_0001.exr").channels
+    assert names == tuple(f"ViewLayer.Combined.{c}" for c in "RGBA") + tuple(f"ViewLayer.Vector.{c}" for c in "XYZW")
+
+
+def test_required_vectors_are_checked_in_every_frame_before_work(tmp_path: Path) -> None:
+    """--flow pass: a frame without vectors half-way through the shot stops the job before it starts."""
+    from fav_core.io import open_frames
+
+    for i in (1, 2, 4):
+        blender_like(tmp_path / f"render_{i:04d}.exr")
+    write_exr(tmp_path / "render_0003.exr", np.zeros((H, W, 3), np.float32))  # re-rendered without the pass
+    assert open_frames(tmp_path / "render_####.exr", vectors=None).indices == [1, 2, 3, 4]  # when present
+    with pytest.raises(InputError, match=r"render_0003\.exr: no motion-vector channels .* every frame"):
+        open_frames(tmp_path / "render_####.exr", vectors=True)
