@@ -172,17 +172,19 @@ def _model_path(model: str) -> str:
 
 
 def _refuse_overwriting(shot: Any) -> None:
-    """Before any worker starts: a shot whose output would replace its own input frames is refused."""
+    """Before any worker starts: a shot whose output would replace its own input frames, or be written into the
+    folder given as its input, is refused (the same guards as ``fav stylize``)."""
     import os
 
     from fav_core.io import make_sink, open_frames
-    from fav_core.io.overwrite import refuse_overwriting_input
+    from fav_core.io.overwrite import refuse_overwriting_input, refuse_writing_into_the_input_folder
 
     # warn_first_frame: the warnings fav stylize gives (highlights above 1.0, light where alpha is 0), once per
     # shot here in the driver (the workers' logs do not reach the user)
     source = open_frames(shot.input, colorspace=shot.colorspace, vectors=False, warn_first_frame=True)
     sink = make_sink(os.path.abspath(shot.output), like=source, root=os.path.abspath(shot.root))
     refuse_overwriting_input(source, sink, source.indices)
+    refuse_writing_into_the_input_folder(shot.input, shot.root, is_video=False)
 
 
 def run(args: argparse.Namespace, reporter: Any = None) -> int:

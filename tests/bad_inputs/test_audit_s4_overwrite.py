@@ -71,6 +71,10 @@ def test_farm_output_equal_to_the_input_is_refused_before_any_worker(tmp_path: P
     rc, err = fav(*args, "--workers", "1")
     assert_one_line_error(rc, err, "frame_0001.png", "would overwrite the input")
     assert snapshot(tmp_path / "in") == before
+    args[1] = args[3] = str(tmp_path / "in")  # the folder as input and output: frames mixed into the plate's
+    rc, err = fav(*args, "--workers", "1")
+    assert_one_line_error(rc, err, "is the input folder")
+    assert snapshot(tmp_path / "in") == before
 
 
 def test_output_into_a_folder_given_as_the_input_is_refused(tmp_path: Path, models: tuple[str, str],
